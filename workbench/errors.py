@@ -1,0 +1,40 @@
+"""Errors the workbench raises: each names the problem and the fix, in one line a user can act on."""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class. ``str(err)`` is ``"<problem> — fix: <fix>"`` when a fix is known."""
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem} — fix: {fix}" if fix else problem)
+
+
+class ModelFormatError(WorkbenchError, ValueError):
+    """The file or folder is not a model the workbench can read (or it is damaged)."""
+
+
+class UntrustedPickleError(WorkbenchError):
+    """Loading the file would unpickle arbitrary objects and ``trust=True`` was not passed."""
+
+
+class OfflineError(WorkbenchError, ConnectionError):
+    """A hub model was asked for and the hub cannot be reached."""
+
+
+class BackendUnavailable(WorkbenchError, RuntimeError):
+    """The runtime is not installed or cannot run on this machine."""
+
+
+class IncompatibleModel(WorkbenchError, ValueError):
+    """The runtime cannot take this model's format (and no conversion path applies)."""
+
+
+class InputError(WorkbenchError, ValueError):
+    """Feeds given to ``Runner.infer`` do not match the model's inputs."""
+
+
+class StepError(WorkbenchError, RuntimeError):
+    """An export, convert or quantize step failed."""

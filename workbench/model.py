@@ -1,0 +1,319 @@
+"""``Model``: one handle over every format, and ``load()``, the entry point that makes one.
+
+A Model is light: it holds the format, the path (or the in-memory object for a ``torch.nn.Module``),
+the input and output specs, the task data it inherited (example inputs, calibration and evaluation
+data from the zoo) and its lineage. The native object (an ``onnx.ModelProto``, an ``ov.Model``, …)
+is loaded on demand by ``Model.native()``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.errors import ModelFormatError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.graph import Graph
+    from workbench.zoo.base import Task
+
+Dim = int | str  # an int is a fixed size; a str names a dynamic axis ("batch", "sequence", "?")
+FORMATS = ("torch", "torchscript", "exported_program", "onnx", "openvino", "coreml", "hf")
+
+# Sizes used for dynamic axes when example inputs are made up (no task data).
+DEFAULT_DYNAMIC_SIZES = {"batch": 1, "batch_size": 1, "n": 1, "N": 1}
+DEFAULT_OTHER_DYNAMIC = 16
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, shape and dtype of one model input or output.
+
+    ``shape`` holds ints for fixed sizes and strings for dynamic axes (their symbolic name, or
+    ``"?"`` when the format gives none). ``dtype`` is a NumPy dtype name (``"float32"``, ``"int64"``).
+    """
+
+    name: str
+    shape: tuple[Dim, ...]
+    dtype: str
+
+    @property
+    def dynamic_axes(self) -> list[int]:
+        """Indices of the dynamic axes."""
+        return [i for i, d in enumerate(self.shape) if not isinstance(d, int)]
+
+    @property
+    def is_dynamic(self) -> bool:
+        return bool(self.dynamic_axes)
+
+    def concrete_shape(self, batch: int | None = None, sizes: dict[str, int] | None = None) -> tuple[int, ...]:
+        """A fixed shape: dynamic axes get ``sizes[name]``, ``batch`` on axis 0, else a default."""
+        out = []
+        for i, d in enumerate(self.shape):
+            if isinstance(d, int):
+                out.append(d)
+            elif sizes and d in sizes:
+                out.append(sizes[d])
+            elif i == 0 and batch is not None:
+                out.append(batch)
+            elif d in DEFAULT_DYNAMIC_SIZES or i == 0:
+                out.append(DEFAULT_DYNAMIC_SIZES.get(d, 1))
+            else:
+                out.append(DEFAULT_OTHER_DYNAMIC)
+        return tuple(out)
+
+    def __str__(self) -> str:
+        dims = ", ".join(str(d) for d in self.shape)
+        return f"{self.name}: {self.dtype}[{dims}]"
+
+
+@dataclass
+class LineageEntry:
+    """One step of a model's history: what made it from which parent."""
+
+    step: str  # "load", "export:onnx", "convert:openvino", "quantize:onnxruntime", …
+    options: dict[str, Any]
+    parent: Model | None
+    tool_versions: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    size_bytes: int | None = None
+
+    def __iter__(self):  # allows ``step, options, parent = entry``
+        return iter((self.step, self.options, self.parent))
+
+
+class Model:
+    """A model in any format, with its interface, data and history.
+
+    Attributes:
+        format: one of ``FORMATS``.
+        name: a short display name.
+        path: the file or folder on disk (``None`` for an in-memory ``torch.nn.Module``).
+        inputs, outputs: lists of ``TensorSpec``.
+        task: the zoo task this model computes (example, calibration and evaluation data), or None.
+        lineage: ``[LineageEntry]`` from the original model to this one (empty for an original).
+        metadata: format-specific facts (opset, producer, precision, …).
+    """
+
+    def __init__(
+        self,
+        format: str,
+        *,
+        name: str,
+        inputs: Sequence[TensorSpec],
+        outputs: Sequence[TensorSpec],
+        path: str | os.PathLike | None = None,
+        native: Any = None,
+        native_loader: Callable[[], Any] | None = None,
+        task: Task | None = None,
+        lineage: Iterable[LineageEntry] = (),
+        metadata: dict[str, Any] | None = None,
+        example_feeds: dict[str, np.ndarray] | None = None,
+    ):
+        if format not in FORMATS:
+            raise ValueError(f"unknown format {format!r}; expected one of {FORMATS}")
+        self.format = format
+        self.name = name
+        self.path = Path(path) if path is not None else None
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.task = task
+        self.lineage: list[LineageEntry] = list(lineage)
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self._native = native
+        self._native_loader = native_loader
+        self._example_feeds = example_feeds
+
+    # -- native object -------------------------------------------------------------------------
+    def native(self) -> Any:
+        """The format's own object (nn.Module, ScriptModule, ExportedProgram, onnx.ModelProto,
+        openvino.Model, coremltools MLModel spec, transformers model), loaded once on demand."""
+        if self._native is None and self._native_loader is not None:
+            self._native = self._native_loader()
+        return self._native
+
+    # -- data ----------------------------------------------------------------------------------
+    @property
+    def input_names(self) -> list[str]:
+        return [s.name for s in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [s.name for s in self.outputs]
+
+    def example_inputs(self, batch: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+        """Inputs to run the model on, as ``{name: array}``; the same for the same seed.
+
+        From the task's data when the model has one (real digits, real sentences), else the example
+        inputs given at load time, else seeded random arrays shaped by the input specs.
+        """
+        if self.task is not None:
+            feeds = self.task.example_inputs(batch=batch, seed=seed)
+            return {s.name: feeds[s.name] for s in self.inputs if s.name in feeds} or feeds
+        if self._example_feeds is not None and batch is None and seed == 0:
+            return {k: v.copy() for k, v in self._example_feeds.items()}
+        return random_feeds(self.inputs, batch=batch, seed=seed)
+
+    def calibration_data(self, n: int = 32, batch: int = 1) -> list[dict[str, np.ndarray]]:
+        """``n`` input dicts for post-training quantization (from the task's data where it has some)."""
+        if self.task is not None:
+            return self.task.calibration_data(n=n, batch=batch)
+        return [random_feeds(self.inputs, batch=batch, seed=1000 + i) for i in range(n)]
+
+    def evaluate(self, backend: str | None = None, **runner_options: Any) -> dict[str, float]:
+        """The task metric (e.g. digits accuracy) computed by running this model on ``backend``."""
+        if self.task is None or not self.task.has_evaluation:
+            raise ModelFormatError(
+                f"model {self.name!r} has no evaluation data",
+                "use a zoo model with a task (wb.zoo.list()) or compare outputs with wb.compare",
+            )
+        from workbench.backends import default_backend, runner
+
+        with runner(self, backend or default_backend(self), **runner_options) as r:
+            return self.task.evaluate(r.infer)
+
+    # -- inspection ----------------------------------------------------------------------------
+    @property
+    def size_bytes(self) -> int | None:
+        """Bytes on disk (every file of a multi-file model), or None for in-memory models."""
+        if self.path is None:
+            return None
+        from workbench.formats import model_files
+
+        return sum(f.stat().st_size for f in model_files(self))
+
+    @property
+    def original(self) -> Model:
+        """The model at the root of the lineage."""
+        return self.lineage[0].parent if self.lineage and self.lineage[0].parent is not None else self
+
+    def graph(self) -> Graph:
+        """The model's graph (nodes, edges, shapes, params, MACs) as a ``workbench.graph.Graph``."""
+        from workbench.graph import Graph
+
+        return Graph.from_model(self)
+
+    def describe(self) -> str:
+        """A few lines: format, path, size, inputs, outputs, lineage."""
+        lines = [f"{self.name} ({self.format})"]
+        if self.path is not None:
+            size = self.size_bytes
+            lines.append(f"  path: {self.path}" + (f"  ({_human_bytes(size)})" if size else ""))
+        for key in ("opset", "producer", "precision", "spec_version", "architecture"):
+            if key in self.metadata:
+                lines.append(f"  {key}: {self.metadata[key]}")
+        lines.append("  inputs:")
+        lines += [f"    {s}" for s in self.inputs]
+        lines.append("  outputs:")
+        lines += [f"    {s}" for s in self.outputs]
+        if self.task is not None:
+            lines.append(f"  task: {self.task.name} (metric: {self.task.metric_name})")
+        if self.lineage:
+            lines.append("  lineage: " + " → ".join(e.step for e in self.lineage))
+        for note in self.metadata.get("notes", []):
+            lines.append(f"  note: {note}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        ins = ", ".join(str(s) for s in self.inputs)
+        return f"<Model {self.name!r} format={self.format} inputs=[{ins}]>"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython
+        p.text(self.describe())
+
+    def derive(self, format: str, path: str | os.PathLike | None, entry: LineageEntry, **kw: Any) -> Model:
+        """A model made from this one by a step: it keeps the task and extends the lineage."""
+        kw.setdefault("task", self.task)
+        kw.setdefault("name", self.name)
+        kw.setdefault("inputs", self.inputs)
+        kw.setdefault("outputs", self.outputs)
+        return Model(format, path=path, lineage=[*self.lineage, entry], **kw)
+
+
+def random_feeds(
+    specs: Sequence[TensorSpec], batch: int | None = None, seed: int = 0, sizes: dict[str, int] | None = None
+) -> dict[str, np.ndarray]:
+    """Seeded random arrays matching ``specs`` (normal floats, small non-negative ints, ones for masks)."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in specs:
+        shape = spec.concrete_shape(batch=batch, sizes=sizes)
+        dt = np.dtype(spec.dtype)
+        if dt.kind == "f":
+            arr = rng.standard_normal(shape).astype(dt)
+        elif dt.kind in "iu":
+            arr = np.ones(shape, dt) if "mask" in spec.name else rng.integers(0, 10, shape).astype(dt)
+        elif dt.kind == "b":
+            arr = rng.random(shape) > 0.5
+        else:
+            raise ModelFormatError(f"cannot make example data for input {spec.name} of dtype {spec.dtype}")
+        feeds[spec.name] = arr
+    return feeds
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{n} B"
+
+
+def load(source: Any, example_inputs: Any = None, *, trust: bool = False, **options: Any) -> Model:
+    """Load a model from anything the workbench understands, and return a ``Model``.
+
+    Args:
+        source: a zoo name (``wb.zoo.list()``); a ``torch.nn.Module`` (pass ``example_inputs``);
+            a path to a TorchScript ``.pt``, an ExportedProgram ``.pt2``, an ONNX ``.onnx`` (external
+            data files beside it are found), an OpenVINO IR ``.xml`` (+ ``.bin``), a Core ML
+            ``.mlpackage``/``.mlmodel``, or a Hugging Face model folder; or a Hugging Face hub id
+            (needs network access).
+        example_inputs: for an ``nn.Module``: a tensor, a tuple of tensors, or a dict name -> tensor.
+        trust: allow unpickling arbitrary objects (a ``torch.save``-d whole module). Only for files
+            you trust: unpickling runs code.
+        **options: format-specific options (``input_names=``, ``output_names=`` for modules).
+
+    The format is detected from the content, not only the extension.
+    """
+    from workbench import formats
+
+    if isinstance(source, Model):
+        return source
+    if _is_torch_module(source):
+        from workbench.formats import torch_module
+
+        return torch_module.from_module(source, example_inputs, **options)
+    if isinstance(source, str | os.PathLike):
+        text = os.fspath(source)
+        path = Path(text).expanduser()
+        if path.exists():
+            return formats.load_path(path, trust=trust, **options)
+        from workbench import zoo
+
+        if text in zoo.names():
+            return zoo.load(text, **options)
+        if formats.looks_like_hub_id(text):
+            from workbench.formats import hf
+
+            return hf.load_hub(text, **options)
+        raise ModelFormatError(
+            f"{text!r} is not a file, a folder or a zoo model",
+            f"pass an existing path, or one of the zoo names: {', '.join(zoo.names())}",
+        )
+    raise ModelFormatError(
+        f"cannot load a model from a {type(source).__name__}",
+        "pass a path, a zoo name, or a torch.nn.Module with example_inputs=",
+    )
+
+
+def _is_torch_module(obj: Any) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")  # a Module can only exist if torch is imported already
+    return torch is not None and isinstance(obj, torch.nn.Module)
