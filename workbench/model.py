@@ -204,7 +204,7 @@ class Model:
         if self.path is not None:
             size = self.size_bytes
             lines.append(f"  path: {self.path}" + (f"  ({_human_bytes(size)})" if size else ""))
-        for key in ("opset", "producer", "precision", "spec_version", "architecture"):
+        for key in ("parameters", "opset", "producer", "precision", "spec_version", "architecture"):
             if key in self.metadata:
                 lines.append(f"  {key}: {self.metadata[key]}")
         lines.append("  inputs:")

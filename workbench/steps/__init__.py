@@ -1,0 +1,1 @@
+"""Steps: plain functions ``(Model, options) -> Model`` that record lineage (export, convert, quantize)."""
