@@ -167,7 +167,6 @@ def device_peaks(refresh: bool = False) -> Peaks:
     dst = torch.empty_like(src)
     copy_ms = statistics.median(triton.testing.do_bench(lambda: dst.copy_(src), return_mode="all"))
     copy_gbps = 2 * src.numel() * src.element_size() / (copy_ms * 1e-3) / 1e9
-    del src, dst
     size = 8192
     a = torch.randn(size, size, device="cuda", dtype=torch.float16)
     b = torch.randn(size, size, device="cuda", dtype=torch.float16)
@@ -231,7 +230,7 @@ def sweep(
     for size in sizes:
         args = make_args(size)
         for label, fn in fns.items():
-            ms = time_ms(lambda fn=fn: fn(*args))[0]
+            ms = time_ms(lambda fn=fn, args=args: fn(*args))[0]
             row = {x_name: size, "provider": label, "ms": ms, "interpreted": m.interpreted}
             if bytes is not None:
                 row["GB/s"] = bytes(size) / (ms * 1e-3) / 1e9

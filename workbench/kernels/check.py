@@ -84,8 +84,9 @@ class CaseResult:
                 f"{self.n_bad - self.n_unwritten} of {self.n_elements} elements off by more than "
                 f"atol={self.atol:g} + rtol={self.rtol:g}·|expected|"
             )
+        got = self.got if isinstance(self.got, str) else f"{self.got:.6g}"
         worst = (
-            f"; worst{out} at index {list(self.worst_index)}: got {self.got!r}, expected {self.expected!r}"
+            f"; worst{out} at index {list(self.worst_index)}: got {got}, expected {self.expected:.6g}"
             if self.worst_index is not None
             else ""
         )
