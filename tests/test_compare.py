@@ -1,0 +1,151 @@
+"""wb.compare: real models on real runtimes; a planted error is flagged, identical models pass."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+import workbench as wb
+from workbench import workspace
+from workbench.compare import Check, compare_arrays, compare_outputs, output_kind, precision_of
+from workbench.errors import WorkbenchError
+from workbench.tolerances import tolerance
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    previous = workspace._root
+    workspace.set_workspace(tmp_path_factory.mktemp("artifacts"))
+    yield
+    workspace._root = previous
+
+
+@pytest.fixture(scope="module")
+def digits(artifacts):
+    return wb.load("digits-cnn")
+
+
+@pytest.fixture(scope="module")
+def digits_onnx(digits):
+    return wb.export(digits, "onnx")
+
+
+def _perturbed(model, scale=None, value=None):
+    """A copy of the digits CNN with one weight of its first conv changed."""
+    import torch
+
+    module = copy.deepcopy(model.native())
+    conv = module.features[0]
+    with torch.no_grad():
+        if value is not None:
+            conv.weight[0, 0, 1, 1] = value
+        else:
+            conv.weight.mul_(scale)
+    feeds = model.example_inputs()
+    return wb.load(module, example_inputs=torch.from_numpy(feeds["pixels"]), input_names=["pixels"],
+                   output_names=["logits"])
+
+
+def test_identical_models_pass_on_every_runtime(digits, digits_onnx):
+    c = wb.compare(digits, [digits_onnx, (digits_onnx, "openvino"), (digits_onnx, "openvino", {"precision": "fp32"})])
+    assert c, c.summary()
+    assert len(c.candidates) == 3 and c.n_inputs == 3
+    ort = c.result(0, "logits")
+    assert ort.precision == "fp32" and ort.rel_l2 < 1e-5 and ort.cosine > 0.99999 and ort.top1 == 1.0
+    # OpenVINO computes in bf16 by default here (AVX-512 BF16): judged by the bf16 tolerance
+    ov_default, ov_fp32 = c.result(1), c.result(2)
+    assert ov_default.precision in ("bf16", "fp32")
+    assert ov_fp32.precision == "fp32" and ov_fp32.rel_l2 < 1e-5
+    frame = c.to_frame()
+    assert list(frame.index.names) == ["candidate", "output"] and len(frame) == 3
+    assert frame["passed"].all()
+
+
+def test_planted_error_is_flagged(digits):
+    bad = _perturbed(digits, scale=1.05)
+    c = wb.compare(digits, bad)
+    assert not c
+    r = c.result(0)
+    assert not r.passed and "fp32 tolerance" in r.reason
+    assert r.rel_l2 > tolerance("fp32").rel_l2
+    assert len(c.failures()) == 1
+
+
+def test_nan_output_fails(digits):
+    bad = _perturbed(digits, value=float("nan"))
+    c = wb.compare(digits, bad)
+    assert not c
+    r = c.result(0)
+    assert r.nan_count > 0 and "NaN" in r.reason
+
+
+def test_polygraphy_checks_and_per_output_tolerances(digits, digits_onnx):
+    strict = wb.compare(digits, digits_onnx, atol=0.0, rtol=0.0)
+    if strict.result(0).max_abs > 0:  # ORT and torch differ in the last bits: an exact check fails
+        assert not strict
+    loose = wb.compare(digits, digits_onnx, atol=1e-3, rtol=1e-3)
+    assert loose
+    per_output = wb.compare(digits, digits_onnx, tolerances={"logits": {"atol": 1e-3, "mode": "quantile"}})
+    assert per_output and "quantile" in per_output.result(0).criterion
+    with pytest.raises(WorkbenchError, match="check mode"):
+        Check(mode="sometimes")
+
+
+def test_check_modes_on_arrays():
+    ref = np.linspace(1, 2, 1000, dtype=np.float32)
+    cand = ref.copy()
+    cand[0] += 1.0  # one outlier
+    elemwise = compare_arrays(ref, cand, Check(atol=1e-3, rtol=1e-3))
+    quantile = compare_arrays(ref, cand, Check(atol=1e-3, rtol=1e-3, mode="quantile", quantile=0.99))
+    assert not elemwise.passed and quantile.passed
+    assert elemwise.max_abs == pytest.approx(1.0)
+
+
+def test_shape_dtype_inf_and_metrics():
+    ref = {"y": np.ones((2, 3), np.float32)}
+    assert not compare_outputs(ref, {"y": np.ones((3, 2), np.float32)})
+    assert not compare_outputs(ref, {"y": np.ones((2, 3), np.int64)})
+    inf = {"y": np.array([[1, np.inf, 1], [1, 1, 1]], np.float32)}
+    assert not compare_outputs(ref, inf)
+    assert compare_outputs(inf, {"y": inf["y"].copy()})  # the same Inf in both is agreement
+    half = compare_outputs(ref, {"y": np.ones((2, 3), np.float16)})
+    assert half and "float16" in half.result(0).notes[0]
+    missing = compare_outputs({"a": ref["y"], "b": ref["y"]}, {"a": ref["y"], "c": ref["y"], "d": ref["y"]})
+    assert not missing and "missing" in missing.result(0, "b").reason
+    # top-k for logits, PSNR for images
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((64, 10)).astype(np.float32)
+    noisy = logits + rng.standard_normal(logits.shape).astype(np.float32)
+    r = compare_outputs({"logits": logits}, {"logits": noisy}, precision="int8").result(0)
+    assert r.kind == "logits" and 0.0 < r.top1 < 1.0 and 0.0 < r.topk <= 1.0
+    img = rng.random((1, 3, 16, 16)).astype(np.float32)
+    p = compare_outputs({"image": img}, {"image": img + 0.01}).result(0)
+    assert p.kind == "image" and 35 < p.psnr < 45  # 20·log10(range / 0.01) ≈ 40 dB
+    assert output_kind("features", (1, 512, 7, 7), "float32") == "tensor"
+
+
+def test_json_has_schema_and_no_nan(digits):
+    c = compare_outputs({"y": np.ones(3, np.float32)}, {"y": np.array([1, np.nan, 1], np.float32)})
+    doc = json.loads(c.to_json())
+    assert doc["schema"] == "workbench.comparison" and doc["schema_version"] >= 1
+    assert doc["passed"] is False and doc["results"][0]["nan_count"] == 1
+
+
+def test_broken_candidate_is_reported_not_raised(digits, digits_onnx, tmp_path):
+    c = wb.compare(digits, [digits_onnx, (digits_onnx, "no-such-runtime")])
+    assert not c
+    assert c.result(0).passed
+    assert "could not" in c.result(1, 0).reason
+    with pytest.raises(WorkbenchError, match="no candidates"):
+        wb.compare(digits, [])
+
+
+def test_precision_from_runner_and_lineage(digits_onnx):
+    with wb.runner(digits_onnx, "openvino") as r:
+        assert precision_of(digits_onnx, r) in ("bf16", "fp32")
+    with wb.runner(digits_onnx, "openvino", precision="fp32") as r:
+        assert precision_of(digits_onnx, r) == "fp32"
+    assert precision_of(digits_onnx) == "fp32"

@@ -1,0 +1,697 @@
+"""Output comparison: do these models compute the same thing? (after Polygraphy's ``run --compare``)
+
+``wb.compare(reference, candidates)`` runs every model on the same inputs, each on its natural runtime
+(or one you name), and measures per candidate and output: max and mean absolute error, relative L2
+error, cosine similarity, top-1 / top-k agreement for logits, PSNR for images, NaN and Inf counts, shape
+and dtype. Each output passes or fails against a tolerance:
+
+* by default the **precision** of the candidate decides (``workbench/tolerances.py``: fp32, fp16, bf16,
+  int8, int4), with errors measured relative to the output's scale; the precision comes from the
+  model's lineage (a quantize step), its metadata, and the runtime (OpenVINO computes in bf16 by
+  default on CPUs with AVX-512 BF16, as here);
+* or Polygraphy's checks, per output or for all: ``atol`` / ``rtol`` with ``mode="elemwise"`` (every
+  element within ``atol`` *or* within ``rtol`` of the reference), or a statistic of the error
+  (``"max"``, ``"mean"``, ``"median"``, ``"quantile"`` with ``quantile=0.99``) within them.
+
+NaN in an output always fails; Inf fails unless the reference has the same Inf at the same place; a
+shape mismatch fails; a dtype of another kind (int vs float) fails, a narrower float (fp16) is noted.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.errors import InputError, WorkbenchError
+from workbench.tolerances import Tolerance, tolerance
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from workbench.backends.base import Runner
+    from workbench.model import Model
+
+Feeds = dict[str, np.ndarray]
+
+#: precisions from tightest to loosest; a model computed in several takes the loosest
+PRECISION_ORDER = ("fp32", "fp16", "bf16", "int8", "int4")
+CHECK_MODES = ("elemwise", "max", "mean", "median", "quantile")
+
+
+def normalize_precision(value: Any) -> str | None:
+    """``"bfloat16"``, ``"<Type: 'bfloat16'>"``, ``"f16"``, ``"uint8"``, ``"w4a16"`` … → a key of
+    ``PRECISION_ORDER``, or None when the text names no precision."""
+    text = str(value).lower()
+    for needles, key in ((("bf16", "bfloat16"), "bf16"),
+                         (("int4", "nf4", "w4", "u4", "i4", "4bit", "4-bit"), "int4"),
+                         (("int8", "uint8", "qint8", "quint8", "i8", "u8", "w8", "8bit", "8-bit"), "int8"),
+                         (("fp16", "float16", "f16", "half"), "fp16"),
+                         (("fp32", "float32", "f32", "float"), "fp32")):
+        if any(n in text for n in needles):
+            return key
+    return None
+
+
+def loosest(*precisions: str | None) -> str:
+    """The loosest of the given precisions (``"fp32"`` when none is given)."""
+    known = [p for p in precisions if p in PRECISION_ORDER]
+    return max(known, key=PRECISION_ORDER.index) if known else "fp32"
+
+
+def _graph_precision(model: Model) -> str | None:
+    """Quantized or half-precision graphs, recognised by their ops (QDQ, FakeQuantize) or weights."""
+    try:
+        if model.format == "onnx":
+            proto = model.native()
+            ops = {n.op_type for n in proto.graph.node}
+            if ops & {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger",
+                      "ConvInteger", "DynamicQuantizeLinear", "MatMulNBits"}:
+                return "int4" if "MatMulNBits" in ops else "int8"
+            if any(t.data_type == 10 for t in proto.graph.initializer):  # FLOAT16 weights
+                return "fp16"
+        elif model.format == "openvino":
+            ops = {op.get_type_name() for op in model.native().get_ordered_ops()}
+            if "FakeQuantize" in ops or "FakeConvert" in ops:
+                return "int8"
+    except Exception:  # noqa: BLE001 - a graph we cannot read says nothing about precision
+        return None
+    return None
+
+
+def precision_of(model: Model, runner: Runner | None = None) -> str:
+    """The precision ``model`` is computed in (on ``runner`` if given): the loosest of its lineage's
+    quantize/convert options, ``metadata["precision"]``, its graph's ops and the runtime's own precision."""
+    found: list[str | None] = [normalize_precision(model.metadata.get("precision", "fp32"))]
+    quantized = False
+    for entry in model.lineage:
+        opts = entry.options or {}
+        for key in ("precision", "weights", "dtype", "weight_dtype", "mode"):
+            if key in opts and opts[key] is not None:
+                found.append(normalize_precision(opts[key]))
+        if entry.step.startswith("quantize"):
+            quantized = True
+    if quantized and not any(p in ("int8", "int4") for p in found):
+        found.append("int8")
+    if not quantized:
+        found.append(_graph_precision(model))
+    if runner is not None:
+        found.append(normalize_precision(runner.options.get("precision") or runner.options.get("dtype") or ""))
+        if hasattr(runner, "inference_precision") and runner.is_prepared:
+            try:
+                found.append(normalize_precision(runner.inference_precision))
+            except Exception:  # noqa: BLE001 - not every runtime can say
+                pass
+    return loosest(*found)
+
+
+@dataclass(frozen=True)
+class Check:
+    """Polygraphy's per-output check: an element matches when its absolute error is within ``atol``
+    *or* its relative error (to the reference) within ``rtol``.
+
+    ``mode="elemwise"`` requires every element to match; ``"max"``, ``"mean"``, ``"median"`` and
+    ``"quantile"`` (at ``quantile``) compare that statistic of the absolute and relative errors instead.
+    """
+
+    atol: float = 1e-5
+    rtol: float = 1e-5
+    mode: str = "elemwise"
+    quantile: float = 0.99
+
+    def __post_init__(self) -> None:
+        if self.mode not in CHECK_MODES:
+            raise WorkbenchError(f"unknown check mode {self.mode!r}", f"use one of {', '.join(CHECK_MODES)}")
+        if not 0.0 <= self.quantile <= 1.0:
+            raise WorkbenchError(f"quantile must be in [0, 1], got {self.quantile}", "pass e.g. quantile=0.99")
+
+    def describe(self) -> str:
+        stat = "" if self.mode == "elemwise" else f", {self.mode}" + (f" {self.quantile}" if self.mode == "quantile" else "")
+        return f"atol={self.atol:g} or rtol={self.rtol:g}{stat}"
+
+    def passes(self, absdiff: np.ndarray, reldiff: np.ndarray) -> bool:
+        if absdiff.size == 0:
+            return True
+        if self.mode == "elemwise":
+            return not bool(np.any((absdiff > self.atol) & (reldiff > self.rtol)))
+        stat: Callable[[np.ndarray], float] = {
+            "max": np.max, "mean": np.mean, "median": np.median,
+            "quantile": lambda a: np.quantile(a, self.quantile)}[self.mode]
+        return bool(stat(absdiff) <= self.atol or stat(reldiff) <= self.rtol)
+
+
+Criterion = Tolerance | Check
+
+
+def _criterion(spec: Any, precision: str) -> Criterion:
+    """A Tolerance or Check from what a user may pass: None, a precision name, a Tolerance, a Check,
+    or a dict of Check fields."""
+    if spec is None:
+        return tolerance(precision)
+    if isinstance(spec, Tolerance | Check):
+        return spec
+    if isinstance(spec, str):
+        try:
+            return tolerance(normalize_precision(spec) or spec)
+        except KeyError:
+            raise WorkbenchError(f"unknown tolerance {spec!r}",
+                                 "pass a precision (fp32, fp16, bf16, int8, int4), a Check(atol=, rtol=) or a dict") from None
+    if isinstance(spec, dict):
+        try:
+            return Check(**spec)
+        except TypeError as err:
+            raise WorkbenchError(f"bad tolerance {spec!r}: {err}", "use keys atol, rtol, mode, quantile") from None
+    raise WorkbenchError(f"cannot use a {type(spec).__name__} as a tolerance",
+                         "pass a precision name, a Tolerance, a Check(atol=, rtol=) or {output: ...}")
+
+
+@dataclass
+class OutputResult:
+    """How one output of one candidate compares with the reference (all inputs together)."""
+
+    candidate: str
+    output: str
+    passed: bool
+    reason: str = ""
+    precision: str = "fp32"
+    criterion: str = ""
+    kind: str = "tensor"  # "logits", "image" or "tensor": which extra metrics apply
+    max_abs: float = math.nan
+    mean_abs: float = math.nan
+    max_rel: float = math.nan
+    quantile_abs: float = math.nan  # the 0.99 quantile of |error| (or the Check's quantile)
+    rel_l2: float = math.nan
+    max_abs_rel: float = math.nan  # max |error| / max |reference|
+    cosine: float = math.nan
+    top1: float | None = None  # share of rows with the same arg-max (logits)
+    topk: float | None = None  # mean overlap of the top-k sets (logits)
+    psnr: float | None = None  # dB (images)
+    nan_count: int = 0
+    inf_count: int = 0
+    shape: tuple[int, ...] | None = None
+    ref_shape: tuple[int, ...] | None = None
+    dtype: str = ""
+    ref_dtype: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CandidateInfo:
+    """Which model ran where, for the report."""
+
+    label: str
+    model: str
+    format: str
+    backend: str
+    precision: str
+    options: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Comparison:
+    """The result of ``wb.compare``: per candidate and output, the metrics and pass/fail.
+
+    ``bool(c)`` is True when every output of every candidate passed. ``c.to_frame()`` gives one row per
+    (candidate, output); ``c.failures()`` only the failed ones; ``c.to_json()`` the whole result.
+    """
+
+    reference: CandidateInfo
+    candidates: list[CandidateInfo]
+    results: list[OutputResult]
+    n_inputs: int
+    topk: int = 5
+
+    def __bool__(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self)
+
+    def result(self, candidate: str | int = 0, output: str | int = 0) -> OutputResult:
+        """The result for one candidate (label or index) and output (name or index)."""
+        label = self.candidates[candidate].label if isinstance(candidate, int) else candidate
+        rows = [r for r in self.results if r.candidate == label]
+        if not rows:
+            raise KeyError(f"no candidate {candidate!r}; candidates: {[c.label for c in self.candidates]}")
+        if isinstance(output, int):
+            return rows[output]
+        for r in rows:
+            if r.output == output:
+                return r
+        raise KeyError(f"no output {output!r}; outputs: {[r.output for r in rows]}")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (candidate, output) with every metric."""
+        import pandas as pd
+
+        rows = []
+        for r in self.results:
+            row = asdict(r)
+            row["notes"] = "; ".join(r.notes)
+            row["shape"] = str(r.shape) if r.shape is not None else ""
+            row["ref_shape"] = str(r.ref_shape) if r.ref_shape is not None else ""
+            rows.append(row)
+        return pd.DataFrame(rows).set_index(["candidate", "output"]) if rows else pd.DataFrame()
+
+    def failures(self) -> pd.DataFrame:
+        frame = self.to_frame()
+        return frame[~frame["passed"]] if len(frame) else frame
+
+    def summary(self) -> str:
+        """A few lines: PASS/FAIL per candidate, with the worst output's error and the reason."""
+        lines = [f"reference: {self.reference.label}   ({self.n_inputs} input set(s))"]
+        for cand in self.candidates:
+            rows = [r for r in self.results if r.candidate == cand.label]
+            ok = bool(rows) and all(r.passed for r in rows)
+            worst = max(rows, key=lambda r: r.rel_l2 if not math.isnan(r.rel_l2) else math.inf) if rows else None
+            detail = ""
+            if worst is not None and not math.isnan(worst.rel_l2):
+                detail = f"rel_l2={worst.rel_l2:.2e} max_abs={worst.max_abs:.2e} cos={worst.cosine:.6f}"
+                if worst.top1 is not None:
+                    detail += f" top1={worst.top1:.3f}"
+            reasons = "; ".join(f"{r.output}: {r.reason}" for r in rows if not r.passed)
+            lines.append(f"  {'PASS' if ok else 'FAIL'}  {cand.label} [{cand.precision}]  {detail}"
+                         + (f"  — {reasons}" if reasons else ""))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Comparison {'PASS' if self else 'FAIL'}>\n{self.summary()}"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        head = ("<tr><th>candidate</th><th>output</th><th>result</th><th>precision</th><th>max abs</th>"
+                "<th>rel L2</th><th>cosine</th><th>top-1</th><th>PSNR</th><th>reason</th></tr>")
+        body = []
+        for r in self.results:
+            colour = "#1a7f37" if r.passed else "#cf222e"
+
+            def f(v: float | None, spec: str = ".2e") -> str:
+                return "" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+            body.append(
+                f"<tr><td>{escape(r.candidate)}</td><td>{escape(r.output)}</td>"
+                f"<td style='color:{colour};font-weight:bold'>{'PASS' if r.passed else 'FAIL'}</td>"
+                f"<td>{r.precision}</td><td>{f(r.max_abs)}</td><td>{f(r.rel_l2)}</td><td>{f(r.cosine, '.6f')}</td>"
+                f"<td>{f(r.top1, '.3f')}</td><td>{f(r.psnr, '.1f')}</td><td>{escape(r.reason)}</td></tr>")
+        title = escape(f"Comparison with {self.reference.label} on {self.n_inputs} input set(s): "
+                       + ("PASS" if self else "FAIL"))
+        return f"<div><b>{title}</b><table>{head}{''.join(body)}</table></div>"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reference": asdict(self.reference), "candidates": [asdict(c) for c in self.candidates],
+                "n_inputs": self.n_inputs, "topk": self.topk, "passed": bool(self),
+                "results": [asdict(r) for r in self.results]}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """JSON with ``schema: "workbench.comparison"`` and a schema version."""
+        from workbench.report import to_json_text
+
+        return to_json_text("comparison", self.to_dict(), indent=indent)
+
+
+# -- metrics -------------------------------------------------------------------------------------
+
+
+def output_kind(name: str, shape: Sequence[int], dtype: Any) -> str:
+    """``"logits"`` (class scores on the last axis), ``"image"`` (N×C×H×W or N×H×W×C with C in 1, 3, 4)
+    or ``"tensor"``: decides whether top-k agreement or PSNR is reported."""
+    if np.dtype(dtype).kind != "f" or len(shape) < 2:
+        return "tensor"
+    lname = name.lower()
+    if len(shape) == 4 and (any(k in lname for k in ("image", "pixel", "img", "rgb"))
+                            or ((shape[1] in (1, 3, 4) or shape[-1] in (1, 3, 4)) and min(shape[2], shape[1]) >= 8
+                                and min(shape[-1], shape[-2]) >= 1)):
+        return "image"
+    if shape[-1] >= 2 and (any(k in lname for k in ("logit", "score", "prob", "class", "cls"))
+                           or len(shape) == 2):
+        return "logits"
+    return "tensor"
+
+
+def _topk_agreement(ref: np.ndarray, cand: np.ndarray, k: int) -> tuple[float, float]:
+    """(share of rows with the same arg-max, mean |top-k(ref) ∩ top-k(cand)| / k) over the last axis."""
+    classes = ref.shape[-1]
+    r = ref.reshape(-1, classes)
+    c = cand.reshape(-1, classes)
+    top1 = float(np.mean(r.argmax(axis=1) == c.argmax(axis=1)))
+    k = min(k, classes)
+    rk = np.argpartition(-r, k - 1, axis=1)[:, :k]
+    ck = np.argpartition(-c, k - 1, axis=1)[:, :k]
+    overlap = [len(set(a) & set(b)) / k for a, b in zip(rk.tolist(), ck.tolist(), strict=True)]
+    return top1, float(np.mean(overlap))
+
+
+def _psnr(ref: np.ndarray, cand: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB, the peak being the reference's range."""
+    mse = float(np.mean((ref - cand) ** 2))
+    peak = float(ref.max() - ref.min()) if ref.size else 0.0
+    if mse == 0.0:
+        return math.inf
+    return 10.0 * math.log10(max(peak, 1e-12) ** 2 / mse)
+
+
+def compare_arrays(
+    reference: Sequence[np.ndarray] | np.ndarray,
+    candidate: Sequence[np.ndarray] | np.ndarray,
+    criterion: Criterion,
+    *,
+    name: str = "output",
+    label: str = "candidate",
+    precision: str = "fp32",
+    kind: str | None = None,
+    topk: int = 5,
+) -> OutputResult:
+    """Compare one output (a list of arrays, one per input set, or one array) with its reference."""
+    refs = [np.asarray(a) for a in (reference if isinstance(reference, list | tuple) else [reference])]
+    cands = [np.asarray(a) for a in (candidate if isinstance(candidate, list | tuple) else [candidate])]
+    res = OutputResult(label, name, passed=False, precision=precision,
+                       criterion=criterion.describe() if isinstance(criterion, Check) else
+                       f"{precision}: rel_l2≤{criterion.rel_l2:g}, max_abs≤{criterion.max_abs:g}·max|ref|, "
+                       f"cos≥{criterion.cosine:g}")
+    res.ref_shape, res.shape = tuple(refs[0].shape), tuple(cands[0].shape)
+    res.ref_dtype, res.dtype = str(refs[0].dtype), str(cands[0].dtype)
+    res.kind = kind or output_kind(name, refs[0].shape, refs[0].dtype)
+    shapes_differ = [(r.shape, c.shape) for r, c in zip(refs, cands, strict=True) if r.shape != c.shape]
+    if shapes_differ:
+        # A size-1 axis that one runtime keeps and another squeezes is a real interface difference too.
+        res.reason = f"shape {shapes_differ[0][1]} differs from the reference's {shapes_differ[0][0]}"
+        return res
+    rk, ck = refs[0].dtype.kind, cands[0].dtype.kind
+    numeric = "fiub"
+    if rk != ck and not (rk in "iu" and ck in "iu"):
+        if rk not in numeric or ck not in numeric or {rk, ck} & {"b"}:
+            res.reason = f"dtype {cands[0].dtype} is not comparable with the reference's {refs[0].dtype}"
+            return res
+        res.reason = f"dtype {cands[0].dtype} differs in kind from the reference's {refs[0].dtype}"
+        return res
+    if refs[0].dtype != cands[0].dtype:
+        res.notes.append(f"dtype {cands[0].dtype} vs reference {refs[0].dtype}")
+
+    ref = np.concatenate([r.astype(np.float64, copy=False).ravel() for r in refs])
+    cand = np.concatenate([c.astype(np.float64, copy=False).ravel() for c in cands])
+    reasons = []
+    cand_nan, ref_nan = np.isnan(cand), np.isnan(ref)
+    res.nan_count = int(cand_nan.sum())
+    cand_inf = np.isinf(cand)
+    # An Inf the reference has too, at the same place and with the same sign, is agreement.
+    matched_inf = cand_inf & np.isinf(ref) & (np.sign(cand) == np.sign(ref))
+    res.inf_count = int(cand_inf.sum())
+    if res.nan_count:
+        reasons.append(f"{res.nan_count} NaN value(s)")
+    if int((cand_inf & ~matched_inf).sum()):
+        reasons.append(f"{int((cand_inf & ~matched_inf).sum())} Inf value(s) the reference does not have")
+    if int(ref_nan.sum()):
+        reasons.append(f"the reference itself has {int(ref_nan.sum())} NaN value(s)")
+    finite = np.isfinite(ref) & np.isfinite(cand)
+    r, c = ref[finite], cand[finite]
+    if r.size:
+        diff = c - r
+        absdiff = np.abs(diff)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reldiff = np.where(absdiff == 0, 0.0, absdiff / np.abs(r))
+        q = criterion.quantile if isinstance(criterion, Check) and criterion.mode == "quantile" else 0.99
+        res.max_abs, res.mean_abs = float(absdiff.max()), float(absdiff.mean())
+        res.max_rel = float(reldiff.max())
+        res.quantile_abs = float(np.quantile(absdiff, q))
+        norm_r, norm_c = float(np.linalg.norm(r)), float(np.linalg.norm(c))
+        res.rel_l2 = float(np.linalg.norm(diff)) / norm_r if norm_r > 0 else float(np.linalg.norm(diff))
+        res.max_abs_rel = res.max_abs / (float(np.abs(r).max()) + 1e-12)
+        res.cosine = float(r @ c) / (norm_r * norm_c) if norm_r * norm_c > 0 else (1.0 if not diff.any() else 0.0)
+        if isinstance(criterion, Check):
+            ok = criterion.passes(absdiff, reldiff)
+            if not ok:
+                reasons.append(f"error beyond {criterion.describe()} (max abs {res.max_abs:.3g}, "
+                               f"max rel {res.max_rel:.3g})")
+        elif not criterion.check(res.rel_l2, res.max_abs_rel, res.cosine):
+            over = []
+            if res.rel_l2 > criterion.rel_l2:
+                over.append(f"rel_l2 {res.rel_l2:.3g} > {criterion.rel_l2:g}")
+            if res.max_abs_rel > criterion.max_abs:
+                over.append(f"max_abs/max|ref| {res.max_abs_rel:.3g} > {criterion.max_abs:g}")
+            if res.cosine < criterion.cosine:
+                over.append(f"cosine {res.cosine:.6f} < {criterion.cosine:g}")
+            reasons.append(f"beyond the {precision} tolerance: " + ", ".join(over))
+        if res.kind == "logits" and all(np.isfinite(a).all() for a in cands):
+            res.top1, res.topk = _topk_agreement(np.concatenate([a.reshape(-1, a.shape[-1]) for a in refs]),
+                                                 np.concatenate([a.reshape(-1, a.shape[-1]) for a in cands]), topk)
+        elif res.kind == "image":
+            res.psnr = _psnr(r, c)
+    elif ref.size and not reasons:
+        reasons.append("no finite values to compare")
+    res.reason = "; ".join(reasons)
+    res.passed = not reasons
+    return res
+
+
+# -- running models -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Target:
+    """A model to run, how, and (once run) what it is."""
+
+    model: Model
+    backend: str
+    options: dict[str, Any]
+    runner: Runner | None = None  # given by the user: used as is, not closed
+    callable_: Callable[[Feeds], Feeds] | None = None
+    label: str = ""
+
+
+def _as_target(item: Any, backend: str | None = None, options: dict[str, Any] | None = None) -> _Target:
+    from workbench.backends import default_backend
+    from workbench.backends.base import Runner
+    from workbench.model import Model, load
+
+    if isinstance(item, Runner):
+        return _Target(item.model, item.name, dict(item.options), runner=item)
+    if isinstance(item, tuple):
+        if not 2 <= len(item) <= 3 or not isinstance(item[1], str):
+            raise WorkbenchError(f"cannot compare a tuple of {len(item)} items",
+                                 "pass (model, 'backend') or (model, 'backend', {options})")
+        opts = dict(item[2]) if len(item) == 3 else {}
+        return _as_target(item[0], item[1], {**(options or {}), **opts})
+    model = item if isinstance(item, Model) else load(item)
+    return _Target(model, backend or default_backend(model), dict(options or {}))
+
+
+def _label(t: _Target, used: set[str]) -> str:
+    label = f"{t.model.name} ({t.model.format} on {t.backend})"
+    interesting = {k: v for k, v in t.options.items() if k not in ("config", "session_config")}
+    if interesting:
+        label = label[:-1] + ", " + ", ".join(f"{k}={v}" for k, v in interesting.items()) + ")"
+    base, i = label, 2
+    while label in used:
+        label, i = f"{base} #{i}", i + 1
+    used.add(label)
+    return label
+
+
+def _feeds_for(model: Model, feeds: Feeds) -> Feeds:
+    """``feeds`` renamed to ``model``'s input names by position when the names differ (a converted model
+    may rename its inputs)."""
+    names = model.input_names
+    if not names or all(n in feeds for n in names):
+        return {n: feeds[n] for n in names} if names else feeds
+    if len(names) == len(feeds):
+        return dict(zip(names, feeds.values(), strict=True))
+    raise InputError(f"inputs {list(feeds)} do not match {model.name}'s inputs {names}",
+                     "pass inputs= with the model's input names")
+
+
+def _run(t: _Target, inputs: list[Feeds]) -> tuple[list[Feeds], str]:
+    """Run ``t`` on every input set; return the outputs and the precision it computed in."""
+    from workbench.backends import runner as make_runner
+
+    own = t.runner is None
+    r = t.runner or make_runner(t.model, t.backend, **t.options)
+    try:
+        if not r.is_prepared:
+            r.prepare()
+        outs = [{k: np.asarray(v) for k, v in r.infer(_feeds_for(r.model, feeds)).items()} for feeds in inputs]
+        return outs, precision_of(t.model, r)
+    finally:
+        if own:
+            r.close()
+
+
+def _match_outputs(ref: Feeds, cand: Feeds) -> list[tuple[str, str | None]]:
+    """Pairs (reference output name, candidate output name): by name, else by position."""
+    if all(n in cand for n in ref):
+        return [(n, n) for n in ref]
+    if len(ref) == len(cand):
+        return list(zip(ref, cand, strict=True))
+    return [(n, n if n in cand else None) for n in ref]
+
+
+def default_inputs(model: Model, n: int = 3, batch: int | None = None) -> list[Feeds]:
+    """``n`` seeded input sets from the model's task (or its input specs)."""
+    return [model.example_inputs(batch=batch, seed=seed) for seed in range(n)]
+
+
+def compare(
+    reference: Any,
+    candidates: Any,
+    inputs: Feeds | Iterable[Feeds] | None = None,
+    *,
+    tolerances: Any = None,
+    backends: str | Sequence[str | None] | None = None,
+    reference_backend: str | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    mode: str = "elemwise",
+    quantile: float = 0.99,
+    topk: int = 5,
+    kinds: dict[str, str] | None = None,
+    n_inputs: int = 3,
+    batch: int | None = None,
+) -> Comparison:
+    """Run ``reference`` and each candidate on the same inputs and compare their outputs.
+
+    Args:
+        reference: a Model (or anything ``wb.load`` takes), a ``(model, backend)`` or
+            ``(model, backend, {options})`` pair, or a prepared Runner.
+        candidates: one or a list of the same kinds. Each runs on its natural runtime
+            (``workbench.backends.default_backend``) unless a backend is given.
+        inputs: a dict of arrays, or a list of them (default: ``n_inputs`` seeded example input sets
+            of the reference, at ``batch``).
+        tolerances: the pass criterion. None: from each candidate's precision (``tolerances.py``).
+            A precision name (``"bf16"``), a ``Tolerance``, a ``Check(atol=, rtol=, mode=)``, or a dict
+            ``{output name: any of these}`` (outputs not named keep the default).
+        backends: a backend name for every candidate, or a list (None entries: natural runtime).
+        reference_backend: the reference's backend (default: its natural runtime).
+        atol, rtol, mode, quantile: shorthand for ``tolerances=Check(atol, rtol, mode, quantile)``,
+            Polygraphy's check, for every output.
+        topk: k for the top-k agreement of logits; kinds: ``{output: "logits" | "image" | "tensor"}``
+            to override the guess of which outputs are logits or images.
+
+    Returns:
+        a Comparison: ``bool(c)`` is pass/fail; ``c.to_frame()``, ``c.summary()``, ``c.to_json()``.
+
+    A candidate that fails to load or run is reported as failed (with the error) rather than raising,
+    so the others are still compared; an error in the reference raises.
+    """
+    single = not isinstance(candidates, list | tuple) or (
+        isinstance(candidates, tuple) and len(candidates) in (2, 3) and isinstance(candidates[1], str))
+    cand_items = [candidates] if single else list(candidates)
+    if not cand_items:
+        raise WorkbenchError("no candidates to compare", "pass a model or a list of models as candidates")
+    if isinstance(backends, str) or backends is None:
+        backend_list: list[str | None] = [backends] * len(cand_items)
+    else:
+        backend_list = list(backends)
+        if len(backend_list) != len(cand_items):
+            raise WorkbenchError(f"{len(backend_list)} backends for {len(cand_items)} candidates",
+                                 "pass one backend name for all, or a list as long as the candidates")
+    if atol is not None or rtol is not None:
+        if tolerances is not None and not isinstance(tolerances, dict):
+            raise WorkbenchError("both tolerances= and atol=/rtol= given", "pass one of them")
+        default_spec: Any = Check(atol if atol is not None else 0.0, rtol if rtol is not None else 0.0, mode, quantile)
+    else:
+        default_spec = None if isinstance(tolerances, dict) else tolerances
+    per_output = tolerances if isinstance(tolerances, dict) else {}
+
+    ref_t = _as_target(reference, reference_backend)
+    used: set[str] = set()
+    ref_t.label = _label(ref_t, used)
+    if inputs is None:
+        feeds_list = default_inputs(ref_t.model, n_inputs, batch)
+    elif isinstance(inputs, dict):
+        feeds_list = [inputs]
+    else:
+        feeds_list = list(inputs)
+        if not feeds_list or not all(isinstance(f, dict) for f in feeds_list):
+            raise InputError("inputs must be a dict of arrays or a non-empty list of such dicts",
+                             "pass inputs={name: array} or [{name: array}, ...], or leave it out")
+    ref_outs, ref_precision = _run(ref_t, feeds_list)
+    ref_info = CandidateInfo(ref_t.label, ref_t.model.name, ref_t.model.format, ref_t.backend, ref_precision,
+                             _plain(ref_t.options))
+
+    infos: list[CandidateInfo] = []
+    results: list[OutputResult] = []
+    for item, be in zip(cand_items, backend_list, strict=True):
+        try:
+            t = _as_target(item, be)
+        except WorkbenchError as err:
+            label = f"candidate {len(infos) + 1}"
+            infos.append(CandidateInfo(label, str(item)[:60], "?", be or "?", "?", error=str(err)))
+            results.append(OutputResult(label, "*", passed=False, reason=f"could not load: {err}"))
+            continue
+        t.label = _label(t, used)
+        try:
+            outs, precision = _run(t, feeds_list)
+        except Exception as err:  # noqa: BLE001 - one broken candidate must not hide the others' results
+            msg = str(err).strip().splitlines()[0][:300] if str(err) else type(err).__name__
+            prec = precision_of(t.model)
+            infos.append(CandidateInfo(t.label, t.model.name, t.model.format, t.backend, prec, _plain(t.options), msg))
+            results.append(OutputResult(t.label, "*", passed=False, reason=f"could not run: {msg}", precision=prec))
+            continue
+        effective = loosest(precision, ref_precision)
+        infos.append(CandidateInfo(t.label, t.model.name, t.model.format, t.backend, effective, _plain(t.options)))
+        for ref_name, cand_name in _match_outputs(ref_outs[0], outs[0]):
+            criterion = _criterion(per_output.get(ref_name, default_spec), effective)
+            if cand_name is None:
+                results.append(OutputResult(t.label, ref_name, passed=False, precision=effective,
+                                            reason=f"output {ref_name!r} is missing (outputs: {list(outs[0])})"))
+                continue
+            res = compare_arrays([o[ref_name] for o in ref_outs], [o[cand_name] for o in outs], criterion,
+                                 name=ref_name, label=t.label, precision=effective,
+                                 kind=(kinds or {}).get(ref_name), topk=topk)
+            if cand_name != ref_name:
+                res.notes.append(f"matched by position to the candidate's {cand_name!r}")
+            results.append(res)
+    return Comparison(ref_info, infos, results, len(feeds_list), topk)
+
+
+def compare_outputs(
+    reference: Feeds | list[Feeds],
+    candidate: Feeds | list[Feeds],
+    *,
+    precision: str = "fp32",
+    tolerances: Any = None,
+    label: str = "candidate",
+    topk: int = 5,
+) -> Comparison:
+    """Compare outputs already computed (``{name: array}`` or a list of them, one per input set)."""
+    refs = [reference] if isinstance(reference, dict) else list(reference)
+    cands = [candidate] if isinstance(candidate, dict) else list(candidate)
+    if len(refs) != len(cands):
+        raise InputError(f"{len(refs)} reference output sets but {len(cands)} candidate ones",
+                         "pass outputs for the same input sets")
+    per_output = tolerances if isinstance(tolerances, dict) else {}
+    default_spec = None if isinstance(tolerances, dict) else tolerances
+    results = []
+    for ref_name, cand_name in _match_outputs(refs[0], cands[0]):
+        crit = _criterion(per_output.get(ref_name, default_spec), precision)
+        if cand_name is None:
+            results.append(OutputResult(label, ref_name, passed=False, precision=precision,
+                                        reason=f"output {ref_name!r} is missing"))
+            continue
+        results.append(compare_arrays([o[ref_name] for o in refs], [o[cand_name] for o in cands], crit,
+                                      name=ref_name, label=label, precision=precision, topk=topk))
+    ref_info = CandidateInfo("reference", "reference", "arrays", "-", "fp32")
+    return Comparison(ref_info, [CandidateInfo(label, label, "arrays", "-", precision)], results, len(refs), topk)
+
+
+def _plain(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, bool | int | float | str | type(None)) else str(v) for k, v in options.items()}
+
+
+class _CallableModule(types.ModuleType):
+    """``wb.compare`` names both this module and its function: importing the module (``from
+    workbench.compare import Check``) makes Python set ``workbench.compare`` to the module, hiding the
+    lazily exported function. Calling the module calls the function, so ``wb.compare(...)`` always works."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
