@@ -286,7 +286,7 @@ class Graph:
                 feeds = model.example_inputs()
             except Exception:  # noqa: BLE001 - shapes are optional for TorchScript
                 feeds = None
-            g = cls.from_torchscript(model.native(), feeds, name=model.name)
+            g = cls.from_torchscript(model.native(), feeds, name=model.name, input_names=model.input_names)
         elif fmt in ("torch", "hf"):
             g = cls.from_module(model.native(), model.example_inputs(), name=model.name,
                                 input_names=model.input_names, keyword=fmt == "hf")
@@ -541,7 +541,7 @@ class Graph:
 
     @classmethod
     def from_torchscript(cls, module: Any, example_inputs: Mapping[str, np.ndarray] | None = None,
-                         name: str | None = None) -> Graph:
+                         name: str | None = None, input_names: list[str] | None = None) -> Graph:
         """Read a ``torch.jit.ScriptModule`` (inlined graph). Shapes come from running it node by node
         on ``example_inputs`` when given; the module path comes from the weights each node reads."""
         import torch
@@ -562,10 +562,16 @@ class Graph:
         else:
             feeds = None
             notes.append("no example inputs: shapes and MACs are unknown for this TorchScript model")
+        alias: dict[str, str] = {}  # graph input / GetAttr output -> public name or weight path
+        if input_names and len(input_names) == len(inputs):
+            alias.update(zip(inputs, input_names, strict=True))
         for v in g_inputs[1:]:
-            val = values.get(v.debugName())
-            tensors[v.debugName()] = _ts_tensor(v.debugName(), val)
+            nm = alias.get(v.debugName(), v.debugName())
+            tensors[nm] = _ts_tensor(nm, values.get(v.debugName()))
+        inputs = [alias.get(v, v) for v in inputs]
         running = feeds is not None
+        lists: dict[str, list[str]] = {}
+        containers = ("prim::ListConstruct", "prim::TupleConstruct")
         for n in graph.nodes():
             kind = n.kind()
             outs = [o.debugName() for o in n.outputs()]
@@ -578,11 +584,13 @@ class Graph:
                 attr_path[outs[0]] = path
                 obj = _ts_attr(module, path)
                 if isinstance(obj, torch.Tensor):
-                    weights[outs[0]] = Weight(path, tuple(obj.shape), str(obj.dtype).replace("torch.", ""),
-                                              is_param=isinstance(obj, torch.nn.Parameter) or obj.requires_grad,
-                                              loader=(lambda o=obj: o.detach().float().numpy()
-                                                      if o.is_floating_point() else o.detach().numpy()))
-                    tensors[outs[0]] = Tensor(path, tuple(obj.shape), weights[outs[0]].dtype)
+                    if path not in weights:
+                        weights[path] = Weight(path, tuple(obj.shape), str(obj.dtype).replace("torch.", ""),
+                                               is_param=isinstance(obj, torch.nn.Parameter) or obj.requires_grad,
+                                               loader=(lambda o=obj: o.detach().float().numpy()
+                                                       if o.is_floating_point() else o.detach().numpy()))
+                        tensors[path] = Tensor(path, tuple(obj.shape), weights[path].dtype)
+                    alias[outs[0]] = path
                     values[outs[0]] = obj
                 continue
             if kind == "prim::Constant":
@@ -591,18 +599,16 @@ class Graph:
                 except Exception:  # noqa: BLE001
                     values[outs[0]] = None
                 continue
-            if kind in ("prim::ListConstruct", "prim::TupleConstruct"):
+            if kind in containers:
                 values[outs[0]] = [values.get(i) for i in ins]
-                if not any(i in weights or i in tensors for i in ins):
-                    continue
+                lists[outs[0]] = ins
+                continue
             if kind in ("prim::ListUnpack", "prim::TupleUnpack") and ins[0] in values:
                 for o, v in zip(outs, values[ins[0]] or [], strict=False):
                     values[o] = v
             if running and kind.startswith("aten::"):
                 try:
-                    fn = getattr(torch.ops.aten, kind.split("::")[1])
-                    args = [values[i] for i in ins]
-                    res = fn(*args)
+                    res = _ts_call(n, [values[i] for i in ins])
                     if len(outs) == 1:
                         values[outs[0]] = res
                     else:
@@ -611,21 +617,20 @@ class Graph:
                 except Exception as err:  # noqa: BLE001 - stop computing shapes, keep reading the graph
                     running = False
                     notes.append(f"shapes stop at {kind} ({str(err).splitlines()[0][:100]})")
-            elif kind.startswith("prim::") and kind not in ("prim::ListConstruct", "prim::TupleConstruct",
-                                                            "prim::ListUnpack", "prim::TupleUnpack"):
-                running = False if kind in ("prim::If", "prim::Loop", "prim::CallFunction") else running
-            if kind in ("prim::ListConstruct", "prim::TupleConstruct", "prim::ListUnpack", "prim::TupleUnpack"):
-                # containers of tensors stay nodes only when they carry tensors (e.g. cat's list)
-                pass
+            elif kind in ("prim::If", "prim::Loop", "prim::CallFunction", "prim::CallMethod"):
+                running = False
             for o in outs:
                 tensors[o] = _ts_tensor(o, values.get(o))
-            wts = [i for i in ins if i in weights]
-            node = Node(outs[0] if outs else f"{kind}_{len(nodes)}", kind.replace("::", "."), ins, outs,
-                        weights=wts, attrs=_ts_attrs(n, values, ins), scope=())
-            node._positions = {t: k for k, t in enumerate(ins)}  # type: ignore[attr-defined]
+            flat: list[str] = []
+            for i in ins:  # a list argument (cat's tensors) reads its elements
+                flat += [alias.get(x, x) for x in lists[i]] if i in lists else [alias.get(i, i)]
+            tensor_ins = [i for i in flat if i in tensors or i in weights]
+            wts = [i for i in tensor_ins if i in weights]
+            node = Node(outs[0] if outs else f"{kind}_{len(nodes)}", kind.replace("::", "."), tensor_ins, outs,
+                        weights=wts, attrs=_ts_attrs(ins, values), scope=())
+            node._positions = {t: k for k, t in enumerate(tensor_ins)}  # type: ignore[attr-defined]
             if wts:
-                mod = weights[wts[0]].name.rsplit(".", 1)[0]
-                node.scope = _dotted_scope(mod)
+                node.scope = _dotted_scope(wts[0].rsplit(".", 1)[0])
             nodes.append(node)
         # node names: prefer the module path of weights ("layer1.0.conv1/aten._convolution")
         _ts_fill_scopes(nodes)
@@ -928,6 +933,59 @@ class GraphDiff:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.summary())
+
+    def to_view(self) -> dict[str, Any]:
+        """One merged graph for the browser: ``b``'s nodes plus the nodes removed from ``a``, with a
+        ``status`` per node name and the list of ``changes`` of changed nodes."""
+        va, vb = self.a.to_view(), self.b.to_view()
+        rows = [list(r) for r in vb["nodes"]]
+        edges = [list(e) for e in vb["edges"]]
+        b_index = {r[0] if r[1] not in ("Input", "Output") else f"{r[1]}:{r[0]}": k for k, r in enumerate(rows)}
+        status = {r[0]: "same" for r in rows}
+        status.update(self.status_b())
+        changes = {m.b: m.changes for m in self.matches if m.b is not None and m.changes}
+        pairs = self.pairs()
+        a_map: dict[int, int] = {}
+        taken = {r[0] for r in rows}
+        scopes = [list(sc) for sc in vb["scopes"]]
+
+        def paths(sc: list[list[Any]]) -> list[str]:
+            out: list[str] = []
+            for label, parent in sc:  # parents come before children
+                out.append(f"{out[parent]}/{label}" if parent >= 0 else label)
+            return out
+
+        b_scope = {p: k for k, p in enumerate(paths(scopes))}
+        scope_map: dict[int, int] = {-1: -1}
+        for k, p in enumerate(paths(va["scopes"])):
+            if p not in b_scope:
+                b_scope[p] = len(scopes)
+                scopes.append([va["scopes"][k][0], scope_map[va["scopes"][k][1]]])
+            scope_map[k] = b_scope[p]
+        for k, r in enumerate(va["nodes"]):
+            name, op = r[0], r[1]
+            if op in ("Input", "Output"):
+                key = f"{op}:{name}"
+                if key in b_index:
+                    a_map[k] = b_index[key]
+                    continue
+            elif name in pairs:
+                a_map[k] = b_index[pairs[name]]
+                continue
+            label = name if name not in taken else f"{name} (removed)"
+            taken.add(label)
+            status[label] = "removed"
+            a_map[k] = len(rows)
+            rows.append([label, *r[1:3], scope_map[r[3]], *r[4:]])
+        have = {(e[0], e[1]) for e in edges}
+        for src, dst, lab in va["edges"]:
+            s2, d2 = a_map[src], a_map[dst]
+            if (s2, d2) not in have and (status.get(rows[s2][0]) == "removed" or status.get(rows[d2][0]) == "removed"):
+                edges.append([s2, d2, lab])
+                have.add((s2, d2))
+        return {"name": f"{self.a.name} → {self.b.name}", "format": f"{self.a.format} → {self.b.format}",
+                "nodes": rows, "edges": edges, "scopes": scopes, "stats": vb["stats"], "status": status,
+                "changes": changes}
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -1377,21 +1435,30 @@ def _ts_attr(module: Any, path: str) -> Any:
     return obj
 
 
-def _ts_attrs(n: Any, values: dict[str, Any], ins: list[str]) -> dict[str, Any]:
-    attrs: dict[str, Any] = {}
-    try:
-        names = [a.name for a in n.schema() and []] if False else []  # schemas are not exposed for all nodes
-    except Exception:  # noqa: BLE001
-        names = []
+def _ts_call(n: Any, args: list[Any]) -> Any:
+    """Run one TorchScript aten node on concrete values (keyword-only arguments by name)."""
     import torch
 
+    schema = torch._C.parse_schema(n.schema())
+    packet = getattr(torch.ops.aten, schema.name.split("::")[1])
+    fn = getattr(packet, schema.overload_name or "default")
+    pos = [v for a, v in zip(schema.arguments, args, strict=False) if not a.kwarg_only]
+    kw = {a.name: v for a, v in zip(schema.arguments, args, strict=False) if a.kwarg_only}
+    return fn(*pos, **kw)
+
+
+def _ts_attrs(ins: list[str], values: dict[str, Any]) -> dict[str, Any]:
+    """Non-tensor arguments (strides, padding, flags) of a TorchScript node, by position."""
+    import torch
+
+    attrs: dict[str, Any] = {}
     for k, i in enumerate(ins):
         v = values.get(i)
         if v is None or isinstance(v, torch.Tensor):
             continue
         if isinstance(v, list) and any(isinstance(x, torch.Tensor) for x in v):
             continue
-        attrs[names[k] if k < len(names) else f"arg{k}"] = _jsonable(v)
+        attrs[f"arg{k}"] = _jsonable(v)
     return attrs
 
 

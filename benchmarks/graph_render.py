@@ -1,0 +1,232 @@
+"""Graph rendering speed: the workbench's native graph view vs Netron, on the same graphs, same run.
+
+Builds synthetic ONNX models with a module hierarchy (stages > blocks > layers) of about 500, 5,000
+and 20,000 nodes, and times in headless Chromium (Debian's /usr/bin/chromium via Playwright):
+
+- ``native``: ``workbench/widgets/graph.js`` from the start of ``render()`` to the first complete
+  frame (``ready_ms``), and to the frame after a zoom and a click (``interactive_ms``). The payload
+  (``Graph.to_view()``) is built in Python first and reported as ``python_ms``.
+- ``netron``: Netron's own viewer code (the installed ``netron`` package's assets, loaded the way
+  ``wb.show(model, viewer="netron")`` loads them) from the start to the graph being drawn; it stops
+  at ``--netron-timeout`` seconds and reports ``timed_out``.
+
+Both run in a page served from 127.0.0.1 (no Jupyter), with the widget's comm replaced by HTTP
+fetches from the same server, so the figures are the viewers' own cost.
+
+Prints one JSON line per (graph, viewer). Usage::
+
+    python benchmarks/graph_render.py                 # 500, 5000, 20000 nodes
+    python benchmarks/graph_render.py --sizes 5000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import tempfile
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<link rel="stylesheet" href="/widgets/graph.css"><link rel="stylesheet" href="/widgets/netron.css">
+<style>body{margin:0} #root{width:1200px}</style></head><body><div id="root"></div>
+<script type="module">
+// a stand-in for the anywidget model: state from the query, comm requests answered over HTTP
+const q = new URLSearchParams(location.search);
+const kind = q.get("viewer");
+const state = kind === "native"
+  ? {data: await (await fetch("/payload/" + q.get("graph") + ".json")).json(), height: 700,
+     fold_threshold: +(q.get("fold") || 1500),
+     overlay_data: {}, extra: {}, selected: ""}
+  : {identifier: q.get("graph") + ".onnx", files: [q.get("graph") + ".onnx"], height: 700, netron_version: ""};
+const handlers = {};
+const model = {
+  get: (k) => state[k], set: (k, v) => { state[k] = v; }, save_changes() {},
+  on: (ev, cb) => { (handlers[ev] ||= []).push(cb); },
+  async send(msg) {
+    let reply, buffers = [];
+    if (msg.type === "asset") reply = {type: "asset", id: msg.id, text: await (await fetch("/netron/" + msg.name)).text()};
+    else if (msg.type === "file") { const b = await (await fetch("/model/" + msg.name)).arrayBuffer(); reply = {type: "file", id: msg.id}; buffers = [new DataView(b)]; }
+    else reply = {type: msg.type, id: msg.id, details: {name: msg.name, attributes: {}, inputs: [], outputs: [], weights: []}};
+    for (const cb of handlers["msg:custom"] || []) cb(reply, buffers);
+  },
+};
+const mod = await import(kind === "native" ? "/widgets/graph.js" : "/widgets/netron.js");
+window.__t0 = performance.now();
+mod.default.render({model, el: document.getElementById("root")});
+</script></body></html>"""
+
+
+def synthetic_onnx(n_nodes: int, path: Path) -> int:
+    """An ONNX model of about ``n_nodes`` nodes: stages of blocks of (MatMul, Add, Relu, MatMul, Add)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    d = 8
+    rng = np.random.default_rng(0)
+    per_block = 5
+    blocks = max(1, n_nodes // per_block)
+    per_stage = 20
+    nodes, inits = [], []
+    x = "input"
+    for b in range(blocks):
+        s = f"/stage{b // per_stage}/block{b % per_stage}"
+        w1, w2 = f"s{b}.fc1.weight", f"s{b}.fc2.weight"
+        b1, b2 = f"s{b}.fc1.bias", f"s{b}.fc2.bias"
+        for w in (w1, w2):
+            inits.append(numpy_helper.from_array(rng.standard_normal((d, d)).astype(np.float32) * 0.1, w))
+        for bb in (b1, b2):
+            inits.append(numpy_helper.from_array(np.zeros(d, np.float32), bb))
+        h1, h2, h3, h4, out = (f"{s}/{k}" for k in ("h1", "h2", "h3", "h4", "out"))
+        nodes += [
+            helper.make_node("MatMul", [x, w1], [h1], name=f"{s}/fc1/MatMul"),
+            helper.make_node("Add", [h1, b1], [h2], name=f"{s}/fc1/Add"),
+            helper.make_node("Relu", [h2], [h3], name=f"{s}/act/Relu"),
+            helper.make_node("MatMul", [h3, w2], [h4], name=f"{s}/fc2/MatMul"),
+            helper.make_node("Add", [h4, x], [out], name=f"{s}/Add"),
+        ]
+        x = out
+    graph = helper.make_graph(nodes, f"synthetic{n_nodes}",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, d])],
+                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, d])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return len(nodes)
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    routes: dict[str, Path] = {}
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        path = self.path.split("?")[0]
+        if path == "/page.html":
+            body, ctype = PAGE.encode(), "text/html"
+        else:
+            prefix, _, name = path.lstrip("/").partition("/")
+            base = self.routes.get(prefix)
+            file = (base / name).resolve() if base else None
+            if file is None or file.parent != base.resolve() or not file.is_file():
+                self.send_error(404)
+                return
+            body = file.read_bytes()
+            ctype = {".js": "text/javascript", ".css": "text/css", ".json": "application/json",
+                     ".html": "text/html"}.get(file.suffix, "application/octet-stream")
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[500, 5000, 20000])
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--netron-timeout", type=float, default=90.0)
+    ap.add_argument("--skip-netron", action="store_true")
+    ap.add_argument("--screenshots", type=Path, default=None, help="folder for one screenshot per run")
+    args = ap.parse_args(argv)
+
+    import netron
+    from playwright.sync_api import sync_playwright
+
+    from workbench.graph import Graph
+
+    work = Path(tempfile.mkdtemp(prefix="wb-graph-bench-"))
+    (work / "model").mkdir()
+    (work / "payload").mkdir()
+    names = []
+    for n in args.sizes:
+        name = f"synthetic{n}"
+        real = synthetic_onnx(n, work / "model" / f"{name}.onnx")
+        t = time.perf_counter()
+        g = Graph.from_onnx(str(work / "model" / f"{name}.onnx"))
+        payload = g.to_view()
+        (work / "payload" / f"{name}.json").write_text(json.dumps(payload))
+        names.append((name, real, (time.perf_counter() - t) * 1000))
+    _Handler.routes = {"widgets": ROOT / "workbench" / "widgets", "netron": Path(netron.__file__).parent,
+                       "model": work / "model", "payload": work / "payload"}
+    port = _free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), partial(_Handler))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            for name, real, py_ms in names:
+                viewers = ["native"] + (["native-unfolded"] if real <= 5000 else []) + (
+                    [] if args.skip_netron else ["netron"])
+                for label in viewers:
+                    viewer, fold = ("native", 10**9) if label == "native-unfolded" else (label, 1500)
+                    for rep in range(args.repeat):
+                        page = browser.new_page(viewport={"width": 1280, "height": 800})
+                        rec = {"bench": "graph_render", "graph": name, "nodes": real, "viewer": label, "repeat": rep}
+                        page.goto(f"http://127.0.0.1:{port}/page.html?viewer={viewer}&graph={name}&fold={fold}")
+                        timeout = 60_000 if viewer == "native" else args.netron_timeout * 1000
+                        try:
+                            page.wait_for_function("document.getElementById('root').dataset.state", timeout=timeout)
+                            state = page.evaluate("document.getElementById('root').dataset.state")
+                            rec["state"] = state
+                            rec["ready_ms"] = float(page.evaluate("document.getElementById('root').dataset.readyMs"))
+                            if viewer == "native":
+                                rec["python_ms"] = round(py_ms, 1)
+                                rec["visible_boxes"] = int(page.evaluate("document.getElementById('root').dataset.visible"))
+                                rec["layout_ms"] = float(page.evaluate("document.getElementById('root').dataset.layoutMs"))
+                                rec["interactive_ms"] = round(rec["ready_ms"] + _interaction_ms(page), 1)
+                            else:
+                                rec["svg_nodes"] = page.evaluate(
+                                    "document.querySelector('iframe').contentDocument.querySelectorAll('g.node').length")
+                        except Exception as err:  # noqa: BLE001 - report and go on
+                            rec["timed_out"] = True
+                            rec["error"] = str(err).splitlines()[0][:120]
+                            rec["ready_ms"] = None
+                        if args.screenshots:
+                            args.screenshots.mkdir(parents=True, exist_ok=True)
+                            page.screenshot(path=str(args.screenshots / f"{name}-{label}-{rep}.png"))
+                        print(json.dumps(rec), flush=True)
+                        page.close()
+            browser.close()
+    finally:
+        server.shutdown()
+    return 0
+
+
+def _interaction_ms(page) -> float:
+    """Zoom at the centre and click a node; the time until the frame after both is drawn."""
+    return float(page.evaluate("""async () => {
+      const root = document.getElementById('root'); const view = root.__wbGraph;
+      const cv = root.querySelector('canvas'); const r = cv.getBoundingClientRect();
+      const t = performance.now(); const frames = +root.dataset.frames;
+      cv.dispatchEvent(new WheelEvent('wheel', {deltaY: -200, clientX: r.left + r.width / 2, clientY: r.top + 100, bubbles: true}));
+      const v = 0; const L = view.L;
+      const px = L.x[v] * view.view.s + view.view.tx + r.left, py = L.y[v] * view.view.s + view.view.ty + r.top;
+      cv.dispatchEvent(new PointerEvent('pointerdown', {clientX: px, clientY: py, bubbles: true}));
+      cv.dispatchEvent(new PointerEvent('pointerup', {clientX: px, clientY: py, bubbles: true}));
+      while (+root.dataset.frames <= frames) await new Promise(requestAnimationFrame);
+      return performance.now() - t;
+    }"""))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""``NetronView``: Netron's own viewer inside the cell output, with no second server or port.
+
+Netron's notebook support (``netron.start`` + an IFrame) points the browser at a server on the
+kernel's machine, which a browser on Binder or a remote Voilà app cannot reach. Here the viewer is
+loaded *into the widget*: the browser half (``workbench/widgets/netron.js``) asks the kernel, over the
+widget's comm channel, for Netron's web assets (from the installed ``netron`` package) and for the
+model's bytes, and runs Netron in an iframe made from them. Whatever reaches the kernel's websocket
+(JupyterLab, Notebook 7, Voilà, a base URL, a reverse proxy) shows Netron.
+
+Only two kinds of names are answered: files of the ``netron`` package's web assets (``*.js``,
+``*.json``, ``*.css``, ``index.html``) and the model files this view was made for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from workbench.errors import BackendUnavailable, WorkbenchError
+
+_WIDGETS = Path(__file__).resolve().parent.parent / "widgets"
+_ASSET_NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|json|css|html)$")
+_ASSET_CACHE: dict[str, str] = {}
+
+
+def netron_assets_dir() -> Path:
+    """The folder of the installed ``netron`` package's web assets."""
+    try:
+        import netron
+    except ImportError as err:
+        raise BackendUnavailable("the netron package is not installed",
+                                 "pip install 'deployment-workbench[ui]' (or pip install netron)") from err
+    return Path(netron.__file__).resolve().parent
+
+
+def netron_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("netron")
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def read_asset(name: str) -> str:
+    """One of Netron's web assets by file name; anything else is refused."""
+    if not _ASSET_NAME.match(name):
+        raise WorkbenchError(f"{name!r} is not a Netron asset name", "ask for a file such as 'view.js'")
+    if name not in _ASSET_CACHE:
+        root = netron_assets_dir()
+        path = (root / name).resolve()
+        if path.parent != root or not path.is_file():
+            raise WorkbenchError(f"Netron has no asset {name!r}", "upgrade netron (pip install -U netron)")
+        _ASSET_CACHE[name] = path.read_text(encoding="utf-8")
+    return _ASSET_CACHE[name]
+
+
+def model_files_for_netron(source: Any) -> tuple[list[Path], str]:
+    """The files Netron should read for ``source`` and the one it opens first.
+
+    A path is taken as it is (every format Netron opens, including ones the workbench does not
+    load), with its companion files (OpenVINO ``.bin``, ONNX external data). A workbench Model with
+    a file uses that; an in-memory torch model is exported to ONNX in a temporary folder first.
+    """
+    if isinstance(source, str | os.PathLike) and Path(source).expanduser().exists():
+        path = Path(source).expanduser().resolve()
+        if path.is_dir():
+            raise WorkbenchError(f"{path} is a folder; Netron opens one model file",
+                                 "pass the model file inside it (e.g. model.onnx, model.xml, saved_model.pb)")
+        files = [path]
+        try:
+            from workbench.formats import model_files
+            from workbench.model import load
+
+            files = [Path(f).resolve() for f in model_files(load(path))] or files
+        except Exception:  # noqa: BLE001 - a file Netron reads but the workbench does not
+            if path.suffix == ".xml" and path.with_suffix(".bin").exists():
+                files.append(path.with_suffix(".bin"))
+        if path not in files:
+            files.insert(0, path)
+        return files, path.name
+    from workbench.model import Model, load
+
+    model = source if isinstance(source, Model) else load(source)
+    if model.path is not None and Path(model.path).exists() and Path(model.path).is_file():
+        from workbench.formats import model_files
+
+        try:
+            files = [Path(f).resolve() for f in model_files(model)]
+        except Exception:  # noqa: BLE001
+            files = [Path(model.path).resolve()]
+        main = Path(model.path).resolve()
+        if main not in files:
+            files.insert(0, main)
+        return files, main.name
+    if model.format in ("torch", "hf"):
+        return [_export_onnx(model)], f"{_safe(model.name)}.onnx"
+    raise WorkbenchError(f"model {model.name!r} ({model.format}) has no file for Netron to read",
+                         "save it first (e.g. wb.export(model, 'onnx')) or use the native view: wb.show(model)")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "model"
+
+
+def _export_onnx(model: Any) -> Path:
+    """An in-memory torch model as an ONNX file in a temporary folder (for Netron only)."""
+    try:
+        from workbench.steps.export import export
+
+        onnx_model = export(model, "onnx")
+        if onnx_model.path is not None:
+            return Path(onnx_model.path).resolve()
+    except ImportError:
+        pass
+    import torch
+
+    folder = Path(tempfile.mkdtemp(prefix="wb-netron-"))
+    path = folder / f"{_safe(model.name)}.onnx"
+    feeds = model.example_inputs()
+    args = tuple(torch.from_numpy(feeds[n]) for n in model.input_names if n in feeds)
+    module = model.native().eval()
+    try:
+        torch.onnx.export(module, args, str(path), input_names=model.input_names or None,
+                          output_names=model.output_names or None, dynamo=False)
+    except Exception as err:  # noqa: BLE001
+        raise WorkbenchError(f"could not export {model.name!r} to ONNX for Netron ({str(err).splitlines()[0][:160]})",
+                             "export it yourself (wb.export(model, 'onnx')) and show that file") from err
+    return path
+
+
+class NetronView(anywidget.AnyWidget):
+    """Netron inside the notebook: ``wb.show(model, viewer="netron")``.
+
+    Args:
+        source: a workbench Model, a zoo name, or a path to any file Netron opens (ONNX, OpenVINO
+            IR, TorchScript, ExportedProgram ``.pt2``, TFLite, Core ML, Keras, …).
+        height: pixels.
+    """
+
+    _esm = _WIDGETS / "netron.js"
+    _css = _WIDGETS / "netron.css"
+    identifier = traitlets.Unicode("").tag(sync=True)
+    files = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    height = traitlets.Int(600).tag(sync=True)
+    netron_version = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, source: Any, *, height: int = 600, **kwargs: Any):
+        netron_assets_dir()  # fail early, with the fix, when netron is missing
+        paths, identifier = model_files_for_netron(source)
+        self._paths = {p.name: p for p in paths}
+        if identifier not in self._paths:  # an exported temporary file keeps its own name
+            identifier = paths[0].name
+        super().__init__(identifier=identifier, files=list(self._paths), height=height,
+                         netron_version=netron_version(), **kwargs)
+        self.on_msg(self._on_msg)
+
+    def _on_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        kind, name, rid = content.get("type"), str(content.get("name", "")), content.get("id")
+        try:
+            if kind == "asset":
+                self.send({"type": "asset", "id": rid, "text": read_asset(name)})
+            elif kind == "file":
+                path = self._paths.get(name)
+                if path is None:  # only the files this view was made for
+                    raise WorkbenchError(f"{name!r} is not a file of this model", "")
+                self.send({"type": "file", "id": rid}, buffers=[path.read_bytes()])
+        except Exception as err:  # noqa: BLE001 - the browser shows the message; the kernel carries on
+            self.send({"type": kind, "id": rid, "error": str(err)})
