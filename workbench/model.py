@@ -293,6 +293,8 @@ def load(source: Any, example_inputs: Any = None, *, trust: bool = False, **opti
         text = os.fspath(source)
         path = Path(text).expanduser()
         if path.exists():
+            if example_inputs is not None:
+                options["example_inputs"] = example_inputs
             return formats.load_path(path, trust=trust, **options)
         from workbench import zoo
 

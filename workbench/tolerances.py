@@ -10,7 +10,8 @@ scale, so one table serves logits, embeddings and feature maps alike:
 
 The figures come from what the runtimes give on the zoo models here: fp32 runtimes differ from torch
 eager by ~1e-6 relative (operation order, fused kernels); bf16 keeps 8 bits of mantissa (~4e-3 per
-operation, growing with depth); INT8 post-training quantization typically keeps cosine ≥ 0.99.
+operation, growing with depth: OpenVINO's bf16 MobileNetV2 here is 9e-2 relative L2 and cosine 0.996 from
+fp32); INT8 post-training quantization typically keeps cosine ≥ 0.99.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Tolerance:
 TOLERANCES: dict[str, Tolerance] = {
     "fp32": Tolerance(rel_l2=1e-4, max_abs=1e-3, cosine=0.99999),
     "fp16": Tolerance(rel_l2=1e-2, max_abs=5e-2, cosine=0.9995),
-    "bf16": Tolerance(rel_l2=5e-2, max_abs=2e-1, cosine=0.998),
+    "bf16": Tolerance(rel_l2=1.5e-1, max_abs=3e-1, cosine=0.99),
     "int8": Tolerance(rel_l2=2e-1, max_abs=5e-1, cosine=0.98),
     "int4": Tolerance(rel_l2=3e-1, max_abs=1.0, cosine=0.95),
 }

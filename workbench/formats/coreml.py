@@ -56,7 +56,7 @@ def load(path: Path, **_: Any) -> Model:
     meta = {
         "spec_version": spec.specificationVersion,
         "model_type": model_type,
-        "producer": spec.description.metadata.userDefined.get("com.github.apple.coremltools.version", ""),
+        "producer": "coremltools " + spec.description.metadata.userDefined.get("com.github.apple.coremltools.version", "?"),
         "notes": ["Core ML models run only on macOS; here they can be inspected, not run"],
     }
     if model_type == "mlProgram":

@@ -69,7 +69,7 @@ def load_hub(model_id: str, **options: Any) -> Model:
     _transformers()
     from huggingface_hub import snapshot_download
 
-    offline_fix = "download the model on a machine with network access, copy its folder here, and pass that folder's path"
+    offline_fix = "pass a local folder: download the model where there is network access, copy the folder here, wb.load(\"/path/to/folder\")"
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         try:
             return load(Path(snapshot_download(model_id, local_files_only=True)), **options)

@@ -52,7 +52,13 @@ def load(path: Path, **_: Any) -> Model:
                                "the IR is damaged or from a newer OpenVINO: convert the model again") from None
     inputs, outputs = specs_of(ov_model)
     rt = ov_model.get_rt_info()
-    meta: dict[str, Any] = {"nodes": len(ov_model.get_ops()), "openvino_name": ov_model.get_friendly_name()}
+    ops = ov_model.get_ops()
+    meta: dict[str, Any] = {"nodes": len(ops), "openvino_name": ov_model.get_friendly_name()}
+    weight_types = {str(op.get_output_element_type(0)) for op in ops if op.get_type_name() == "Constant"
+                    and op.get_output_partial_shape(0).rank.get_length() > 1}
+    if any("f16" in t for t in weight_types):
+        meta["notes"] = ["weights stored as fp16 (ov.save_model compresses by default; computed in the device's "
+                         "precision after decompression)"]
     try:
         meta["producer"] = f"OpenVINO {rt['Runtime_version']}"
     except Exception:  # noqa: BLE001 - rt_info keys vary by producer

@@ -68,23 +68,7 @@ class DigitsTask(Task):
 
 
 def _module() -> Any:
-    import torch
-    from torch import nn
-
-    class DigitsCNN(nn.Module):
-        """conv(16) → conv(32) → pool → fc(64) → fc(10); input N×1×8×8 in [0, 1]."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.features = nn.Sequential(
-                nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-                nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-                nn.MaxPool2d(2),
-            )
-            self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10))
-
-        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-            return self.classifier(self.features(pixels))
+    from workbench.zoo.nets import DigitsCNN
 
     return DigitsCNN()
 

@@ -7,7 +7,6 @@ kernel-backed module can replace them by module swap. Seeded random weights.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -20,47 +19,7 @@ EXAMPLE_SEQ = 12
 
 
 def tiny_transformer_module() -> Any:
-    import torch
-    from torch import nn
-
-    class SelfAttention(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.qkv = nn.Linear(D_MODEL, 3 * D_MODEL)
-            self.proj = nn.Linear(D_MODEL, D_MODEL)
-            self.softmax = nn.Softmax(dim=-1)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            b, s, _ = x.shape
-            q, k, v = self.qkv(x).reshape(b, s, 3, HEADS, D_MODEL // HEADS).permute(2, 0, 3, 1, 4)
-            scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(D_MODEL // HEADS)
-            out = torch.matmul(self.softmax(scores), v)
-            return self.proj(out.transpose(1, 2).reshape(b, s, D_MODEL))
-
-    class Block(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.norm1 = nn.LayerNorm(D_MODEL)
-            self.attn = SelfAttention()
-            self.norm2 = nn.LayerNorm(D_MODEL)
-            self.mlp = nn.Sequential(nn.Linear(D_MODEL, FF), nn.GELU(), nn.Linear(FF, D_MODEL))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x = x + self.attn(self.norm1(x))
-            return x + self.mlp(self.norm2(x))
-
-    class TinyTransformer(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.embed = nn.Embedding(VOCAB, D_MODEL)
-            self.pos = nn.Parameter(torch.zeros(MAX_LEN, D_MODEL))
-            self.blocks = nn.Sequential(*[Block() for _ in range(LAYERS)])
-            self.norm = nn.LayerNorm(D_MODEL)
-            self.head = nn.Linear(D_MODEL, CLASSES)
-
-        def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-            x = self.embed(input_ids) + self.pos[: input_ids.shape[1]]
-            return self.head(self.norm(self.blocks(x)))
+    from workbench.zoo.nets import TinyTransformer
 
     return TinyTransformer()
 
