@@ -59,7 +59,7 @@ def _frames(err: BaseException) -> list[tuple[str, int]]:
     while e is not None and e not in chain:
         chain.append(e)
         e = e.__cause__ or e.__context__
-    for e in reversed(chain):  # the root cause's frames are the innermost
+    for e in chain:  # outer errors first: the root cause's frames are the innermost, last
         tb: TracebackType | None = e.__traceback__
         for fs in traceback.extract_tb(tb):
             seen.append((fs.filename, fs.lineno or 0))
@@ -170,7 +170,8 @@ def triton_cell_magic(line: str, cell: str) -> None:
     if "--quiet" not in line.split():
         print(f"[{mode.name}] {mode.describe()}")
     try:
-        run_source(cell, ns)
+        # a leading newline stands for the %%triton line, so line numbers match what the user sees
+        run_source("\n" + cell, ns)
     except KernelError as err:
         # IPython shows a KernelError as its one line (KernelError._render_traceback_), no deep traceback
         raise err.with_traceback(None) from None

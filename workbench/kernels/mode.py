@@ -12,7 +12,6 @@ explanation with the fix.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,28 +99,57 @@ def setup() -> Mode:
         name, device = "interpreter", "cpu"
         # Triton reads this when a kernel is decorated (recent versions) or imported (older ones).
         os.environ["TRITON_INTERPRET"] = "1"
-    triton_was_imported = "triton" in sys.modules
     try:
         import triton
     except ImportError as err:
         raise BackendUnavailable(
             "Triton is not installed", "pip install 'deployment-workbench[triton]' (or pip install triton)"
         ) from err
-    if name == "interpreter" and triton_was_imported:
-        from triton import knobs
-
-        if not knobs.runtime.interpret:  # pragma: no cover - only with an old Triton imported early
-            raise KernelError(
-                "Triton was imported in compiled mode before the workbench could switch on its interpreter, "
-                "and this machine has no CUDA GPU",
-                "restart the kernel and run `import workbench.kernels` (or set TRITON_INTERPRET=1) before `import triton`",
-            )
+    if name == "interpreter" and (_has_compiled_jit_functions() or not _decorates_interpreted()):
+        # Kernels decorated before TRITON_INTERPRET was set (Triton's own tl.max, tl.sigmoid, … when
+        # triton was imported first, or the user's) are compiled-mode JITFunctions: route them.
+        _route_jit_to_interpreter()
+        reason += "; Triton was imported before the lab, its kernels are routed to the interpreter"
     _MODE = Mode(name, device, reason, gpu if name == "compiled" else None, triton.__version__)
     if name == "interpreter":
         from workbench.kernels import guard
 
         guard.install()
     return _MODE
+
+
+def _has_compiled_jit_functions() -> bool:
+    """True when Triton's own library functions were decorated in compiled mode (imported too early)."""
+    from triton.language import standard
+    from triton.runtime.jit import JITFunction
+
+    return isinstance(getattr(standard, "max", None), JITFunction)
+
+
+def _decorates_interpreted() -> bool:
+    from triton import knobs
+
+    return bool(knobs.runtime.interpret)
+
+
+def _route_jit_to_interpreter() -> None:
+    """Make compiled-mode ``JITFunction``s run through the interpreter (launches and nested calls)."""
+    from triton.runtime.interpreter import InterpretedFunction
+    from triton.runtime.jit import JITFunction
+
+    if getattr(JITFunction, "_workbench_routed", False):
+        return
+
+    def interpreted(self: Any) -> Any:
+        fn = self.__dict__.get("_workbench_interpreted")
+        if fn is None:
+            fn = InterpretedFunction(self.fn)
+            self.__dict__["_workbench_interpreted"] = fn
+        return fn
+
+    JITFunction.__call__ = lambda self, *args, **kwargs: interpreted(self)(*args, **kwargs)
+    JITFunction.run = lambda self, *args, **kwargs: interpreted(self).run(*args, **kwargs)
+    JITFunction._workbench_routed = True
 
 
 def mode() -> Mode:
