@@ -1,18 +1,32 @@
-"""Results as data: JSON with a schema version (the HTML report is added below as it grows).
+"""Reports: JSON with a schema version, interactive plotly figures, and standalone HTML with static SVG.
 
 Every result object (Comparison, BenchReport, LayerReport, NodeProfile, TuneResult) serialises through
 ``to_json_text`` so its JSON carries ``{"schema": "workbench.<kind>", "schema_version": N}`` and
 non-finite floats become ``null`` (JSON has no NaN).
+
+``html_report(*results, path=...)`` writes one self-contained HTML page (no JavaScript, no network):
+latency distributions per backend, speed-up bars, throughput, memory and size bars, the
+accuracy-vs-latency Pareto front, and the tables. The plots are SVG drawn here, so the page renders
+anywhere (e-mail, CI artifacts, a Voilà page without a kernel). In notebooks, ``report.plot()`` gives
+plotly figures instead.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 #: bumped when a field is renamed or removed (adding a field does not bump it)
 SCHEMA_VERSION = 1
+
+PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac",
+           "#eeca3b")
 
 
 def jsonable(value: Any) -> Any:
@@ -34,3 +48,317 @@ def to_json_text(kind: str, payload: dict[str, Any], indent: int | None = 2) -> 
     """The JSON text of a result of ``kind`` (``"comparison"``, ``"benchmark"``, …)."""
     doc = {"schema": f"workbench.{kind}", "schema_version": SCHEMA_VERSION, **payload}
     return json.dumps(jsonable(doc), indent=indent, allow_nan=False)
+
+
+# -- static SVG charts (no JavaScript, no plotting library) -----------------------------------------
+
+
+def _fmt(v: float) -> str:
+    if v == 0 or not math.isfinite(v):
+        return "0"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 0.1:
+        return f"{v:.2f}"
+    return f"{v:.3g}"
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start = math.floor(lo / step) * step
+    return [start + i * step for i in range(int(math.ceil((hi - start) / step)) + 1)]
+
+
+def _frame(title: str, height: int, width: int = 720) -> list[str]:
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img">',
+            f"<title>{html.escape(title)}</title>",
+            f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">'
+            f"{html.escape(title)}</text>"]
+
+
+def _x_axis(parts: list[str], lo: float, hi: float, left: int, right: int, y0: int, y1: int, unit: str,
+            log: bool = False) -> Any:
+    def sx(v: float) -> float:
+        if log:
+            v, a, b = math.log10(max(v, 1e-12)), math.log10(lo), math.log10(hi)
+        else:
+            a, b = lo, hi
+        return left + (v - a) / ((b - a) or 1.0) * (right - left)
+
+    ticks = [10 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)] if log \
+        else _ticks(lo, hi)
+    for t in ticks:
+        if lo - 1e-12 <= t <= hi + 1e-12:
+            x = sx(t)
+            parts.append(f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y1}" stroke="#e5e5e5"/>')
+            parts.append(f'<text x="{x:.1f}" y="{y1 + 14}" text-anchor="middle">{_fmt(t)}</text>')
+    parts.append(f'<text x="{(left + right) / 2}" y="{y1 + 30}" text-anchor="middle">{html.escape(unit)}</text>')
+    return sx
+
+
+def svg_box(groups: dict[str, Sequence[float]], title: str, unit: str = "ms") -> str:
+    """Horizontal box plots: box p25–p75, median line, whiskers p1–p99, mean dot."""
+    import numpy as np
+
+    groups = {k: np.asarray(v, float) for k, v in groups.items() if len(v)}
+    if not groups:
+        return ""
+    left, right, row = 260, 700, 30
+    height = 50 + row * len(groups) + 40
+    stats = {k: np.percentile(v, [1, 25, 50, 75, 99]).tolist() + [float(v.mean())] for k, v in groups.items()}
+    lo = min(s[0] for s in stats.values())
+    hi = max(s[4] for s in stats.values())
+    parts = _frame(title, height)
+    y_end = 40 + row * len(groups)
+    if lo > 0 and hi / lo > 50:  # runtimes orders of magnitude apart: a log axis keeps every box visible
+        sx = _x_axis(parts, lo / 1.3, hi * 1.3, left, right, 30, y_end, unit + " (log scale)", log=True)
+    else:
+        pad = (hi - lo) * 0.05 or hi * 0.05 or 1.0
+        sx = _x_axis(parts, max(0.0, lo - pad), hi + pad, left, right, 30, y_end, unit)
+    for i, (name, (p1, p25, p50, p75, p99, mean)) in enumerate(stats.items()):
+        y = 40 + i * row + row / 2
+        c = PALETTE[i % len(PALETTE)]
+        parts.append(f'<text x="{left - 6}" y="{y + 4}" text-anchor="end">{html.escape(name[:42])}</text>')
+        parts.append(f'<line x1="{sx(p1):.1f}" y1="{y}" x2="{sx(p99):.1f}" y2="{y}" stroke="{c}"/>')
+        parts.append(f'<rect x="{sx(p25):.1f}" y="{y - 9}" width="{max(1.0, sx(p75) - sx(p25)):.1f}" height="18" '
+                     f'fill="{c}" fill-opacity="0.35" stroke="{c}"/>')
+        parts.append(f'<line x1="{sx(p50):.1f}" y1="{y - 9}" x2="{sx(p50):.1f}" y2="{y + 9}" stroke="{c}" '
+                     f'stroke-width="2"><title>median {_fmt(p50)} {unit}</title></line>')
+        parts.append(f'<circle cx="{sx(mean):.1f}" cy="{y}" r="2.5" fill="#222"><title>mean {_fmt(mean)} {unit}'
+                     "</title></circle>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def svg_bars(values: dict[str, float], title: str, unit: str = "", reference: float | None = None) -> str:
+    """Horizontal bars with their values; ``reference`` draws a dashed line (e.g. speed-up 1.0)."""
+    values = {k: float(v) for k, v in values.items() if v is not None and math.isfinite(float(v))}
+    if not values:
+        return ""
+    left, right, row = 260, 660, 26
+    height = 50 + row * len(values) + 40
+    hi = max([*values.values(), reference or 0.0]) * 1.1 or 1.0
+    parts = _frame(title, height)
+    y_end = 40 + row * len(values)
+    sx = _x_axis(parts, 0.0, hi, left, right, 30, y_end, unit)
+    for i, (name, v) in enumerate(values.items()):
+        y = 40 + i * row
+        c = PALETTE[i % len(PALETTE)]
+        parts.append(f'<text x="{left - 6}" y="{y + row / 2 + 4}" text-anchor="end">{html.escape(name[:42])}</text>')
+        parts.append(f'<rect x="{left}" y="{y + 4}" width="{max(0.5, sx(v) - left):.1f}" height="{row - 8}" fill="{c}"/>')
+        parts.append(f'<text x="{sx(v) + 4:.1f}" y="{y + row / 2 + 4}">{_fmt(v)}</text>')
+    if reference is not None:
+        x = sx(reference)
+        parts.append(f'<line x1="{x:.1f}" y1="30" x2="{x:.1f}" y2="{y_end}" stroke="#444" stroke-dasharray="4 3"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def svg_scatter(points: Sequence[dict[str, Any]], title: str, x_label: str, y_label: str,
+                log_y: bool = False) -> str:
+    """Points ``{"x", "y", "label", "front": bool}``; the front is joined by a line and labelled."""
+    pts = [p for p in points if p.get("x") is not None and p.get("y") is not None
+           and math.isfinite(p["x"]) and math.isfinite(p["y"])]
+    if not pts:
+        return ""
+    width, height = 720, 420
+    left, right, top, bottom = 70, 690, 30, 360
+    xs, ys = [p["x"] for p in pts], [p["y"] for p in pts]
+    x_lo, x_hi = 0.0, max(xs) * 1.08
+    if log_y:
+        y_lo = max(min(y for y in ys if y > 0) if any(y > 0 for y in ys) else 1e-6, 1e-9) / 2
+        y_hi = max(max(ys), y_lo * 10) * 2
+    else:
+        y_lo, y_hi = min(0.0, min(ys)), (max(ys) * 1.1) or 1.0
+    parts = _frame(title, height, width)
+    sx = _x_axis(parts, x_lo, x_hi, left, right, top, bottom, x_label)
+
+    def sy(v: float) -> float:
+        if log_y:
+            a, b, v = math.log10(y_lo), math.log10(y_hi), math.log10(max(v, y_lo))
+        else:
+            a, b = y_lo, y_hi
+        return bottom - (v - a) / ((b - a) or 1.0) * (bottom - top)
+
+    y_ticks = [10 ** e for e in range(math.floor(math.log10(y_lo)), math.ceil(math.log10(y_hi)) + 1)] if log_y \
+        else _ticks(y_lo, y_hi)
+    for t in y_ticks:
+        if y_lo <= t <= y_hi:
+            parts.append(f'<line x1="{left}" y1="{sy(t):.1f}" x2="{right}" y2="{sy(t):.1f}" stroke="#e5e5e5"/>')
+            parts.append(f'<text x="{left - 4}" y="{sy(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
+    parts.append(f'<text x="14" y="{(top + bottom) / 2}" transform="rotate(-90 14 {(top + bottom) / 2})" '
+                 f'text-anchor="middle">{html.escape(y_label)}</text>')
+    front = sorted((p for p in pts if p.get("front")), key=lambda p: p["x"])
+    if len(front) > 1:
+        path = " ".join(f"{sx(p['x']):.1f},{sy(p['y']):.1f}" for p in front)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{PALETTE[1]}" stroke-width="1.5"/>')
+    for p in pts:
+        on = bool(p.get("front"))
+        parts.append(f'<circle cx="{sx(p["x"]):.1f}" cy="{sy(p["y"]):.1f}" r="{5 if on else 3.5}" '
+                     f'fill="{PALETTE[1] if on else PALETTE[0]}" fill-opacity="{1 if on else 0.6}">'
+                     f"<title>{html.escape(str(p.get('label', '')))}: {_fmt(p['x'])}, {_fmt(p['y'])}</title></circle>")
+        if on:
+            parts.append(f'<text x="{sx(p["x"]) + 7:.1f}" y="{sy(p["y"]) - 5:.1f}" font-size="10">'
+                         f"{html.escape(str(p.get('label', ''))[:40])}</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# -- benchmark plots and tables ----------------------------------------------------------------------
+
+
+def _result_name(r: Any) -> str:
+    return f"{r.label} b={r.batch}" if r.batch else r.label
+
+
+def bench_figure(report: Any, kind: str = "latency") -> Any:
+    """A plotly figure of a BenchReport: ``"latency"``, ``"speedup"``, ``"throughput"``, ``"memory"``."""
+    import plotly.graph_objects as go
+
+    ok = [r for r in report.results if r.ok]
+    fig = go.Figure()
+    if kind == "latency":
+        for r in ok:
+            fig.add_trace(go.Box(x=r.latencies_ms, name=_result_name(r), boxmean=True, orientation="h"))
+        fig.update_layout(title="Latency per call", xaxis_title="ms", showlegend=False)
+    elif kind == "speedup":
+        sp = report.speedups()
+        fig.add_trace(go.Bar(x=sp["speedup"], y=[f"{a} b={b}" for a, b in sp.index], orientation="h"))
+        fig.add_vline(x=1.0, line_dash="dash")
+        fig.update_layout(title=f"Speed-up over {report.results[0].label} (median latency)", xaxis_title="x")
+    elif kind == "throughput":
+        fig.add_trace(go.Bar(x=[r.throughput for r in ok], y=[_result_name(r) for r in ok], orientation="h"))
+        fig.update_layout(title="Throughput", xaxis_title="samples / s")
+    elif kind == "memory":
+        fig.add_trace(go.Bar(x=[(r.peak_rss_bytes or 0) / 2**20 for r in ok], y=[_result_name(r) for r in ok],
+                             orientation="h", name="peak RSS"))
+        fig.add_trace(go.Bar(x=[(r.size_bytes or 0) / 2**20 for r in ok], y=[_result_name(r) for r in ok],
+                             orientation="h", name="size on disk"))
+        fig.update_layout(title="Memory and size", xaxis_title="MB", barmode="group")
+    else:
+        from workbench.errors import WorkbenchError
+
+        raise WorkbenchError(f"unknown plot kind {kind!r}", "use 'latency', 'speedup', 'throughput' or 'memory'")
+    fig.update_layout(height=max(300, 60 + 40 * len(ok)), margin={"l": 10, "r": 10, "t": 50, "b": 40})
+    return fig
+
+
+def _table(rows: list[dict[str, Any]], columns: Sequence[str], highlight: str | None = None) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for c in columns:
+            v = row.get(c)
+            if isinstance(v, float):
+                text = "" if not math.isfinite(v) else _fmt(v)
+            elif isinstance(v, bool):
+                text = "✔" if v else "✘"
+            else:
+                text = "" if v is None else str(v)
+            style = ""
+            if c == highlight and isinstance(v, bool):
+                style = f' style="color:{"#1a7f37" if v else "#cf222e"};font-weight:bold"'
+            cells.append(f"<td{style}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="wb">{"<tr>" + head + "</tr>"}{"".join(body)}</table>'
+
+
+BENCH_COLUMNS = ("label", "batch", "mode", "precision", "threads", "latency_p50_ms", "latency_p90_ms",
+                 "latency_p99_ms", "latency_mean_ms", "latency_std_ms", "throughput", "first_inference_s",
+                 "peak_rss_mb", "size_mb", "noise", "error")
+
+
+def bench_table_html(report: Any) -> str:
+    rows = [r.row() for r in report.results]
+    note = " — <b style='color:#9a6700'>noisy: the machine was busy, repeat the run</b>" if report.noisy else ""
+    return f"<div><b>Benchmark</b> ({html.escape(report.environment.get('cpu', ''))}){note}" \
+           f"{_table(rows, BENCH_COLUMNS)}</div>"
+
+
+def _bench_sections(report: Any) -> list[str]:
+    ok = [r for r in report.results if r.ok]
+    out = [bench_table_html(report)]
+    out.append(svg_box({_result_name(r): r.latencies_ms for r in ok}, "Latency per call (p1–p99, box p25–p75)"))
+    sp = report.speedups() if ok else None
+    if sp is not None and len(sp) > 1:
+        out.append(svg_bars({f"{a} b={b}": v for (a, b), v in sp["speedup"].items()},
+                            f"Speed-up over {report.results[0].label} (median latency)", "x", reference=1.0))
+    out.append(svg_bars({_result_name(r): r.throughput for r in ok}, "Throughput", "samples / s"))
+    out.append(svg_bars({_result_name(r): (r.peak_rss_bytes or 0) / 2**20 for r in ok}, "Peak RSS", "MB"))
+    sizes = {_result_name(r): r.size_bytes / 2**20 for r in ok if r.size_bytes}
+    if sizes:
+        out.append(svg_bars(sizes, "Model size on disk", "MB"))
+    out.append(_environment_html(report.environment))
+    return out
+
+
+def _environment_html(env: dict[str, Any]) -> str:
+    rows = [{"key": k, "value": json.dumps(jsonable(v)) if isinstance(v, dict | list) else str(v)}
+            for k, v in env.items()]
+    return "<details><summary>Environment</summary>" + _table(rows, ("key", "value")) + "</details>"
+
+
+def _comparison_sections(c: Any) -> list[str]:
+    rows = []
+    for r in c.results:
+        rows.append({"candidate": r.candidate, "output": r.output, "passed": r.passed, "precision": r.precision,
+                     "max_abs": r.max_abs, "mean_abs": r.mean_abs, "rel_l2": r.rel_l2, "cosine": r.cosine,
+                     "top1": r.top1, "psnr": r.psnr, "nan": r.nan_count, "reason": r.reason})
+    cols = ("candidate", "output", "passed", "precision", "max_abs", "mean_abs", "rel_l2", "cosine", "top1",
+            "psnr", "nan", "reason")
+    head = f"<b>Comparison with {html.escape(c.reference.label)}: {'PASS' if c else 'FAIL'}</b>"
+    out = [f"<div>{head}{_table(rows, cols, highlight='passed')}</div>"]
+    errs = {f"{r.candidate} · {r.output}": r.rel_l2 for r in c.results if math.isfinite(r.rel_l2)}
+    if errs:
+        out.append(svg_bars(errs, "Relative L2 error", "‖Δ‖ / ‖ref‖"))
+    return out
+
+
+def _sections(obj: Any) -> tuple[str, list[str]]:
+    kind = type(obj).__name__
+    if kind == "BenchReport":
+        return "Benchmark", _bench_sections(obj)
+    if kind == "Comparison":
+        return "Output comparison", _comparison_sections(obj)
+    if hasattr(obj, "html_sections"):
+        return obj.html_title, obj.html_sections()
+    raise TypeError(f"cannot put a {kind} in a report")
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:24px;color:#1f2328;max-width:1100px}
+h1{font-size:22px}h2{font-size:17px;border-bottom:1px solid #d0d7de;padding-bottom:4px;margin-top:28px}
+table.wb{border-collapse:collapse;font-size:12px;margin:8px 0}table.wb td,table.wb th{border:1px solid #d0d7de;
+padding:3px 6px;text-align:left}table.wb th{background:#f6f8fa}svg{display:block;margin:10px 0}"""
+
+
+def html_report(*results: Any, path: str | os.PathLike | None = None, title: str = "Workbench report",
+                overwrite: bool = False) -> str:
+    """A standalone HTML page of the results (BenchReport, Comparison, LayerReport, NodeProfile,
+    TuneResult): tables and static SVG plots, no JavaScript. Written to ``path`` if given (an existing
+    file is not overwritten unless ``overwrite=True``); the HTML text is returned either way."""
+    from workbench.errors import WorkbenchError
+
+    body = [f"<h1>{html.escape(title)}</h1><p>Created {time.strftime('%Y-%m-%d %H:%M:%S')}</p>"]
+    for obj in results:
+        heading, parts = _sections(obj)
+        body.append(f"<h2>{html.escape(heading)}</h2>")
+        body.extend(p for p in parts if p)
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
+    if path is not None:
+        target = Path(path)
+        if target.exists() and not overwrite:
+            raise WorkbenchError(f"{target} already exists", "pass another path, or overwrite=True")
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, target)
+    return page

@@ -1,0 +1,645 @@
+"""The timing harness: ``wb.benchmark`` (after OpenVINO's ``benchmark_app`` and optimum-benchmark).
+
+For every model × runtime × batch size: load and compile (timed: the *first-inference time* is load +
+compile + the first call), warm up, then time calls until a time budget or a count is reached.
+Reported: latency mean / p50 / p90 / p95 / p99 / min / max / std, throughput, the peak resident memory
+of this process while the model was loaded and run, the model's size on disk, the thread count, the
+precision it computed in, and a **noise flag** when the spread (or the CPU time other processes took
+during the run) says the machine was busy. Every report carries the environment: CPU model and flags,
+core counts, memory, library versions.
+
+``mode="async"`` measures throughput with several requests in flight: OpenVINO's ``AsyncInferQueue``
+(with the ``THROUGHPUT`` hint and its streams), and for the other runtimes ``streams`` threads sharing
+the session (ONNX Runtime sessions are thread-safe; the intra-op threads are split between them).
+
+The timed call is the Runner's ``infer`` without input validation: what a user's serving loop calls,
+including copying outputs to NumPy.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import platform
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.compare import _feeds_for
+from workbench.errors import InputError, WorkbenchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from workbench.backends.base import Runner
+
+#: the noise flag is raised when one of these is exceeded
+NOISE_SPREAD = 0.10  # robust coefficient of variation: 1.4826 · MAD / median
+NOISE_TAIL = 2.0  # p99 / p50
+NOISE_OTHER_CPU = 0.25  # share of all CPUs busy with other processes during the timed runs
+QUICK = os.environ.get("WORKBENCH_QUICK", "") not in ("", "0")
+MAX_KEPT_LATENCIES = 4000  # latencies kept per result for plots (evenly subsampled)
+
+
+# -- environment -----------------------------------------------------------------------------------
+
+INTERESTING_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
+                     "avx512_fp16", "amx_bf16", "amx_int8", "amx_tile", "neon", "asimd")
+LIBRARIES = ("numpy", "torch", "onnx", "onnxruntime", "openvino", "nncf", "coremltools", "triton",
+             "transformers", "deployment-workbench")
+
+
+@functools.lru_cache(maxsize=1)
+def _static_environment() -> dict[str, Any]:
+    from importlib import metadata
+
+    import psutil
+
+    model, flags = platform.processor() or platform.machine(), []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name":
+                    model = value.strip()
+                elif key in ("flags", "Features"):
+                    flags = value.split()
+                if model and flags:
+                    break
+    except OSError:
+        pass
+    versions = {}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "cpu": model,
+        "cpu_flags": [f for f in INTERESTING_FLAGS if f in flags],
+        "logical_cores": psutil.cpu_count(logical=True),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "memory_bytes": psutil.virtual_memory().total,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "libraries": versions,
+    }
+
+
+def environment() -> dict[str, Any]:
+    """Where the numbers were measured: CPU model and flags, cores, memory, OS, library versions,
+    thread-related environment variables and the load average now."""
+    env = dict(_static_environment())
+    env["thread_env"] = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+                         if k in os.environ}
+    try:
+        env["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        env["load_average"] = None
+    return env
+
+
+# -- memory and CPU accounting ---------------------------------------------------------------------
+
+
+class _ResourceMeter:
+    """Peak RSS of this process (Linux: VmHWM, reset through /proc/self/clear_refs; elsewhere sampled)
+    and the CPU time other processes used while it was running."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._proc = psutil.Process()
+        self._psutil = psutil
+        self._hwm = _reset_hwm()
+        self._peak = self._proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if not self._hwm:  # no resettable high-water mark: sample every 20 ms
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        self.rss_before = self._peak
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self._peak = max(self._peak, self._proc.memory_info().rss)
+
+    def cpu_mark(self) -> tuple[float, float, float]:
+        sys_t = self._psutil.cpu_times()
+        busy = sum(sys_t) - sys_t.idle - getattr(sys_t, "iowait", 0.0)
+        mine = sum(self._proc.cpu_times()[:2])
+        return time.perf_counter(), busy, mine
+
+    def other_cpu_share(self, start: tuple[float, float, float]) -> float:
+        wall, busy, mine = (b - a for a, b in zip(start, self.cpu_mark(), strict=True))
+        cores = self._psutil.cpu_count() or 1
+        return max(0.0, (busy - mine) / (wall * cores)) if wall > 0 else 0.0
+
+    def peak_rss(self) -> int:
+        self._stop.set()
+        if self._hwm:
+            hwm = _read_hwm()
+            if hwm:
+                return hwm
+        return max(self._peak, self._proc.memory_info().rss)
+
+
+def _read_hwm() -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _reset_hwm() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # "5" resets the peak RSS (Linux 4.0+)
+        return _read_hwm() is not None
+    except OSError:
+        return False
+
+
+# -- results ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class LatencyStats:
+    """Latency statistics in milliseconds."""
+
+    mean: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    min: float
+    max: float
+    std: float
+    count: int
+
+    @classmethod
+    def of(cls, seconds: Sequence[float] | np.ndarray) -> LatencyStats:
+        ms = np.asarray(seconds, np.float64) * 1e3
+        if ms.size == 0:
+            return cls(*([math.nan] * 8), 0)
+        p50, p90, p95, p99 = np.percentile(ms, [50, 90, 95, 99])
+        return cls(float(ms.mean()), float(p50), float(p90), float(p95), float(p99), float(ms.min()),
+                   float(ms.max()), float(ms.std()), int(ms.size))
+
+
+@dataclass
+class BenchResult:
+    """One model on one runtime at one batch size."""
+
+    label: str
+    model: str
+    format: str
+    backend: str
+    batch: int
+    mode: str  # "sync" or "async"
+    options: dict[str, Any] = field(default_factory=dict)
+    threads: int | None = None
+    streams: int | None = None
+    precision: str = ""
+    latency: LatencyStats | None = None
+    throughput: float = math.nan  # samples (batch items) per second
+    iterations: int = 0
+    duration_s: float = 0.0
+    prepare_s: float = math.nan  # load + compile
+    first_infer_s: float = math.nan  # the first call after compiling
+    first_inference_s: float = math.nan  # prepare + first call: the wait before the first answer
+    peak_rss_bytes: int | None = None
+    rss_before_bytes: int | None = None
+    size_bytes: int | None = None
+    other_cpu_share: float = 0.0
+    noisy: bool = False
+    noise: list[str] = field(default_factory=list)
+    error: str | None = None
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def row(self) -> dict[str, Any]:
+        """A flat dict: latency fields become ``latency_<stat>_ms``."""
+        row = {k: v for k, v in asdict(self).items() if k not in ("latency", "latencies_ms")}
+        row["options"] = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        row["noise"] = "; ".join(self.noise)
+        lat = self.latency or LatencyStats.of([])
+        for key, value in asdict(lat).items():
+            row["iterations_timed" if key == "count" else f"latency_{key}_ms"] = value
+        row["peak_rss_mb"] = self.peak_rss_bytes / 2**20 if self.peak_rss_bytes else None
+        row["size_mb"] = self.size_bytes / 2**20 if self.size_bytes else None
+        return row
+
+
+@dataclass
+class BenchReport:
+    """Results of ``wb.benchmark``: one ``BenchResult`` per model × runtime × batch size, the settings and
+    the environment. ``to_frame()``, ``to_json()``, ``speedups()``, ``plot()``, ``to_html(path)``."""
+
+    results: list[BenchResult]
+    settings: dict[str, Any]
+    environment: dict[str, Any]
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    def __bool__(self) -> bool:  # every configuration ran
+        return bool(self.results) and all(r.ok for r in self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, i: int | str) -> BenchResult:
+        if isinstance(i, int):
+            return self.results[i]
+        for r in self.results:
+            if r.label == i:
+                return r
+        raise KeyError(f"no result {i!r}; results: {[r.label for r in self.results]}")
+
+    @property
+    def noisy(self) -> bool:
+        return any(r.noisy for r in self.results)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per result (index: label, batch) with every field."""
+        import pandas as pd
+
+        frame = pd.DataFrame([r.row() for r in self.results])
+        return frame.set_index(["label", "batch"]) if len(frame) else frame
+
+    def speedups(self, baseline: int | str = 0) -> pd.DataFrame:
+        """Median-latency speed-up of every result over ``baseline`` (index or label) at the same batch."""
+        import pandas as pd
+
+        base_label = self[baseline].label
+        rows = []
+        for r in self.results:
+            base = next((b for b in self.results if b.label == base_label and b.batch == r.batch and b.ok), None)
+            if base is None or not r.ok or r.latency is None or base.latency is None:
+                continue
+            rows.append({"label": r.label, "batch": r.batch, "p50_ms": r.latency.p50,
+                         "speedup": base.latency.p50 / r.latency.p50,
+                         "throughput_gain": r.throughput / base.throughput})
+        return pd.DataFrame(rows).set_index(["label", "batch"]) if rows else pd.DataFrame()
+
+    def summary(self) -> str:
+        env = self.environment
+        lines = [f"{env.get('cpu', '?')}, {env.get('logical_cores')} logical cores; "
+                 f"{', '.join(f'{k} {v}' for k, v in env.get('libraries', {}).items() if k != 'deployment-workbench')}"]
+        for r in self.results:
+            if not r.ok:
+                lines.append(f"  {r.label} b={r.batch}: ERROR {r.error}")
+                continue
+            lat = r.latency
+            assert lat is not None
+            lines.append(
+                f"  {r.label} b={r.batch} {r.mode}: p50 {lat.p50:.3f} ms  p90 {lat.p90:.3f}  p99 {lat.p99:.3f}  "
+                f"{r.throughput:.1f}/s  first {r.first_inference_s * 1e3:.0f} ms  "
+                f"rss {((r.peak_rss_bytes or 0) / 2**20):.0f} MB  threads {r.threads}  [{r.precision}]"
+                + (f"  NOISY: {'; '.join(r.noise)}" if r.noisy else ""))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<BenchReport {len(self.results)} result(s)>\n{self.summary()}"
+
+    def _repr_html_(self) -> str:
+        from workbench.report import bench_table_html
+
+        return bench_table_html(self)
+
+    def to_dict(self, latencies: bool = True) -> dict[str, Any]:
+        results = []
+        for r in self.results:
+            d = asdict(r)
+            if not latencies:
+                d.pop("latencies_ms")
+            results.append(d)
+        return {"created": self.created, "settings": self.settings, "environment": self.environment,
+                "results": results}
+
+    def to_json(self, indent: int | None = 2, latencies: bool = False) -> str:
+        """JSON with ``schema: "workbench.benchmark"`` and a schema version (``latencies=True`` adds
+        every kept latency)."""
+        from workbench.report import to_json_text
+
+        return to_json_text("benchmark", self.to_dict(latencies), indent=indent)
+
+    def plot(self, kind: str = "latency") -> Any:
+        """A plotly figure: ``"latency"`` (distributions), ``"speedup"``, ``"throughput"`` or ``"memory"``."""
+        from workbench.report import bench_figure
+
+        return bench_figure(self, kind)
+
+    def to_html(self, path: str | os.PathLike | None = None) -> str:
+        """A standalone HTML report (static SVG plots, no JavaScript needed); written to ``path`` if given."""
+        from workbench.report import html_report
+
+        return html_report(self, path=path)
+
+
+# -- running ---------------------------------------------------------------------------------------
+
+
+def _effective_threads(r: Runner) -> int | None:
+    try:
+        if r.name == "openvino":  # what the compiled model really uses, not what was asked
+            return int(r.compiled.get_property("INFERENCE_NUM_THREADS")) or None
+        if r.options.get("threads"):
+            return int(r.options["threads"])
+        if r.name == "onnxruntime":
+            import psutil
+
+            return psutil.cpu_count(logical=False)  # ONNX Runtime's default: one per physical core
+        if r.name.startswith("torch"):
+            import torch
+
+            return torch.get_num_threads()
+    except Exception:  # noqa: BLE001 - a count we cannot read stays None
+        return None
+    return None
+
+
+def _effective_streams(r: Runner, mode: str, streams: int | None) -> int | None:
+    if r.name == "openvino":
+        try:
+            return int(r.compiled.get_property("NUM_STREAMS"))
+        except Exception:  # noqa: BLE001
+            return streams
+    return streams if mode == "async" else None
+
+
+def _sync_loop(r: Runner, feeds: dict[str, np.ndarray], warmup: int, duration_s: float,
+               iterations: int | None, min_iterations: int) -> tuple[list[float], float]:
+    for _ in range(warmup):
+        r.infer(feeds, check=False)
+    times: list[float] = []
+    perf = time.perf_counter
+    infer = r.infer
+    start = perf()
+    deadline = start + duration_s
+    while True:
+        t0 = perf()
+        infer(feeds, check=False)
+        t1 = perf()
+        times.append(t1 - t0)
+        n = len(times)
+        if iterations is not None:
+            if n >= iterations:
+                break
+        elif t1 >= deadline and n >= min_iterations:
+            break
+    return times, perf() - start
+
+
+def _openvino_async(r: Any, feeds: dict[str, np.ndarray], warmup: int, duration_s: float,
+                    iterations: int | None, jobs: int | None) -> tuple[list[float], float, int]:
+    import openvino as ov
+
+    jobs = jobs or int(r.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    queue = ov.AsyncInferQueue(r.compiled, jobs)
+    latencies: list[float] = []
+    queue.set_callback(lambda request, _userdata: latencies.append(request.latency / 1e3))
+    inputs = [feeds[n] for n in r.model.input_names]
+    for _ in range(max(warmup, jobs)):
+        queue.start_async(inputs)
+    queue.wait_all()
+    latencies.clear()
+    n = 0
+    start = time.perf_counter()
+    deadline = start + duration_s
+    while (n < iterations) if iterations is not None else (time.perf_counter() < deadline or n < 2 * jobs):
+        queue.start_async(inputs)  # blocks while all jobs are busy
+        n += 1
+    queue.wait_all()
+    return latencies, time.perf_counter() - start, jobs
+
+
+def _threaded_async(r: Runner, feeds: dict[str, np.ndarray], warmup: int, duration_s: float,
+                    iterations: int | None, streams: int) -> tuple[list[float], float]:
+    for _ in range(warmup):
+        r.infer(feeds, check=False)
+    impl = r._infer_impl  # the runtime's call; Runner.infer's bookkeeping is not thread-safe
+    per_thread: list[list[float]] = [[] for _ in range(streams)]
+    quota = None if iterations is None else [iterations // streams + (i < iterations % streams) for i in range(streams)]
+    start = time.perf_counter()
+    deadline = start + duration_s
+
+    def work(i: int) -> None:
+        times, perf = per_thread[i], time.perf_counter
+        while (len(times) < quota[i]) if quota is not None else (perf() < deadline or not times):
+            t0 = perf()
+            impl(feeds)
+            times.append(perf() - t0)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [x for times in per_thread for x in times], time.perf_counter() - start
+
+
+def _noise(latencies_s: Sequence[float], latency: LatencyStats, other_cpu: float) -> list[str]:
+    """Why the numbers may not be trusted. The spread is measured robustly (median absolute deviation),
+    so one garbage-collection pause does not flag a run, but a busy machine does."""
+    reasons = []
+    ms = np.asarray(latencies_s) * 1e3
+    if ms.size >= 5 and latency.p50 > 0:
+        spread = 1.4826 * float(np.median(np.abs(ms - latency.p50))) / latency.p50
+        if spread > NOISE_SPREAD:
+            reasons.append(f"latencies spread by {100 * spread:.0f}% around the median (> {100 * NOISE_SPREAD:.0f}%)")
+    if latency.count >= 20 and latency.p50 > 0 and latency.p99 / latency.p50 > NOISE_TAIL:
+        reasons.append(f"p99 is {latency.p99 / latency.p50:.1f}x p50")
+    if other_cpu > NOISE_OTHER_CPU:
+        reasons.append(f"other processes kept {100 * other_cpu:.0f}% of the CPUs busy")
+    return reasons
+
+
+def _batch_feeds(model: Any, base_model: Any, batch: int) -> dict[str, np.ndarray]:
+    """Example inputs of ``batch`` items for ``model`` (from the task of the model it came from)."""
+    for spec in model.inputs:
+        if spec.shape and isinstance(spec.shape[0], int) and spec.shape[0] != batch:
+            raise InputError(f"{model.name} has a fixed batch of {spec.shape[0]} on input {spec.name!r}",
+                             "benchmark that batch size, or export the model with a dynamic batch axis")
+    return _feeds_for(model, base_model.example_inputs(batch=batch))
+
+
+def _sanitise_options(backend: str, options: dict[str, Any], mode: str, streams: int | None,
+                      threads: int | None) -> dict[str, Any]:
+    opts = dict(options)
+    if threads is not None:
+        opts.setdefault("threads", threads)
+    if backend == "openvino" and mode == "async":
+        opts.setdefault("hint", "THROUGHPUT")
+        if streams:
+            opts.setdefault("streams", streams)
+    if backend == "onnxruntime" and mode == "async" and streams and "threads" not in opts:
+        import psutil
+
+        # split the cores between the concurrent calls rather than oversubscribing them
+        opts["threads"] = max(1, (psutil.cpu_count(logical=False) or 1) // streams)
+    return opts
+
+
+def benchmark(
+    models_or_runners: Any,
+    *,
+    backends: str | Sequence[str] | None = None,
+    batch_sizes: int | Sequence[int] = 1,
+    duration_s: float | None = None,
+    iterations: int | None = None,
+    warmup: int = 5,
+    min_iterations: int = 10,
+    threads: int | None = None,
+    mode: str = "sync",
+    streams: int | None = None,
+    inputs: dict[str, np.ndarray] | None = None,
+    progress: bool = False,
+) -> BenchReport:
+    """Time models on runtimes and return a BenchReport.
+
+    Args:
+        models_or_runners: a Model (or anything ``wb.load`` takes), a ``(model, backend)`` or
+            ``(model, backend, {options})`` tuple, a Runner, or a list of these. A Model runs on its
+            natural runtime unless ``backends`` is given.
+        backends: run every model on each of these runtimes (e.g. ``["onnxruntime", "openvino"]``).
+        batch_sizes: one batch size or a sweep (``[1, 4, 16]``); inputs come from the model's task.
+        duration_s: time budget of the timed runs per configuration (default 2 s; 0.5 s with
+            ``WORKBENCH_QUICK=1``); ``iterations``: a fixed count instead. At least ``min_iterations``.
+        warmup: untimed calls before timing.
+        threads: intra-op threads for every runtime (default: each runtime's own choice; the
+            count used is recorded either way).
+        mode: ``"sync"`` (one call at a time: latency) or ``"async"`` (``streams`` calls in flight:
+            throughput; OpenVINO uses AsyncInferQueue with the THROUGHPUT hint).
+        inputs: fixed inputs instead of the task's (then ``batch_sizes`` is ignored).
+
+    A configuration that cannot run (a fixed batch size, a missing runtime) is recorded with its
+    error, and the others still run; ``bool(report)`` says whether all ran.
+    """
+    from workbench.backends import runner as make_runner
+    from workbench.compare import _as_target, _label, precision_of
+
+    if mode not in ("sync", "async"):
+        raise WorkbenchError(f"unknown mode {mode!r}", "use mode='sync' (latency) or mode='async' (throughput)")
+    if duration_s is None:
+        duration_s = 0.5 if QUICK else 2.0
+    if duration_s <= 0 and iterations is None:
+        raise WorkbenchError("duration_s must be positive", "pass duration_s=2.0 or iterations=100")
+    sizes = [batch_sizes] if isinstance(batch_sizes, int) else list(batch_sizes)
+    if not sizes or any((not isinstance(b, int | np.integer)) or b < 1 for b in sizes):
+        raise WorkbenchError(f"bad batch_sizes {batch_sizes!r}", "pass a positive int or a list of them")
+    if inputs is not None:
+        sizes = [0]  # 0: "the given inputs"
+    items = list(models_or_runners) if isinstance(models_or_runners, list) else [models_or_runners]
+    if not items:
+        raise WorkbenchError("nothing to benchmark", "pass a model, a (model, backend) pair or a list of them")
+    targets = []
+    for item in items:
+        if backends is not None and not isinstance(item, tuple):
+            names = [backends] if isinstance(backends, str) else list(backends)
+            targets += [_as_target(item, b) for b in names]
+        else:
+            targets.append(_as_target(item))
+    settings = {"duration_s": duration_s, "iterations": iterations, "warmup": warmup, "mode": mode,
+                "streams": streams, "threads": threads, "batch_sizes": sizes if inputs is None else "given",
+                "min_iterations": min_iterations}
+    used: set[str] = set()
+    results: list[BenchResult] = []
+    torch_threads = _torch_threads()
+    for t in targets:
+        label = _label(t, used)
+        for batch in sizes:
+            if progress:
+                print(f"benchmarking {label} batch {batch or 'given'} …", flush=True)
+            results.append(_bench_one(t, label, batch, inputs, make_runner, precision_of, duration_s=duration_s,
+                                      iterations=iterations, warmup=warmup, min_iterations=min_iterations,
+                                      threads=threads, mode=mode, streams=streams))
+        _restore_torch_threads(torch_threads)
+    return BenchReport(results, settings, environment())
+
+
+def _bench_one(t: Any, label: str, batch: int, inputs: dict[str, np.ndarray] | None, make_runner: Any,
+               precision_of: Any, *, duration_s: float, iterations: int | None, warmup: int,
+               min_iterations: int, threads: int | None, mode: str, streams: int | None) -> BenchResult:
+    res = BenchResult(label, t.model.name, t.model.format, t.backend, batch or _batch_of(inputs), mode)
+    own = t.runner is None
+    r = None
+    meter = _ResourceMeter()
+    res.rss_before_bytes = meter.rss_before
+    try:
+        opts = _sanitise_options(t.backend, t.options, mode, streams, threads)
+        res.options = {k: v if isinstance(v, bool | int | float | str | type(None)) else str(v) for k, v in opts.items()}
+        r = t.runner or make_runner(t.model, t.backend, **opts)
+        feeds = _feeds_for(r.model, inputs) if inputs is not None else _batch_feeds(r.model, t.model, batch)
+        start = time.perf_counter()
+        if not r.is_prepared:
+            r.prepare()
+        res.prepare_s = time.perf_counter() - start
+        t0 = time.perf_counter()
+        r.infer(feeds)  # checked: a wrong input fails here with a clear message, not in the loop
+        res.first_infer_s = time.perf_counter() - t0
+        res.first_inference_s = res.prepare_s + res.first_infer_s
+        res.threads = _effective_threads(r)
+        res.precision = precision_of(r.model, r)
+        res.size_bytes = r.model.size_bytes if r.model.path is not None else t.model.size_bytes
+        mark = meter.cpu_mark()
+        if mode == "sync":
+            times, wall = _sync_loop(r, feeds, warmup, duration_s, iterations, min_iterations)
+            in_flight = 1
+        elif r.name == "openvino":
+            times, wall, in_flight = _openvino_async(r, feeds, warmup, duration_s, iterations, streams)
+        else:
+            in_flight = streams or max(2, (_static_environment()["physical_cores"] or 2))
+            times, wall = _threaded_async(r, feeds, warmup, duration_s, iterations, in_flight)
+        res.other_cpu_share = meter.other_cpu_share(mark)
+        res.streams = _effective_streams(r, mode, in_flight if mode == "async" else None)
+        res.duration_s = wall
+        res.iterations = len(times)
+        res.latency = LatencyStats.of(times)
+        items = res.batch or 1
+        res.throughput = items * len(times) / wall if wall > 0 else math.nan
+        res.noise = _noise(times, res.latency, res.other_cpu_share)
+        res.noisy = bool(res.noise)
+        step = max(1, len(times) // MAX_KEPT_LATENCIES)
+        res.latencies_ms = [x * 1e3 for x in times[::step]]
+    except Exception as err:  # noqa: BLE001 - one configuration failing must not lose the others
+        res.error = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+    finally:
+        res.peak_rss_bytes = meter.peak_rss()
+        if own and r is not None:
+            r.close()
+    return res
+
+
+def _batch_of(inputs: dict[str, np.ndarray] | None) -> int:
+    if not inputs:
+        return 1
+    first = next(iter(inputs.values()))
+    return int(np.shape(first)[0]) if np.ndim(first) else 1
+
+
+def _torch_threads() -> int | None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
+def _restore_torch_threads(n: int | None) -> None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and n is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)  # a torch runner's threads= must not outlive its benchmark
