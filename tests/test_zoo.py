@@ -52,3 +52,9 @@ def test_minilm_has_real_weights_and_metric(zoo):
     metrics = m.evaluate("torch_eager")
     # real all-MiniLM-L6-v2 separates paraphrases from unrelated pairs; random weights would not
     assert metrics["spearman"] > 0.6 and metrics["mean_cosine_similar"] > 0.6 > metrics["mean_cosine_dissimilar"] + 0.3
+
+
+def test_evaluate_works_on_a_fixed_batch_export(zoo):
+    x = wb.export(zoo("digits-cnn"), "onnx", dynamic=False)
+    assert x.inputs[0].shape[0] == 1  # a static batch: evaluation must feed it one image at a time
+    assert x.evaluate("onnxruntime")["accuracy"] >= 0.95

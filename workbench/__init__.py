@@ -32,7 +32,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "autotune": ("workbench.autotune", "autotune"),
     "Graph": ("workbench.graph", "Graph"),
     "show": ("workbench.ui", "show"),
-    "Workbench": ("workbench.ui", "Workbench"),
+    "Workbench": ("workbench.ui.app", "Workbench"),
     "WorkbenchError": ("workbench.errors", "WorkbenchError"),
     "zoo": ("workbench.zoo", None),
     "kernels": ("workbench.kernels", None),

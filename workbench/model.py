@@ -174,8 +174,10 @@ class Model:
             )
         from workbench.backends import default_backend, runner
 
+        first = self.inputs[0].shape if self.inputs else ()
+        fixed_batch = first[0] if first and isinstance(first[0], int) else None  # e.g. exported with dynamic=False
         with runner(self, backend or default_backend(self), **runner_options) as r:
-            return self.task.evaluate(r.infer)
+            return self.task.evaluate(r.infer, batch_size=fixed_batch)
 
     # -- inspection ----------------------------------------------------------------------------
     @property
