@@ -404,8 +404,9 @@ def _run_case(fn, reference, shape, dtype, gen, n_inputs, make_inputs, tolerance
         with torch.no_grad(), poisoned_allocations():
             got = _as_tuple(fn(*inputs))
     except Exception as err:
+        where = user_frame(err)
         err = as_error(err)
-        result.error = f"{type(err).__name__}: {_one_line(err)}"
+        result.error = f"{type(err).__name__}: {_one_line(err)}" + (f" (at {where})" if where else "")
         return result
     for i, (before, x) in enumerate(zip(saved, inputs, strict=True)):
         if before is not None and not torch.equal(before, x) and not (before.isnan().any()):
@@ -426,6 +427,34 @@ def _run_case(fn, reference, shape, dtype, gen, n_inputs, make_inputs, tolerance
             return result
         _compare(result, k, g, e, tolerances, atol, rtol)
     return result
+
+
+def user_frame(err: BaseException) -> str | None:
+    """Where in the user's code an error happened: the innermost frame outside Triton, torch and the
+    lab itself, as ``line N of the cell (`text`)`` or ``file.py:N (`text`)``."""
+    import linecache
+    import os
+    import traceback
+
+    chain: list[BaseException] = []
+    e: BaseException | None = err
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    lab_dir = os.path.dirname(os.path.abspath(__file__))
+    found = None
+    for exc in chain:
+        for fs in traceback.extract_tb(exc.__traceback__):
+            name = fs.filename
+            if "site-packages" in name or os.path.dirname(os.path.abspath(name)) == lab_dir or name.startswith("<frozen"):
+                continue
+            found = (name, fs.lineno)
+    if found is None:
+        return None
+    name, line = found
+    text = linecache.getline(name, line or 0).strip()
+    label = f"line {line} of the cell" if name.startswith("<triton-cell-") else f"{os.path.basename(name)}:{line}"
+    return f"{label} (`{text}`)" if text else label
 
 
 def _one_line(err: BaseException) -> str:

@@ -1,0 +1,72 @@
+"""KernelLab, Python side: the buttons' actions (sent as the browser sends them) run the engine."""
+
+import pytest
+
+from workbench.ui.kernel_lab import KernelLab
+
+
+def _press(lab, action):
+    lab._on_message(lab, {"action": action}, None)  # exactly what the browser's button sends
+
+
+def test_default_lab_runs_checks_and_benchmarks(kernel_mode):
+    lab = KernelLab()
+    assert lab.mode_name == kernel_mode.name and lab.mode_text == kernel_mode.describe()
+    _press(lab, "run")
+    assert lab.status == "ok" and "ran without errors" in lab.output
+    _press(lab, "check")
+    assert lab.status == "ok" and "all 4 cases pass" in lab.output
+    assert lab.last_report
+    _press(lab, "bench")
+    assert lab.status == "ok" and lab.last_bench.ms > 0
+    if kernel_mode.interpreted:
+        assert "no meaning for GPU speed" in lab.output
+
+
+def test_errors_point_at_the_editor_line_and_the_lab_keeps_working():
+    lab = KernelLab()
+    lab.code = lab.code.replace("mask = offs < n\n", "mask = offs < nn\n")  # line 4
+    _press(lab, "check")
+    assert lab.status == "fail" and "NameError" in lab.output and lab.error_line == 4
+    lab.code = "def broken(:\n"
+    _press(lab, "run")
+    assert lab.status == "error" and lab.error_line == 1 and "SyntaxError" in lab.output
+    other = KernelLab("x = 1\n", entry="missing", reference=lambda x: x)
+    _press(other, "check")
+    assert other.status == "error" and "no function named 'missing'" in other.output
+    _press(lab, "unknown-action")  # ignored
+    lab.code = KernelLab().code
+    _press(lab, "check")
+    assert lab.status == "ok" and lab.error_line == 0
+
+
+def test_exercise_lab_checks_with_the_exercise_checker():
+    lab = KernelLab.from_exercise("softmax.log_softmax")
+    assert "TODO" in lab.code and lab.entry == "log_softmax" and "log-softmax" in lab.title
+    _press(lab, "check")
+    assert lab.status == "fail" and "never written" in lab.output
+    from workbench.kernels.exercises import exercise
+
+    lab.code = exercise("softmax.log_softmax").solution_source()
+    _press(lab, "check")
+    assert lab.status == "ok", lab.output
+
+
+def test_published_lab_is_read_only_and_runs_only_the_authors_code(monkeypatch):
+    monkeypatch.setenv("VOILA_KERNEL_ID", "test")
+    lab = KernelLab()
+    assert lab.editable is False
+    lab.code = "import os\nos.environ['PWNED'] = '1'\n"  # what a visitor could send from the browser
+    _press(lab, "run")
+    assert lab.status == "ok"
+    import os
+
+    assert "PWNED" not in os.environ
+
+
+@pytest.mark.parametrize("ns_shared", [True, False])
+def test_namespace_can_be_the_notebooks(ns_shared):
+    ns = {} if ns_shared else None
+    lab = KernelLab(namespace=ns)
+    _press(lab, "run")
+    assert ("add" in ns) if ns_shared else ("add" in lab.namespace)

@@ -1,0 +1,241 @@
+"""``KernelLab``: write a Triton kernel in an editor, run it, check it against a reference, time it.
+
+A thin view over the engine (``workbench.kernels``): **Run** executes the editor's code with
+``wb.kernels.run`` (the ``%%triton`` engine: mode chosen automatically, errors at the editor's line),
+**Check** calls ``wb.kernels.check`` (or the exercise's checker) on the launcher named ``entry``,
+**Benchmark** calls ``wb.kernels.bench``. The browser half is ``workbench/widgets/kernel_lab.js``: a
+Python-highlighting editor, the three buttons, the mode badge and the output panel.
+
+Published as a Voilà app, the lab is read-only: the editor is locked and the buttons run only the
+code the notebook's author gave, so visitors cannot run code of their choosing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from workbench.errors import WorkbenchError
+
+_WIDGETS = Path(__file__).resolve().parent.parent / "widgets"
+
+DEFAULT_CODE = '''\
+@triton.jit
+def add_kernel(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask)
+    y = tl.load(y_ptr + offs, mask=mask)
+    tl.store(out_ptr + offs, x + y, mask=mask)
+
+
+def add(x, y):
+    out = torch.empty_like(x)
+    add_kernel[(triton.cdiv(x.numel(), 256),)](x, y, out, x.numel(), BLOCK=256)
+    return out
+'''
+
+
+def in_voila() -> bool:
+    """True inside a kernel started by Voilà (a published app)."""
+    return "VOILA_KERNEL_ID" in os.environ or os.environ.get("SERVER_SOFTWARE", "").startswith("voila")
+
+
+class KernelLab(anywidget.AnyWidget):
+    """An editor for a Triton kernel and its launcher, with Run, Check and Benchmark buttons.
+
+    Args:
+        code: the starting code (a kernel and its launcher); default: vector add.
+        entry: the launcher's name, called by Check and Benchmark (default ``"add"``).
+        reference: the torch function the launcher must match (default for the vector add: ``x + y``).
+        shapes, dtypes, make_inputs, tolerances: passed to ``wb.kernels.check``.
+        bench_inputs: ``() -> tuple of tensors`` for Benchmark (default: inputs of the last shape).
+        namespace: where the code runs (default: a fresh dict; pass ``globals()`` to share the notebook's).
+        editable: allow editing (default: True, False inside Voilà).
+    """
+
+    _esm = _WIDGETS / "kernel_lab.js"
+    _css = _WIDGETS / "kernel_lab.css"
+
+    code = traitlets.Unicode("").tag(sync=True)
+    title = traitlets.Unicode("Kernel lab").tag(sync=True)
+    mode_name = traitlets.Unicode("").tag(sync=True)
+    mode_text = traitlets.Unicode("").tag(sync=True)
+    entry = traitlets.Unicode("add").tag(sync=True)
+    output = traitlets.Unicode("").tag(sync=True)
+    status = traitlets.Unicode("idle").tag(sync=True)  # idle | running | ok | fail | error
+    error_line = traitlets.Int(0).tag(sync=True)  # the editor line an error points at (0: none)
+    editable = traitlets.Bool(True).tag(sync=True)
+    can_check = traitlets.Bool(True).tag(sync=True)
+
+    def __init__(
+        self,
+        code: str | None = None,
+        *,
+        entry: str = "add",
+        reference: Callable[..., Any] | None = None,
+        shapes: Sequence[Any] | None = None,
+        dtypes: Sequence[Any] | None = None,
+        make_inputs: Callable[..., Any] | None = None,
+        tolerances: dict[Any, tuple[float, float]] | None = None,
+        bench_inputs: Callable[[], Sequence[Any]] | None = None,
+        namespace: dict[str, Any] | None = None,
+        editable: bool | None = None,
+        title: str = "Kernel lab",
+        exercise: Any = None,
+    ) -> None:
+        from workbench.kernels.mode import setup
+
+        mode = setup()
+        if code is None and reference is None and entry == "add":
+            code, shapes = DEFAULT_CODE, shapes or [(1,), (7,), (1000,), (4099,)]
+            reference = _add_reference
+        editable = (not in_voila()) if editable is None else editable
+        super().__init__(
+            code=code or "", entry=entry, title=title, mode_name=mode.name, mode_text=mode.describe(),
+            editable=editable, can_check=reference is not None or exercise is not None,
+        )
+        self._authored_code = self.code
+        self.reference = reference
+        self.shapes = shapes
+        self.dtypes = dtypes
+        self.make_inputs = make_inputs
+        self.tolerances = tolerances
+        self.bench_inputs = bench_inputs
+        self.exercise = exercise
+        self.namespace: dict[str, Any] = namespace if namespace is not None else {}
+        self.last_report: Any = None
+        self.last_bench: Any = None
+        self.on_msg(self._on_message)
+
+    @classmethod
+    def from_exercise(cls, key: str, **kwargs: Any) -> KernelLab:
+        """A lab loaded with an exercise's stub, checked by the exercise's checker."""
+        from workbench.kernels.exercises import exercise
+
+        ex = exercise(key)
+        kwargs.setdefault("title", f"Exercise {ex.key}: {ex.title}")
+        return cls(ex.stub, entry=ex.entry, reference=ex.reference, exercise=ex, **kwargs)
+
+    # -- actions (the buttons call these; they are the engine's functions, shown) ----------------------
+    def _source(self) -> str:
+        return self.code if self.editable else self._authored_code
+
+    def run(self) -> bool:
+        """Execute the editor's code; True on success. The output panel shows prints and errors."""
+        from workbench.kernels.magic import run_source
+        from workbench.kernels.mode import KernelError
+
+        self.status, self.error_line = "running", 0
+        buf = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(buf):
+                run_source(self._source(), self.namespace)
+        except KernelError as err:
+            cell = getattr(err, "cell_error", None)
+            self.error_line = (cell.line or 0) if cell is not None else 0
+            self._show(buf.getvalue() + f"KernelError: {err}", "error")
+            return False
+        self._show(buf.getvalue() + "✔ ran without errors", "ok")
+        return True
+
+    def check(self) -> Any:
+        """Run the code, then check ``entry`` against the reference on every shape; returns the report."""
+        from workbench.kernels.check import check
+
+        if not self.run():
+            return None
+        fn = self._entry_fn()
+        if fn is None:
+            return None
+        self.status = "running"
+        if self.exercise is not None:
+            report = self.exercise.check(fn, quiet=True)
+        elif self.reference is not None:
+            report = check(fn, self.reference, shapes=self.shapes, dtypes=self.dtypes,
+                           make_inputs=self.make_inputs, tolerances=self.tolerances)
+        else:
+            self._show("nothing to check against: give the lab a reference= function", "error")
+            return None
+        self.last_report = report
+        self._show(report.summary(), "ok" if report else "fail")
+        failed_at = re.search(r"line (\d+) of the cell", report.failures[0].error or "") if not report else None
+        self.error_line = int(failed_at.group(1)) if failed_at else 0
+        return report
+
+    def bench(self) -> Any:
+        """Run the code, then time ``entry`` (and the reference) on the largest check shape."""
+        from workbench.kernels.bench import bench
+
+        if not self.run():
+            return None
+        fn = self._entry_fn()
+        if fn is None:
+            return None
+        self.status = "running"
+        try:
+            args = tuple(self.bench_inputs()) if self.bench_inputs else self._default_bench_inputs()
+            result = bench(fn, *args, reference=self.reference, name=self.entry)
+        except Exception as err:  # shown in the panel: the widget must keep working
+            self._show(f"benchmark failed: {type(err).__name__}: {err}", "error")
+            return None
+        self.last_bench = result
+        self._show(result.summary(), "ok")
+        return result
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _entry_fn(self) -> Callable[..., Any] | None:
+        fn = self.namespace.get(self.entry)
+        if not callable(fn):
+            self._show(f"the code defines no function named {self.entry!r} — define the launcher "
+                       f"`def {self.entry}(...)` or set lab.entry", "error")
+            return None
+        return fn
+
+    def _default_bench_inputs(self) -> tuple[Any, ...]:
+        import torch
+
+        from workbench.kernels.check import DEFAULT_SHAPES, _n_tensor_params, random_tensor
+        from workbench.kernels.mode import device
+
+        ex = self.exercise
+        shapes = list(ex.shapes) if ex is not None else list(self.shapes or DEFAULT_SHAPES)
+        make = ex.make_inputs if ex is not None else self.make_inputs
+        shape = shapes[-1]
+        dtype = getattr(torch, ex.dtypes[0]) if ex is not None else (self.dtypes or [torch.float32])[0]
+        gen = torch.Generator().manual_seed(0)
+        if make is not None:
+            args = tuple(make(shape, dtype, gen))
+        else:
+            per = shape if isinstance(shape, tuple) and shape and isinstance(shape[0], tuple) else None
+            fn = self.namespace[self.entry]
+            args = tuple(random_tensor(s, dtype, gen, "cpu") for s in (per or (shape,) * _n_tensor_params(fn)))
+        return tuple(a.to(device()) if isinstance(a, torch.Tensor) else a for a in args)
+
+    def _show(self, text: str, status: str) -> None:
+        self.output = text
+        self.status = status
+
+    def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        action = content.get("action") if isinstance(content, dict) else None
+        actions = {"run": self.run, "check": self.check, "bench": self.bench}
+        if action not in actions:
+            return
+        try:
+            actions[action]()
+        except WorkbenchError as err:
+            self._show(str(err), "error")
+        except Exception as err:  # the kernel must survive anything typed into the editor
+            self._show(f"{type(err).__name__}: {err}", "error")
+
+
+def _add_reference(x: Any, y: Any) -> Any:
+    return x + y
