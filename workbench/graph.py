@@ -1150,7 +1150,7 @@ def _changes(a: Graph, n: Node, b: Graph, m: Node, pairs: dict[str, str]) -> lis
     ta = [a.tensors.get(t) for t in n.outputs[:1]]
     tb = [b.tensors.get(t) for t in m.outputs[:1]]
     if ta and tb and ta[0] and tb[0]:
-        if ta[0].shape is not None and tb[0].shape is not None and tuple(ta[0].shape) != tuple(tb[0].shape):
+        if ta[0].shape is not None and tb[0].shape is not None and not _same_shape(ta[0].shape, tb[0].shape):
             changes.append(f"shape {_shape_str(ta[0].shape)} -> {_shape_str(tb[0].shape)}")
         if ta[0].dtype and tb[0].dtype and ta[0].dtype != tb[0].dtype:
             changes.append(f"dtype {ta[0].dtype} -> {tb[0].dtype}")
@@ -1170,6 +1170,12 @@ def _changes(a: Graph, n: Node, b: Graph, m: Node, pairs: dict[str, str]) -> lis
 # --------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------
+def _same_shape(a: Shape, b: Shape) -> bool:
+    """Equal ranks and equal static dims; a symbolic dim ("batch", "?") matches any size."""
+    return len(a) == len(b) and all(x == y or not isinstance(x, int) or not isinstance(y, int)
+                                    for x, y in zip(a, b, strict=True))
+
+
 def _unique_names(nodes: list[Node]) -> list[Node]:
     seen: dict[str, int] = {}
     for n in nodes:

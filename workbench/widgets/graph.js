@@ -246,6 +246,7 @@ class GraphCanvas {
     this.selected = -1; // real node index
     this.selectedGroup = -1;
     this.view = { s: 1, tx: 0, ty: 0 };
+    this.autoFit = true;
     this.dirty = true;
     this.pending = new Map();
     this.buildDom();
@@ -424,6 +425,7 @@ class GraphCanvas {
   }
 
   centerOn(v) {
+    this.autoFit = false;
     const [W, H] = this.size();
     if (this.view.s < 0.6) this.view.s = 0.9;
     this.view.tx = W / 2 - this.L.x[v] * this.view.s;
@@ -563,6 +565,7 @@ class GraphCanvas {
     let drag = null;
     cv.addEventListener("wheel", (e) => {
       e.preventDefault();
+      this.autoFit = false;
       const r = cv.getBoundingClientRect();
       const px = e.clientX - r.left, py = e.clientY - r.top;
       if (e.ctrlKey || e.metaKey || !e.shiftKey) {
@@ -583,7 +586,7 @@ class GraphCanvas {
     cv.addEventListener("pointermove", (e) => {
       if (drag) {
         const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
-        if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
+        if (Math.abs(dx) + Math.abs(dy) > 3) { drag.moved = true; this.autoFit = false; }
         this.view.tx = drag.tx + dx; this.view.ty = drag.ty + dy;
         this.dirty = true; this.schedule();
       } else {
@@ -613,7 +616,9 @@ class GraphCanvas {
       if (e.key === "Enter" && this.matches && this.matches.length) this.focusNode(this.matches[0]);
       if (e.key === "Escape") { this.search.value = ""; this.runSearch(); }
     });
-    this.ro = new ResizeObserver(() => { this.dirty = true; this.schedule(); });
+    // the output area is laid out after render(): fit again when the real size arrives, until the
+    // user pans or zooms
+    this.ro = new ResizeObserver(() => { if (this.autoFit) this.fit(); else { this.dirty = true; this.schedule(); } });
     this.ro.observe(this.canvasWrap);
   }
 
