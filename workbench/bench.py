@@ -12,8 +12,9 @@ core counts, memory, library versions.
 (with the ``THROUGHPUT`` hint and its streams), and for the other runtimes ``streams`` threads sharing
 the session (ONNX Runtime sessions are thread-safe; the intra-op threads are split between them).
 
-The timed call is the Runner's ``infer`` without input validation: what a user's serving loop calls,
-including copying outputs to NumPy.
+The timed call is, by default, the runtime's inference alone (inputs bound once, as ``benchmark_app``
+does); ``inference_only=False`` times the Runner's whole ``infer`` instead (copying inputs and outputs),
+what a Python serving loop sees.
 """
 
 from __future__ import annotations
@@ -380,18 +381,42 @@ def _effective_streams(r: Runner, mode: str, streams: int | None) -> int | None:
     return streams if mode == "async" else None
 
 
-def _sync_loop(r: Runner, feeds: dict[str, np.ndarray], warmup: int, duration_s: float,
-               iterations: int | None, min_iterations: int) -> tuple[list[float], float]:
+def _inference_call(r: Runner, feeds: dict[str, np.ndarray], inference_only: bool) -> Any:
+    """The call the timed loop repeats.
+
+    ``inference_only`` (benchmark_app's default) binds the inputs once and leaves the outputs in the
+    runtime's buffers: OpenVINO infers on its bound input tensors, ONNX Runtime runs an I/O binding.
+    Otherwise the Runner's whole ``infer`` is timed (inputs copied in, outputs copied out to NumPy).
+    """
+    if inference_only and r.name == "openvino":
+        import openvino as ov
+
+        request = r.request
+        for i, name in enumerate(r.model.input_names):
+            request.set_input_tensor(i, ov.Tensor(np.ascontiguousarray(feeds[name]), shared_memory=True))
+        return request.infer
+    if inference_only and r.name == "onnxruntime":
+        session = r.session
+        binding = session.io_binding()
+        for name, value in feeds.items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(value))
+        for out in session.get_outputs():
+            binding.bind_output(out.name)
+        return lambda: session.run_with_iobinding(binding)
+    return lambda: r.infer(feeds, check=False)
+
+
+def _sync_loop(call: Any, warmup: int, duration_s: float, iterations: int | None,
+               min_iterations: int) -> tuple[list[float], float]:
     for _ in range(warmup):
-        r.infer(feeds, check=False)
+        call()
     times: list[float] = []
     perf = time.perf_counter
-    infer = r.infer
     start = perf()
     deadline = start + duration_s
     while True:
         t0 = perf()
-        infer(feeds, check=False)
+        call()
         t1 = perf()
         times.append(t1 - t0)
         n = len(times)
@@ -506,6 +531,7 @@ def benchmark(
     mode: str = "sync",
     streams: int | None = None,
     inputs: dict[str, np.ndarray] | None = None,
+    inference_only: bool = True,
     progress: bool = False,
 ) -> BenchReport:
     """Time models on runtimes and return a BenchReport.
@@ -524,6 +550,9 @@ def benchmark(
         mode: ``"sync"`` (one call at a time: latency) or ``"async"`` (``streams`` calls in flight:
             throughput; OpenVINO uses AsyncInferQueue with the THROUGHPUT hint).
         inputs: fixed inputs instead of the task's (then ``batch_sizes`` is ignored).
+        inference_only: time the runtime's inference alone, with inputs bound once and outputs left
+            in its buffers, as ``benchmark_app`` does (OpenVINO, ONNX Runtime). False times the
+            Runner's whole ``infer`` (copying inputs in and outputs out), as a serving loop sees it.
 
     A configuration that cannot run (a fixed batch size, a missing runtime) is recorded with its
     error, and the others still run; ``bool(report)`` says whether all ran.
@@ -554,7 +583,7 @@ def benchmark(
             targets.append(_as_target(item))
     settings = {"duration_s": duration_s, "iterations": iterations, "warmup": warmup, "mode": mode,
                 "streams": streams, "threads": threads, "batch_sizes": sizes if inputs is None else "given",
-                "min_iterations": min_iterations}
+                "min_iterations": min_iterations, "inference_only": inference_only}
     used: set[str] = set()
     results: list[BenchResult] = []
     torch_threads = _torch_threads()
@@ -565,14 +594,16 @@ def benchmark(
                 print(f"benchmarking {label} batch {batch or 'given'} …", flush=True)
             results.append(_bench_one(t, label, batch, inputs, make_runner, precision_of, duration_s=duration_s,
                                       iterations=iterations, warmup=warmup, min_iterations=min_iterations,
-                                      threads=threads, mode=mode, streams=streams))
+                                      threads=threads, mode=mode, streams=streams,
+                                      inference_only=inference_only))
         _restore_torch_threads(torch_threads)
     return BenchReport(results, settings, environment())
 
 
 def _bench_one(t: Any, label: str, batch: int, inputs: dict[str, np.ndarray] | None, make_runner: Any,
                precision_of: Any, *, duration_s: float, iterations: int | None, warmup: int,
-               min_iterations: int, threads: int | None, mode: str, streams: int | None) -> BenchResult:
+               min_iterations: int, threads: int | None, mode: str, streams: int | None,
+               inference_only: bool) -> BenchResult:
     res = BenchResult(label, t.model.name, t.model.format, t.backend, batch or _batch_of(inputs), mode)
     own = t.runner is None
     r = None
@@ -596,7 +627,8 @@ def _bench_one(t: Any, label: str, batch: int, inputs: dict[str, np.ndarray] | N
         res.size_bytes = r.model.size_bytes if r.model.path is not None else t.model.size_bytes
         mark = meter.cpu_mark()
         if mode == "sync":
-            times, wall = _sync_loop(r, feeds, warmup, duration_s, iterations, min_iterations)
+            call = _inference_call(r, feeds, inference_only)
+            times, wall = _sync_loop(call, warmup, duration_s, iterations, min_iterations)
             in_flight = 1
         elif r.name == "openvino":
             times, wall, in_flight = _openvino_async(r, feeds, warmup, duration_s, iterations, streams)

@@ -1,0 +1,55 @@
+"""Per-node latency from ONNX Runtime's profiler and OpenVINO's performance counters, as one table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import workbench as wb
+from workbench import workspace
+from workbench.errors import WorkbenchError
+from workbench.profile import profile_nodes
+
+
+@pytest.fixture(scope="module")
+def digits_onnx(tmp_path_factory):
+    previous = workspace._root
+    workspace.set_workspace(tmp_path_factory.mktemp("artifacts"))
+    yield wb.export(wb.load("digits-cnn"), "onnx")
+    workspace._root = previous
+
+
+def test_both_runtimes_in_one_table(digits_onnx):
+    prof = profile_nodes(digits_onnx, ["onnxruntime", "openvino"], runs=3, warmup=1)
+    frame = prof.to_frame()
+    assert set(frame["backend"]) == {"onnxruntime", "openvino"}
+    graph_nodes = {n.name: n.op_type for n in digits_onnx.native().graph.node}
+    for backend in prof.backends:
+        rows = frame[frame["backend"] == backend]
+        assert (rows["time_ms"] >= 0).all() and rows["time_ms"].sum() > 0
+        assert rows["share"].sum() == pytest.approx(1.0)
+        per_node = prof.per_node(backend)
+        assert sum(per_node.values()) == pytest.approx(prof.total_ms(backend))
+        # the convolutions (fused with their ReLU or not) map back to the graph's Conv nodes
+        conv_nodes = {n for n, op in graph_nodes.items() if op == "Conv"}
+        assert conv_nodes <= set(per_node), (backend, sorted(per_node))
+        mapped = rows[rows["in_graph"]]
+        assert set(mapped["node"]) <= set(graph_nodes)
+    by_op = prof.by_op()
+    assert ("onnxruntime", "Conv") in by_op.index and ("openvino", "Convolution") in by_op.index
+    assert by_op.groupby(level=0)["share"].sum().to_numpy() == pytest.approx([1.0, 1.0])
+    doc = json.loads(prof.to_json())
+    assert doc["schema"] == "workbench.node_profile" and len(doc["rows"]) == len(frame)
+
+
+def test_torch_model_is_profiled_as_one_onnx_graph():
+    prof = profile_nodes(wb.load("tiny-transformer"), ["onnxruntime", "openvino"], runs=2, warmup=1)
+    ort, ov = prof.per_node("onnxruntime"), prof.per_node("openvino")
+    shared = set(ort) & set(ov)
+    assert any("matmul" in n.lower() for n in shared), sorted(shared)[:10]
+
+
+def test_bad_backend():
+    with pytest.raises(WorkbenchError, match="profiler"):
+        profile_nodes("digits-cnn", "torch_eager")
