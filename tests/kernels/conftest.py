@@ -1,6 +1,6 @@
 import pytest
 
-from workbench.kernels.mode import setup
+from workbench.kernels.modes import setup
 
 
 @pytest.fixture(scope="session", autouse=True)

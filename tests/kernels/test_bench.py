@@ -4,8 +4,16 @@ import json
 
 import torch
 
-from workbench.kernels.bench import INTERPRETER_NOTE, BenchResult, Peaks, bench, device_peaks, roofline, sweep
 from workbench.kernels.library.vector_add import add
+from workbench.kernels.timing import (
+    INTERPRETER_NOTE,
+    BenchResult,
+    Peaks,
+    bench,
+    device_peaks,
+    roofline,
+    sweep,
+)
 
 
 def test_bench_times_kernel_and_reference_and_labels_interpreter_runs(kernel_mode):

@@ -5,7 +5,7 @@ import torch
 import triton
 import triton.language as tl
 
-from workbench.kernels.check import DEFAULT_SHAPES, TOLERANCES, check, poison_, tolerance_for
+from workbench.kernels.checker import DEFAULT_SHAPES, TOLERANCES, check, poison_, tolerance_for
 from workbench.kernels.library.vector_add import add, add_kernel
 
 

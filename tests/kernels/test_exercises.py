@@ -6,8 +6,8 @@ import importlib
 import pytest
 
 import workbench.kernels.library as library
-from workbench.kernels.exercises import EXERCISES, exercise, exercises
 from workbench.kernels.magic import run_source
+from workbench.kernels.puzzles import EXERCISES, exercise, exercises
 
 from . import wrong_kernels
 
@@ -38,7 +38,7 @@ def test_every_wrong_kernel_is_wired_to_an_exercise():
 
 @pytest.mark.parametrize("topic", library.TOPICS)
 def test_tutorial_kernel_passes_its_check(topic):
-    from workbench.kernels.check import check
+    from workbench.kernels.checker import check
 
     module = importlib.import_module(f"workbench.kernels.library.{topic}")
     launcher = getattr(module, _LAUNCHERS[topic])

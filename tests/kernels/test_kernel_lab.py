@@ -45,7 +45,7 @@ def test_exercise_lab_checks_with_the_exercise_checker():
     assert "TODO" in lab.code and lab.entry == "log_softmax" and "log-softmax" in lab.title
     _press(lab, "check")
     assert lab.status == "fail" and "never written" in lab.output
-    from workbench.kernels.exercises import exercise
+    from workbench.kernels.puzzles import exercise
 
     lab.code = exercise("softmax.log_softmax").solution_source()
     _press(lab, "check")

@@ -4,7 +4,7 @@ import pytest
 from IPython.testing.globalipapp import get_ipython
 
 from workbench.kernels.magic import run_source
-from workbench.kernels.mode import KernelError
+from workbench.kernels.modes import KernelError
 
 ADD_CELL = """\
 @triton.jit

@@ -56,7 +56,7 @@ def test_mode_is_shown(kernel_mode):
 
 
 def test_wrong_device_and_missing_driver_errors_are_translated():
-    from workbench.kernels.mode import KernelError, as_error
+    from workbench.kernels.modes import KernelError, as_error
 
     err = as_error(RuntimeError("0 active drivers ([]). There should only be one."))
     assert isinstance(err, KernelError) and "no GPU driver" in str(err) and "fix:" in str(err)
@@ -69,3 +69,14 @@ def test_import_workbench_kernels_is_light():
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_public_names_are_the_functions_even_after_every_submodule_was_imported():
+    import workbench as wb
+    import workbench.kernels.checker  # noqa: F401
+    import workbench.kernels.modes  # noqa: F401
+    import workbench.kernels.puzzles  # noqa: F401
+    import workbench.kernels.timing  # noqa: F401
+
+    for name in ("check", "bench", "mode", "setup", "exercise", "exercises", "run", "register_op", "with_kernels"):
+        assert callable(getattr(wb.kernels, name)) and not isinstance(getattr(wb.kernels, name), type(wb)), name

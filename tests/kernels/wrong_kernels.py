@@ -4,7 +4,7 @@ Each has one realistic bug (a missing mask, bad padding, a forgotten offset, the
 the tests show that ``wb.kernels.check`` catches that class of bug and says what went wrong.
 """
 
-from workbench.kernels.mode import setup
+from workbench.kernels.modes import setup
 
 setup()  # kernels below must be decorated in the mode chosen for this machine
 

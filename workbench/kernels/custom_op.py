@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workbench.errors import WorkbenchError
-from workbench.kernels.mode import KernelError, setup
+from workbench.kernels.modes import KernelError, setup
 
 # qualname -> the launcher the op currently calls (re-registration swaps it)
 _IMPLS: dict[str, Callable[..., Any]] = {}

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.kernels.mode import KernelError
+from workbench.kernels.modes import KernelError
 
 
 class OutOfBoundsError(KernelError, IndexError):

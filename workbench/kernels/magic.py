@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from workbench.kernels.mode import KernelError, as_error, setup
+from workbench.kernels.modes import KernelError, as_error, setup
 
 _counter = itertools.count(1)
 

@@ -92,7 +92,7 @@ class KernelLab(anywidget.AnyWidget):
         title: str = "Kernel lab",
         exercise: Any = None,
     ) -> None:
-        from workbench.kernels.mode import setup
+        from workbench.kernels.modes import setup
 
         mode = setup()
         if code is None and reference is None and entry == "add":
@@ -119,7 +119,7 @@ class KernelLab(anywidget.AnyWidget):
     @classmethod
     def from_exercise(cls, key: str, **kwargs: Any) -> KernelLab:
         """A lab loaded with an exercise's stub, checked by the exercise's checker."""
-        from workbench.kernels.exercises import exercise
+        from workbench.kernels.puzzles import exercise
 
         ex = exercise(key)
         kwargs.setdefault("title", f"Exercise {ex.key}: {ex.title}")
@@ -132,7 +132,7 @@ class KernelLab(anywidget.AnyWidget):
     def run(self) -> bool:
         """Execute the editor's code; True on success. The output panel shows prints and errors."""
         from workbench.kernels.magic import run_source
-        from workbench.kernels.mode import KernelError
+        from workbench.kernels.modes import KernelError
 
         self.status, self.error_line = "running", 0
         buf = io.StringIO()
@@ -149,7 +149,7 @@ class KernelLab(anywidget.AnyWidget):
 
     def check(self) -> Any:
         """Run the code, then check ``entry`` against the reference on every shape; returns the report."""
-        from workbench.kernels.check import check
+        from workbench.kernels.checker import check
 
         if not self.run():
             return None
@@ -173,7 +173,7 @@ class KernelLab(anywidget.AnyWidget):
 
     def bench(self) -> Any:
         """Run the code, then time ``entry`` (and the reference) on the largest check shape."""
-        from workbench.kernels.bench import bench
+        from workbench.kernels.timing import bench
 
         if not self.run():
             return None
@@ -203,8 +203,8 @@ class KernelLab(anywidget.AnyWidget):
     def _default_bench_inputs(self) -> tuple[Any, ...]:
         import torch
 
-        from workbench.kernels.check import DEFAULT_SHAPES, _n_tensor_params, random_tensor
-        from workbench.kernels.mode import device
+        from workbench.kernels.checker import DEFAULT_SHAPES, _n_tensor_params, random_tensor
+        from workbench.kernels.modes import device
 
         ex = self.exercise
         shapes = list(ex.shapes) if ex is not None else list(self.shapes or DEFAULT_SHAPES)

@@ -6,7 +6,7 @@ Importing this package chooses the kernel mode first (interpreter without a GPU)
 ``@triton.jit`` decorators below produce kernels that can run here.
 """
 
-from workbench.kernels.mode import setup as _setup
+from workbench.kernels.modes import setup as _setup
 
 _setup()
 

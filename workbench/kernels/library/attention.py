@@ -13,7 +13,8 @@ import torch
 import triton
 import triton.language as tl
 
-from workbench.kernels.mode import mode
+from workbench.kernels.checker import dot_tolerance
+from workbench.kernels.modes import mode
 
 
 @triton.jit
@@ -85,7 +86,7 @@ def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor
 CHECK = dict(
     shapes=[(1, 1, 1, 16), (1, 2, 7, 16), (2, 1, 33, 24), (1, 2, 64, 32)],
     dtypes=[torch.float32, torch.float16],
-    tolerances={torch.float32: (1e-4, 1e-4)},
+    tolerances={torch.float32: dot_tolerance()},
 )
 
 

@@ -9,7 +9,8 @@ import torch
 import triton
 import triton.language as tl
 
-from workbench.kernels.mode import mode
+from workbench.kernels.checker import dot_tolerance
+from workbench.kernels.modes import mode
 
 
 @triton.jit
@@ -75,5 +76,5 @@ CHECK = dict(
     shapes=[(1, 1, 1), (5, 7, 3), (33, 40, 17), (16, 32, 64)],
     dtypes=[torch.float32, torch.float16],
     make_inputs=make_inputs,
-    tolerances={torch.float32: (1e-4, 1e-4)},
+    tolerances={torch.float32: dot_tolerance()},
 )

@@ -10,7 +10,8 @@ import torch
 import triton
 import triton.language as tl
 
-from workbench.kernels.mode import mode
+from workbench.kernels.checker import dot_tolerance
+from workbench.kernels.modes import mode
 
 
 @triton.jit
@@ -91,7 +92,7 @@ def reference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 CHECK = dict(
     shapes=[((1, 1), (1, 1)), ((5, 7), (7, 3)), ((33, 17), (17, 40)), ((64, 48), (48, 32))],
     dtypes=[torch.float32, torch.float16],
-    tolerances={torch.float32: (1e-4, 1e-4)},
+    tolerances={torch.float32: dot_tolerance()},
 )
 
 

@@ -5,6 +5,6 @@ them with the same checker the learner uses (tests/kernels/test_exercises.py).
 Importing this package chooses the kernel mode first, so the kernels below can run here.
 """
 
-from workbench.kernels.mode import setup as _setup
+from workbench.kernels.modes import setup as _setup
 
 _setup()

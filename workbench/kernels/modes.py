@@ -52,6 +52,9 @@ class Mode:
     def __str__(self) -> str:
         return self.describe()
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.describe())
+
     def _repr_html_(self) -> str:
         color = "#b26b00" if self.interpreted else "#1a7f37"
         return f'<span style="color:{color};font-weight:600">{self.describe()}</span>'

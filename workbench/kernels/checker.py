@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.kernels.mode import as_error, mode
+from workbench.kernels.modes import as_error, mode
 
 #: (atol, rtol) per output dtype name; |got - expected| <= atol + rtol * |expected| passes.
 TOLERANCES: dict[str, tuple[float, float]] = {
@@ -31,6 +31,15 @@ TOLERANCES: dict[str, tuple[float, float]] = {
     "float16": (1e-2, 1e-2),
     "bfloat16": (2e-2, 2e-2),
 }
+
+
+
+def dot_tolerance() -> tuple[float, float]:
+    """(atol, rtol) for float32 outputs of kernels built on ``tl.dot``: exact-ish in the interpreter
+    (NumPy float32), TF32 on a GPU, where ``tl.dot`` rounds float32 inputs to a 10-bit mantissa by
+    default (as torch does with ``allow_tf32``)."""
+    return (1e-4, 1e-4) if mode().interpreted else (1e-2, 1e-2)
+
 
 #: shapes used when none are given: size 1, sizes that are not multiples of any block, and a power of two
 DEFAULT_SHAPES: tuple[tuple[int, ...], ...] = ((1, 1), (1, 7), (3, 129), (17, 1000), (64, 64))

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from workbench.kernels.mode import mode
+from workbench.kernels.modes import mode
 
 INTERPRETER_NOTE = "interpreter timing (NumPy on the CPU, one program at a time): no meaning for GPU speed"
 
@@ -101,10 +101,10 @@ class BenchResult:
             parts.append(f"reference {self.ref_ms:.4g} ms ({self.speedup:.2f}× the reference)")
         if self.gbps:
             share = self.share_of_copy_bandwidth
-            parts.append(f"{self.gbps:.1f} GB/s" + (f" = {share:.0%} of measured copy bandwidth" if share else ""))
+            parts.append(f"{self.gbps:.3g} GB/s" + (f" = {share:.0%} of measured copy bandwidth" if share else ""))
         if self.tflops:
             share = self.share_of_matmul_rate
-            parts.append(f"{self.tflops:.2f} TFLOP/s" + (f" = {share:.0%} of measured matmul rate" if share else ""))
+            parts.append(f"{self.tflops:.3g} TFLOP/s" + (f" = {share:.0%} of measured matmul rate" if share else ""))
         text = ", ".join(parts)
         return f"{text}\n  ⚠ {INTERPRETER_NOTE}" if self.interpreted else text
 
