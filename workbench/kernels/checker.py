@@ -142,9 +142,13 @@ class CheckReport:
             lines.append(f"  largest error: {worst.describe()}")
         else:
             lines = [f"✘ {self.name}: {len(self.failures)} of {n} cases fail ({self.mode})"]
-            lines += [f"  {c.describe()}" for c in self.failures[:6]]
-            if len(self.failures) > 6:
-                lines.append(f"  … and {len(self.failures) - 6} more")
+            errors = {c.error for c in self.failures}
+            if len(self.failures) > 1 and len(errors) == 1 and None not in errors:
+                lines.append(f"  every failing case: {errors.pop()}")  # one cause, said once
+            else:
+                lines += [f"  {c.describe()}" for c in self.failures[:6]]
+                if len(self.failures) > 6:
+                    lines.append(f"  … and {len(self.failures) - 6} more")
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 

@@ -45,7 +45,7 @@ function render({ model, el }) {
       <span class="wb-kl-badge"></span>
       <button data-action="run" title="Execute the code (Shift+Enter)">▶ Run</button>
       <button data-action="check" title="Check the launcher against the reference on many shapes">✔ Check</button>
-      <button data-action="bench" title="Time the launcher and the reference">⏱ Benchmark</button>
+      <button data-action="bench" title="Time the launcher and the reference">Benchmark</button>
     </div>
     <div class="wb-kl-editor"><div class="wb-kl-gutter"></div><pre aria-hidden="true"></pre>
       <textarea spellcheck="false" autocapitalize="off" autocomplete="off" aria-label="kernel code"></textarea></div>
