@@ -54,8 +54,7 @@ def test_runtime_matches_torch_eager(zoo, name, backend, options, precision):
 
 
 @needs_hf
-@pytest.mark.parametrize("backend,options,precision", [r for r in RUNTIMES if r[0] != "torch_compile"],
-                         ids=lambda v: str(v) if v else "default")
+@pytest.mark.parametrize("backend,options,precision", RUNTIMES, ids=lambda v: str(v) if v else "default")
 def test_minilm_runtime_matches_torch_eager(zoo, backend, options, precision):
     model = zoo("minilm")
     _check_pair(model, backend, options, precision, model.example_inputs(batch=2))
