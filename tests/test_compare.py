@@ -149,3 +149,102 @@ def test_precision_from_runner_and_lineage(digits_onnx):
     with wb.runner(digits_onnx, "openvino", precision="fp32") as r:
         assert precision_of(digits_onnx, r) == "fp32"
     assert precision_of(digits_onnx) == "fp32"
+
+
+# -- layer-wise ------------------------------------------------------------------------------------
+
+
+def _perturb_initializer(model, initializer, path, factor=1.05):
+    """A copy of an ONNX model with one weight scaled (the task is kept for real inputs)."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = copy.deepcopy(model.native())
+    for init in proto.graph.initializer:
+        if init.name == initializer:
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * np.float32(factor), init.name))
+            break
+    else:
+        raise AssertionError(f"no initializer {initializer}")
+    onnx.save(proto, str(path))
+    loaded = wb.load(path)
+    loaded.task = model.task
+    return loaded
+
+
+def test_layers_identical_model_passes(digits_onnx):
+    report = wb.compare_layers(digits_onnx, ["onnxruntime", ("openvino", {"precision": "fp32"})])
+    assert report, report.summary()
+    assert report.first_divergent is None
+    graph_nodes = [n.name for n in digits_onnx.native().graph.node]
+    per_node = report.per_node("onnxruntime")
+    assert set(per_node) == set(graph_nodes) and max(per_node.values()) < 1e-5
+    frame = report.to_frame()
+    assert set(frame["backend"]) == {"onnxruntime", "openvino (precision=fp32)"}
+    assert frame[frame["node"] == "node_conv2d"]["module"].iloc[0].startswith("features.0")
+
+
+def test_first_divergent_finds_the_perturbed_node(digits_onnx, tmp_path):
+    conv = next(n for n in digits_onnx.native().graph.node if n.name == "node_conv2d_1")
+    bad = _perturb_initializer(digits_onnx, conv.input[1], tmp_path / "bad.onnx")
+    report = wb.compare_layers(bad, "onnxruntime", reference=digits_onnx)
+    first = report.first_divergent
+    assert not report and first is not None
+    assert (first.node, first.op_type) == ("node_conv2d_1", "Conv")
+    assert first.module.startswith("features.2") and "Conv2d" in first.module
+    assert report.per_node()["node_conv2d"] < 1e-5  # upstream of the change: unchanged
+    doc = json.loads(report.to_json())
+    assert doc["schema"] == "workbench.layer_report" and doc["first_divergent"]["node"] == "node_conv2d_1"
+
+
+def test_first_divergent_in_a_transformer(tmp_path, artifacts):
+    model = wb.export(wb.load("tiny-transformer"), "onnx")
+    graph = model.native().graph
+    weights = {i.name for i in graph.initializer}
+    matmuls = [n for n in graph.node if n.op_type in ("MatMul", "Gemm") and any(i in weights for i in n.input)]
+    target = matmuls[len(matmuls) // 2]  # one in the middle of the network
+    users = [n for n in graph.node if any(i in weights and i in target.input for i in n.input)]
+    assert users == [target]
+    weight = next(i for i in target.input if i in weights)
+    bad = _perturb_initializer(model, weight, tmp_path / "bad-transformer.onnx", factor=1.2)
+    report = wb.compare_layers(bad, "onnxruntime", reference=model)
+    assert report.first_divergent.node == target.name
+
+
+def test_layers_run_in_bounded_chunks(digits_onnx):
+    whole = wb.compare_layers(digits_onnx, "onnxruntime", nodes=["Conv", "Gemm"])
+    chunked = wb.compare_layers(digits_onnx, "onnxruntime", nodes=["Conv", "Gemm"], chunk_bytes=1)
+    assert whole.chunks == 1 and chunked.chunks == len(chunked.rows) == 4
+    assert {r.op_type for r in chunked.rows} == {"Conv", "Gemm"}
+    assert chunked.per_node() == pytest.approx(whole.per_node(), abs=1e-6)
+
+
+def test_layers_quantized_tensors_against_float_twins(digits, digits_onnx, tmp_path):
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.data = iter(digits.calibration_data(n=16))
+
+        def get_next(self):
+            return next(self.data, None)
+
+    path = tmp_path / "digits-int8.onnx"
+    quantize_static(str(digits_onnx.path), str(path), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    q = wb.load(path)
+    q.task = digits.task
+    report = wb.compare_layers(q, "onnxruntime", reference=digits_onnx)
+    frame = report.to_frame()
+    twins = frame[frame["tensor"] != frame["ref_tensor"]]
+    assert len(twins) >= 4 and twins["tensor"].str.endswith("_DequantizeLinear_Output").all()
+    assert (frame["precision"] == "int8").all()
+    # INT8 on real digits: close to the float tensors, not equal
+    assert frame["cosine"].min() > 0.95 and frame["rel_l2"].max() > 1e-4
+
+
+def test_layers_bad_input(digits_onnx):
+    with pytest.raises(WorkbenchError, match="no node outputs"):
+        wb.compare_layers(digits_onnx, "onnxruntime", nodes=["NoSuchOp"])
+    report = wb.compare_layers(digits_onnx, ["onnxruntime", "no-such-runtime"], nodes=["Conv"])
+    assert not report and "no-such-runtime" in report.errors
