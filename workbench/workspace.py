@@ -2,29 +2,56 @@
 
 Files are written atomically (to a temporary name, then renamed) and never over a file that is
 already there: a new artifact gets a new name (``resnet18.onnx``, ``resnet18-2.onnx``, …).
+
+The folder holds ``manifest.json``: one entry per artifact with its format, files, sha256, the step and
+options that made it, its parent, the tool versions, the time taken, its size and its validation figures.
+The manifest is rewritten atomically under a file lock, so several processes (a notebook and a worker,
+two CLI runs) can add to it at once.
+
+The location: ``set_workspace(path)``, else ``$WORKBENCH_ARTIFACTS``, else ``./workbench-artifacts``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-_lock = threading.Lock()
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.model import Model
+
+MANIFEST = "manifest.json"
+_lock = threading.RLock()
 _root: Path | None = None
 
 
-def set_workspace(path: str | os.PathLike) -> Path:
-    """Use ``path`` as the artifacts folder from now on (created if missing)."""
+def set_workspace(path: str | os.PathLike | None) -> Path:
+    """Use ``path`` as the artifacts folder from now on (created if missing); ``None`` restores the default."""
     global _root
-    _root = Path(path).expanduser().resolve()
-    _root.mkdir(parents=True, exist_ok=True)
-    return _root
+    _root = None if path is None else Path(path).expanduser().resolve()
+    return workspace()
+
+
+@contextlib.contextmanager
+def using_workspace(path: str | os.PathLike) -> Iterator[Path]:
+    """``with using_workspace(folder): ...`` writes artifacts to ``folder`` inside the block only."""
+    global _root
+    previous = _root
+    try:
+        yield set_workspace(path)
+    finally:
+        _root = previous
 
 
 def workspace() -> Path:
     """The artifacts folder: ``set_workspace()``'s, else ``$WORKBENCH_ARTIFACTS``, else ``./workbench-artifacts``."""
-    root = _root or Path(os.environ.get("WORKBENCH_ARTIFACTS", "workbench-artifacts")).resolve()
+    root = _root or Path(os.environ.get("WORKBENCH_ARTIFACTS", "workbench-artifacts")).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -33,7 +60,8 @@ def unique_path(stem: str, suffix: str, folder: Path | None = None) -> Path:
     """A path in the workspace that does not exist yet; reserved by creating an empty placeholder.
 
     ``suffix`` includes the dot (``".onnx"``); for a multi-file artifact (``.xml`` + ``.bin``) pass the
-    main suffix: the name is free only if its ``.bin`` and ``.data`` siblings are free too.
+    main suffix: the name is free only if its ``.bin`` and ``.data`` siblings are free too. A folder
+    artifact (``.mlpackage``) is reserved as an empty folder.
     """
     folder = folder or workspace()
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in stem) or "model"
@@ -41,10 +69,20 @@ def unique_path(stem: str, suffix: str, folder: Path | None = None) -> Path:
         for i in range(1, 100_000):
             candidate = folder / (f"{safe}{suffix}" if i == 1 else f"{safe}-{i}{suffix}")
             siblings = (candidate, candidate.with_suffix(".bin"), Path(f"{candidate}.data"))
-            if not any(p.exists() for p in siblings):
-                candidate.touch(exist_ok=False)  # reserve the name
-                return candidate
+            if any(p.exists() for p in siblings):
+                continue
+            try:
+                if suffix in FOLDER_SUFFIXES:
+                    candidate.mkdir()
+                else:
+                    candidate.touch(exist_ok=False)  # reserve the name (another process may race us)
+            except FileExistsError:
+                continue
+            return candidate
     raise RuntimeError(f"no free artifact name for {stem}{suffix} in {folder}")
+
+
+FOLDER_SUFFIXES = (".mlpackage",)
 
 
 def tmp_sibling(path: Path) -> Path:
@@ -53,6 +91,212 @@ def tmp_sibling(path: Path) -> Path:
 
 
 def commit(tmp: Path, final: Path) -> Path:
-    """Atomically move a finished temporary file into place."""
+    """Atomically move a finished temporary file (or folder) into place.
+
+    ``final`` must be free or be the empty placeholder ``unique_path`` reserved; anything else is a
+    user's file and is never replaced.
+    """
+    if final.is_dir() and not final.is_symlink():
+        if any(final.iterdir()):
+            raise FileExistsError(f"{final} exists and is not empty; not replacing it")
+        final.rmdir()
+    elif final.exists() and final.stat().st_size > 0:
+        raise FileExistsError(f"{final} exists; not replacing it")
     os.replace(tmp, final)
     return final
+
+
+# -- hashing -----------------------------------------------------------------------------------
+_hash_cache: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file (or of every file in a folder, in name order); memoised on (path, size, mtime)."""
+    path = Path(path)
+    if path.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(str(f.relative_to(path)).encode())
+            h.update(file_sha256(f).encode())
+        return h.hexdigest()
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _hash_cache:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _hash_cache[key] = h.hexdigest()
+    return _hash_cache[key]
+
+
+def model_sha256(model: Model) -> str | None:
+    """One sha256 over every file of a model on disk (None for in-memory models)."""
+    from workbench.formats import model_files
+
+    files = model_files(model)
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(file_sha256(f).encode())
+    return h.hexdigest()
+
+
+# -- the manifest ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _manifest_lock(root: Path) -> Iterator[None]:
+    """A lock across threads and processes (fcntl where it exists)."""
+    with _lock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: the thread lock only
+            yield
+            return
+        with open(root / ".manifest.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def manifest_path(root: Path | None = None) -> Path:
+    return (root or workspace()) / MANIFEST
+
+
+def read_manifest(root: Path | None = None) -> dict[str, Any]:
+    """The manifest as a dict ``{"version": 1, "artifacts": [entry, …]}`` (empty when there is none)."""
+    path = manifest_path(root)
+    if not path.exists():
+        return {"version": 1, "artifacts": []}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        # a damaged manifest is kept aside, never silently dropped
+        backup = path.with_name(f"manifest.damaged-{int(time.time())}.json")
+        os.replace(path, backup)
+        return {"version": 1, "artifacts": [], "note": f"the previous manifest was damaged; kept as {backup.name}"}
+    data.setdefault("artifacts", [])
+    return data
+
+
+def _write_manifest(root: Path, data: dict[str, Any]) -> None:
+    path = manifest_path(root)
+    tmp = tmp_sibling(path)
+    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, set | tuple):
+        return list(value)
+    return repr(value)
+
+
+def relpath(path: Path, root: Path | None = None) -> str:
+    """``path`` relative to the workspace when it is inside it, else absolute."""
+    root = root or workspace()
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def record(model: Model, *, cache_key: str | None = None, validation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Add (or update) the manifest entry of ``model``'s artifact and return it."""
+    from workbench.formats import model_files
+
+    if model.path is None:
+        raise ValueError("only models on disk go into the manifest")
+    root = workspace()
+    last = model.lineage[-1] if model.lineage else None
+    parent = last.parent if last is not None else None
+    entry: dict[str, Any] = {
+        "path": relpath(model.path, root),
+        "name": model.name,
+        "format": model.format,
+        "files": [relpath(f, root) for f in model_files(model)],
+        "sha256": model_sha256(model),
+        "size_bytes": model.size_bytes,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "step": last.step if last else "load",
+        "options": _jsonable(last.options) if last else {},
+        "parent": _describe_parent(parent, root),
+        "tool_versions": dict(last.tool_versions) if last else {},
+        "seconds": round(last.seconds, 4) if last else 0.0,
+        "lineage": [e.step for e in model.lineage],
+        "precision": model.metadata.get("precision"),
+        "inputs": [[s.name, list(s.shape), s.dtype] for s in model.inputs],
+        "outputs": [[s.name, list(s.shape), s.dtype] for s in model.outputs],
+    }
+    if cache_key:
+        entry["cache_key"] = cache_key
+    if validation is not None:
+        entry["validation"] = validation
+    with _manifest_lock(root):
+        data = read_manifest(root)
+        data["artifacts"] = [a for a in data["artifacts"] if a.get("path") != entry["path"]] + [entry]
+        _write_manifest(root, data)
+    return entry
+
+
+def update_entry(path: Path, **fields: Any) -> None:
+    """Set fields of the manifest entry for ``path`` (e.g. its validation once it is known)."""
+    root = workspace()
+    key = relpath(path, root)
+    with _manifest_lock(root):
+        data = read_manifest(root)
+        for a in data["artifacts"]:
+            if a.get("path") == key:
+                a.update(_jsonable(fields))
+        _write_manifest(root, data)
+
+
+def find_cached(cache_key: str) -> dict[str, Any] | None:
+    """The manifest entry made with ``cache_key`` whose files are still there and unchanged."""
+    root = workspace()
+    for entry in reversed(read_manifest(root)["artifacts"]):
+        if entry.get("cache_key") != cache_key:
+            continue
+        path = root / entry["path"]
+        if not path.exists():
+            continue
+        try:
+            from workbench.formats import load_path
+
+            model = load_path(path)
+            if model_sha256(model) == entry.get("sha256"):
+                entry = dict(entry)
+                entry["_model"] = model
+                return entry
+        except Exception:  # noqa: BLE001 - a damaged or edited artifact is simply not a cache hit
+            continue
+    return None
+
+
+def artifacts() -> Any:
+    """The manifest as a pandas DataFrame (one row per artifact)."""
+    import pandas as pd
+
+    rows = [{k: v for k, v in a.items() if k not in ("inputs", "outputs", "files")} for a in read_manifest()["artifacts"]]
+    return pd.DataFrame(rows)
+
+
+def _describe_parent(parent: Model | None, root: Path) -> dict[str, Any] | None:
+    if parent is None:
+        return None
+    out: dict[str, Any] = {"name": parent.name, "format": parent.format}
+    if parent.path is not None:
+        out["path"] = relpath(parent.path, root)
+        out["sha256"] = model_sha256(parent)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=_json_default))

@@ -1,0 +1,285 @@
+"""What every step shares: write the artifact atomically (in the worker subprocess), record its lineage
+and manifest entry, validate it, and cache it by content hash.
+
+A step module (export, convert, quantize) describes its work as a ``StepSpec`` whose ``writer`` is a
+module-level function ``writer(source: Model, tmp: Path, **kwargs) -> dict | None`` that writes the
+artifact to ``tmp`` (a temporary name beside the final one) and returns extra metadata. ``run_step``
+does the rest. The cache key is a sha256 over the parent's content (its files, or a torch module's
+weights and class), the step, its options, the calibration data and the tool versions, so a re-run
+with the same everything returns the artifact already in the workspace at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import StepError, WorkbenchError
+from workbench.model import LineageEntry, Model
+from workbench.workspace import (
+    FOLDER_SUFFIXES,
+    commit,
+    find_cached,
+    model_sha256,
+    record,
+    tmp_sibling,
+    unique_path,
+    update_entry,
+)
+
+#: in-process cache: cache key -> the Model made (with its validation), so a re-run is instant
+_MEMO: dict[str, Model] = {}
+_content_hashes: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class StepSpec:
+    """A step's plan: what to run and how to name and record the result."""
+
+    step: str  # "convert:openvino"
+    options: dict[str, Any]  # recorded in the lineage and the manifest (JSON-able)
+    suffix: str  # ".xml", ".onnx", ".mlpackage", …
+    writer: Callable[..., dict[str, Any] | None]
+    writer_kwargs: dict[str, Any] = field(default_factory=dict)
+    tag: str = ""  # added to the file name: digits-cnn-int8.onnx
+    precision: str | None = None  # what the result computes in; None: the parent's
+    tools: tuple[str, ...] = ()  # distributions whose versions go into the lineage
+    cache_extra: str = ""  # e.g. the calibration data's hash
+
+
+def tool_versions(*dists: str) -> dict[str, str]:
+    """Installed versions of ``dists`` (without importing them)."""
+    out = {}
+    for d in dists:
+        try:
+            out[d] = importlib_metadata.version(d)
+        except importlib_metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def content_hash(model: Model) -> str:
+    """A sha256 standing for the model's content: its files, or for an in-memory torch model its
+    class, input specs and weights."""
+    digest = model_sha256(model) if model.path is not None else None
+    if digest is not None:
+        return digest
+    native = model.native()
+    h = hashlib.sha256()
+    h.update(f"{type(native).__module__}.{type(native).__qualname__}".encode())
+    h.update(repr([(s.name, s.shape, s.dtype) for s in model.inputs]).encode())
+    try:
+        state = native.state_dict()
+    except AttributeError:
+        h.update(repr(native).encode())
+        return h.hexdigest()
+    for name, tensor in state.items():
+        h.update(name.encode())
+        t = tensor.detach().cpu().contiguous()
+        h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
+        try:
+            h.update(t.view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+        except (RuntimeError, TypeError):
+            h.update(repr(t).encode())
+    return h.hexdigest()
+
+
+def cache_key(parent: Model, spec: StepSpec) -> str:
+    payload = {"parent": content_hash(parent), "step": spec.step, "options": spec.options,
+               "extra": spec.cache_extra, "versions": tool_versions(*spec.tools), "workbench": 1}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _stem(parent: Model, tag: str) -> str:
+    base = parent.path.stem if parent.path is not None else parent.name
+    return f"{base}-{tag}" if tag else base
+
+
+def portable(model: Model) -> Model:
+    """A light copy to send to the worker: no lineage; a model on disk travels as its path."""
+    native = model.native() if model.path is None or model.format in ("torch", "hf") else None
+    meta = {k: v for k, v in model.metadata.items() if not k.startswith("_") and k != "validation"}
+    return Model(model.format, name=model.name, inputs=model.inputs, outputs=model.outputs, path=model.path,
+                 native=native, task=model.task, metadata=meta,
+                 example_feeds=getattr(model, "_example_feeds", None))
+
+
+def _in_worker(writer: Callable[..., Any], source: Model, tmp: Path, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Runs in the worker: reload a model on disk, write the artifact, return its metadata."""
+    if source.path is not None and source.native() is None:
+        from workbench.formats import load_path
+
+        loaded = load_path(source.path)
+        source._native, source._native_loader = loaded._native, loaded._native_loader
+    return writer(source, tmp, **kwargs) or {}
+
+
+def _cleanup(tmp: Path) -> None:
+    import shutil
+
+    for p in tmp.parent.glob(f"{tmp.stem}.*"):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
+def _commit_all(tmp: Path, out: Path) -> None:
+    """Move the artifact and its siblings (IR ``.bin``) into place; the main file last."""
+    if out.suffix == ".xml":
+        commit(tmp.with_suffix(".bin"), out.with_suffix(".bin"))
+    commit(tmp, out)
+
+
+def run_step(
+    parent: Model,
+    spec: StepSpec,
+    *,
+    path: str | Path | None = None,
+    isolate: bool = True,
+    timeout: float | None = None,
+    cache: bool = True,
+    validate: bool = True,
+) -> Model:
+    """Run one step on ``parent`` and return the resulting Model (see the module docstring).
+
+    Args:
+        path: where to write (must not exist); default a fresh name in the workspace.
+        isolate: run the writer in the worker subprocess (a crash or hang cannot kill this process).
+        timeout: seconds before the worker is stopped (default ``$WORKBENCH_STEP_TIMEOUT`` or 3600).
+        cache: reuse an identical earlier result (same parent content, step, options, tools).
+        validate: run the result and compare it with its parent and the original (``result.validation``).
+    """
+    key = cache_key(parent, spec) if cache and path is None else None
+    if key is not None:
+        hit = _from_cache(parent, spec, key, validate)
+        if hit is not None:
+            return hit
+    out = Path(path) if path is not None else unique_path(_stem(parent, spec.tag), spec.suffix)
+    if path is not None and (out.exists() or (out.suffix == ".xml" and out.with_suffix(".bin").exists())):
+        raise StepError(f"{out} already exists and would be overwritten", "pass a new path, or leave path out")
+    if path is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_sibling(out)
+    label = f"{spec.step} of {parent.name}"
+    start = time.perf_counter()
+    try:
+        if isolate:
+            from workbench.steps.worker import run_isolated
+
+            meta = run_isolated(_in_worker, spec.writer, portable(parent), tmp, spec.writer_kwargs,
+                                timeout=timeout, label=label)
+        else:
+            meta = spec.writer(parent, tmp, **spec.writer_kwargs) or {}
+        _commit_all(tmp, out)
+    except BaseException as err:
+        _cleanup(tmp)
+        if path is None:  # drop the name we reserved
+            if out.is_dir() and out.suffix in FOLDER_SUFFIXES and not any(out.iterdir()):
+                out.rmdir()
+            elif out.is_file() and out.stat().st_size == 0:
+                out.unlink()
+        if isinstance(err, WorkbenchError | KeyboardInterrupt):
+            raise
+        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        raise StepError(f"{label} failed: {type(err).__name__}: {first}",
+                        "check the step's options; see the chained traceback for where it failed") from err
+    seconds = time.perf_counter() - start
+    result = _derive(parent, spec, out, meta, seconds)
+    result.metadata["_sha256"] = record(result, cache_key=key)["sha256"]
+    if validate:
+        _validate_and_record(result, parent)
+    if key is not None:
+        _MEMO[_memo_key(key)] = result
+    return result
+
+
+def _memo_key(key: str) -> str:
+    from workbench.workspace import workspace
+
+    return f"{workspace()}::{key}"
+
+
+def _derive(parent: Model, spec: StepSpec, out: Path, meta: dict[str, Any], seconds: float,
+            tool_vers: dict[str, str] | None = None) -> Model:
+    from workbench.formats import load_path
+
+    loaded = load_path(out)
+    entry = LineageEntry(spec.step, dict(spec.options), parent, tool_vers or tool_versions(*spec.tools), seconds)
+    metadata = {**loaded.metadata, **meta}
+    metadata["precision"] = spec.precision or meta.get("precision") or parent.metadata.get("precision", "fp32")
+    result = parent.derive(loaded.format, out, entry, inputs=loaded.inputs, outputs=loaded.outputs,
+                           native=loaded._native, native_loader=loaded._native_loader, metadata=metadata)
+    entry.size_bytes = result.size_bytes
+    result.validation = None
+    return result
+
+
+def _validate_and_record(result: Model, parent: Model) -> None:
+    from workbench.steps.validate import validate_step
+
+    try:
+        validation = validate_step(result, parent)
+    except WorkbenchError as err:  # the artifact is kept; the validation says why it could not run
+        from workbench.steps.validate import Validation
+
+        validation = Validation.skipped_because(result, f"validation could not run: {err}")
+    result.validation = validation
+    result.metadata["validation"] = validation
+    update_entry(result.path, validation=validation.to_dict())
+
+
+def _from_cache(parent: Model, spec: StepSpec, key: str, validate: bool) -> Model | None:
+    memo = _MEMO.get(_memo_key(key))
+    if memo is not None and memo.path is not None and memo.path.exists():
+        try:
+            if model_sha256(memo) == memo.metadata.get("_sha256"):
+                return _rebase(memo, parent)
+        except OSError:
+            pass
+    entry = find_cached(key)
+    if entry is None:
+        return None
+    loaded = entry.pop("_model")
+    result = _derive(parent, spec, loaded.path, {"cached": True}, float(entry.get("seconds", 0.0)),
+                     entry.get("tool_versions"))
+    result.metadata["cached"] = True
+    result.metadata["_sha256"] = entry.get("sha256")
+    if validate:
+        from workbench.steps.validate import Validation
+
+        if entry.get("validation"):
+            result.validation = Validation.from_dict(entry["validation"])
+            result.metadata["validation"] = result.validation
+        else:
+            _validate_and_record(result, parent)
+    _MEMO[_memo_key(key)] = result
+    return result
+
+
+def _rebase(memo: Model, parent: Model) -> Model:
+    """The cached result, with its lineage pointing at this ``parent`` object (same content)."""
+    if memo.lineage and memo.lineage[-1].parent is parent:
+        memo.metadata["cached"] = True
+        return memo
+    last = memo.lineage[-1]
+    entry = LineageEntry(last.step, last.options, parent, last.tool_versions, last.seconds, last.size_bytes)
+    result = parent.derive(memo.format, memo.path, entry, inputs=memo.inputs, outputs=memo.outputs,
+                           native=memo._native, native_loader=memo._native_loader, metadata=dict(memo.metadata))
+    result.metadata["cached"] = True
+    result.validation = getattr(memo, "validation", None)
+    return result
+
+
+def source_model(model: Any) -> Model:
+    """Accept a Model or anything ``wb.load`` takes (a zoo name, a path)."""
+    from workbench.model import load
+
+    return model if isinstance(model, Model) else load(model)
