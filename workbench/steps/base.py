@@ -11,6 +11,7 @@ with the same everything returns the artifact already in the workspace at once.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import time
@@ -34,6 +35,8 @@ from workbench.workspace import (
     update_entry,
 )
 
+#: a progress callback for every step run in this context (the Pipeline sets it)
+PROGRESS: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("progress", default=None)
 #: in-process cache: cache key -> the Model made (with its validation), so a re-run is instant
 _MEMO: dict[str, Model] = {}
 _content_hashes: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
@@ -147,6 +150,7 @@ def run_step(
     timeout: float | None = None,
     cache: bool = True,
     validate: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> Model:
     """Run one step on ``parent`` and return the resulting Model (see the module docstring).
 
@@ -156,12 +160,16 @@ def run_step(
         timeout: seconds before the worker is stopped (default ``$WORKBENCH_STEP_TIMEOUT`` or 3600).
         cache: reuse an identical earlier result (same parent content, step, options, tools).
         validate: run the result and compare it with its parent and the original (``result.validation``).
+        progress: called with ``"running"``, ``"validating"``, ``"done"`` or ``"cached"`` (the Pipeline's bars).
     """
+    say = progress or PROGRESS.get() or (lambda _phase: None)
     key = cache_key(parent, spec) if cache and path is None else None
     if key is not None:
         hit = _from_cache(parent, spec, key, validate)
         if hit is not None:
+            say("cached")
             return hit
+    say("running")
     out = Path(path) if path is not None else unique_path(_stem(parent, spec.tag), spec.suffix)
     if path is not None and (out.exists() or (out.suffix == ".xml" and out.with_suffix(".bin").exists())):
         raise StepError(f"{out} already exists and would be overwritten", "pass a new path, or leave path out")
@@ -195,9 +203,11 @@ def run_step(
     result = _derive(parent, spec, out, meta, seconds)
     result.metadata["_sha256"] = record(result, cache_key=key)["sha256"]
     if validate:
+        say("validating")
         _validate_and_record(result, parent)
     if key is not None:
         _MEMO[_memo_key(key)] = result
+    say("done")
     return result
 
 

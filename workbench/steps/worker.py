@@ -120,6 +120,9 @@ class Worker:
         deadline = time.monotonic() + timeout if timeout else None
         try:
             raw = _read_msg(self.resp_r, deadline)
+        except KeyboardInterrupt:  # the kernel was interrupted: stop the step, keep nothing half-done
+            self.stop()
+            raise
         except TimeoutError:
             self.stop()
             raise StepError(
