@@ -410,7 +410,7 @@ class Pipeline:
             src = s.source if s.source is not None else i - 1
             lines += _step_code(s, i, src)
         lines += ["", f"for m in ({', '.join(f'm{i}' for i in range(1, len(self.steps) + 1))},):",
-                  "    print(m.lineage[-1].step, m.path, m.validation.summary() if m.validation else '')"]
+                  "    print(m.lineage[-1].step, m.path, m.validation.summary() if m.validation is not None else '')"]
         return "\n".join(lines) + "\n"
 
 
