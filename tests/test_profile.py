@@ -30,7 +30,10 @@ def test_both_runtimes_in_one_table(digits_onnx):
         assert (rows["time_ms"] >= 0).all() and rows["time_ms"].sum() > 0
         assert rows["share"].sum() == pytest.approx(1.0)
         per_node = prof.per_node(backend)
-        assert sum(per_node.values()) == pytest.approx(prof.total_ms(backend))
+        assert set(per_node) <= set(graph_nodes)  # what the graph view can colour
+        everything = prof.per_node(backend, runtime_kernels=True)
+        assert sum(everything.values()) == pytest.approx(prof.total_ms(backend))
+        assert sum(per_node.values()) == pytest.approx(rows[rows["in_graph"]]["time_ms"].sum())
         # the convolutions (fused with their ReLU or not) map back to the graph's Conv nodes
         conv_nodes = {n for n, op in graph_nodes.items() if op == "Conv"}
         assert conv_nodes <= set(per_node), (backend, sorted(per_node))

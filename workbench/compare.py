@@ -796,9 +796,11 @@ class LayerReport:
 
         parts = [f"<pre>{escape(self.summary())}</pre>"]
         for b in self.backends:
-            pts = [{"x": r.index, "y": r.rel_l2, "label": f"{r.node} ({r.op_type})", "front": not r.passed}
-                   for r in self.rows if r.backend == b]
-            parts.append(svg_scatter(pts, f"Relative L2 error per node on {b} (orange: beyond tolerance)",
+            first = self.first_divergent_on(b)
+            pts = [{"x": r.index, "y": r.rel_l2, "label": f"{r.node} ({r.op_type})", "highlight": not r.passed,
+                    "annotate": r is first} for r in self.rows if r.backend == b]
+            parts.append(svg_scatter(pts, f"Relative L2 error per node on {b} (orange: beyond tolerance; "
+                                     "labelled: the first)",
                                      "node index (graph order)", "rel L2", log_y=True))
         return parts
 

@@ -60,12 +60,13 @@ class NodeProfile:
         backend = backend or self.backends[0]
         return float(sum(r.time_ms for r in self.rows if r.backend == backend))
 
-    def per_node(self, backend: str | None = None) -> dict[str, float]:
-        """``{node name: ms per run}`` on ``backend`` (default: the first), kernels of one node summed."""
+    def per_node(self, backend: str | None = None, runtime_kernels: bool = False) -> dict[str, float]:
+        """``{graph node name: ms per run}`` on ``backend`` (default: the first), the kernels of one node
+        summed; ``runtime_kernels=True`` adds the kernels the runtime inserted (reorders), by their own name."""
         backend = backend or self.backends[0]
         out: dict[str, float] = defaultdict(float)
         for r in self.rows:
-            if r.backend == backend:
+            if r.backend == backend and (r.in_graph or runtime_kernels):
                 out[r.node] += r.time_ms
         return dict(out)
 

@@ -62,7 +62,7 @@ def _fmt(v: float) -> str:
     if a >= 10:
         return f"{v:.1f}"
     if a >= 0.1:
-        return f"{v:.2f}"
+        return f"{v:.2f}".rstrip("0").rstrip(".")
     return f"{v:.3g}"
 
 
@@ -164,7 +164,8 @@ def svg_bars(values: dict[str, float], title: str, unit: str = "", reference: fl
 
 def svg_scatter(points: Sequence[dict[str, Any]], title: str, x_label: str, y_label: str,
                 log_y: bool = False) -> str:
-    """Points ``{"x", "y", "label", "front": bool}``; the front is joined by a line and labelled."""
+    """Points ``{"x", "y", "label", "front": bool, "highlight": bool, "annotate": bool}``: front points
+    are joined by a line; front and highlighted points are orange; front and annotated ones labelled."""
     pts = [p for p in points if p.get("x") is not None and p.get("y") is not None
            and math.isfinite(p["x"]) and math.isfinite(p["y"])]
     if not pts:
@@ -174,8 +175,9 @@ def svg_scatter(points: Sequence[dict[str, Any]], title: str, x_label: str, y_la
     xs, ys = [p["x"] for p in pts], [p["y"] for p in pts]
     x_lo, x_hi = 0.0, max(xs) * 1.08
     if log_y:
-        y_lo = max(min(y for y in ys if y > 0) if any(y > 0 for y in ys) else 1e-6, 1e-9) / 2
-        y_hi = max(max(ys), y_lo * 10) * 2
+        smallest = max(min(y for y in ys if y > 0) if any(y > 0 for y in ys) else 1e-6, 1e-12)
+        y_lo = 10 ** math.floor(math.log10(smallest))  # whole decades, so the axis has ticks at both ends
+        y_hi = 10 ** math.ceil(math.log10(max(max(ys), y_lo * 10)))
     else:
         y_lo, y_hi = min(0.0, min(ys)), (max(ys) * 1.1) or 1.0
     parts = _frame(title, height, width)
@@ -201,11 +203,11 @@ def svg_scatter(points: Sequence[dict[str, Any]], title: str, x_label: str, y_la
         path = " ".join(f"{sx(p['x']):.1f},{sy(p['y']):.1f}" for p in front)
         parts.append(f'<polyline points="{path}" fill="none" stroke="{PALETTE[1]}" stroke-width="1.5"/>')
     for p in pts:
-        on = bool(p.get("front"))
+        on = bool(p.get("front") or p.get("highlight"))
         parts.append(f'<circle cx="{sx(p["x"]):.1f}" cy="{sy(p["y"]):.1f}" r="{5 if on else 3.5}" '
                      f'fill="{PALETTE[1] if on else PALETTE[0]}" fill-opacity="{1 if on else 0.6}">'
                      f"<title>{html.escape(str(p.get('label', '')))}: {_fmt(p['x'])}, {_fmt(p['y'])}</title></circle>")
-        if on:
+        if p.get("annotate", p.get("front")):
             parts.append(f'<text x="{sx(p["x"]) + 7:.1f}" y="{sy(p["y"]) - 5:.1f}" font-size="10">'
                          f"{html.escape(str(p.get('label', ''))[:40])}</text>")
     parts.append("</svg>")
