@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[500, 5000, 20000])
     ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--netron-timeout", type=float, default=90.0)
+    ap.add_argument("--netron-timeout", type=float, default=120.0)
     ap.add_argument("--skip-netron", action="store_true")
     ap.add_argument("--screenshots", type=Path, default=None, help="folder for one screenshot per run")
     args = ap.parse_args(argv)
@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                                 rec["visible_boxes"] = int(page.evaluate("document.getElementById('root').dataset.visible"))
                                 rec["layout_ms"] = float(page.evaluate("document.getElementById('root').dataset.layoutMs"))
                                 rec["interactive_ms"] = round(rec["ready_ms"] + _interaction_ms(page), 1)
+                                rec.update(_folding_ms(page))
                             else:
                                 rec["svg_nodes"] = page.evaluate(
                                     "document.querySelector('iframe').contentDocument.querySelectorAll('g.node').length")
@@ -210,6 +211,21 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.shutdown()
     return 0
+
+
+def _folding_ms(page) -> dict:
+    """Usability of a folded graph: unfold one level, search and jump to the last node, fold back."""
+    return page.evaluate("""() => {
+      const root = document.getElementById('root'); const v = root.__wbGraph;
+      let t = performance.now(); v.unfoldLevel(); v.draw();
+      const unfold = performance.now() - t, after = v.visible.vis.length;
+      t = performance.now(); v.search.value = 'Relu'; v.runSearch(); v.focusNode(v.g.n - 2); v.draw();
+      const jump = performance.now() - t;
+      t = performance.now(); v.expanded.clear(); v.relayout(); v.fit(); v.draw();
+      const fold = performance.now() - t;
+      return {unfold_level_ms: +unfold.toFixed(1), boxes_after_unfold: after, search_and_jump_ms: +jump.toFixed(1),
+              fold_all_ms: +fold.toFixed(1)};
+    }""")
 
 
 def _interaction_ms(page) -> float:

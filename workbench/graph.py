@@ -78,7 +78,7 @@ class Tensor:
     def numel(self) -> int | None:
         if self.shape is None:
             return None
-        return int(np.prod([d if isinstance(d, int) else 1 for d in self.shape], dtype=np.int64))
+        return math.prod(d if isinstance(d, int) else 1 for d in self.shape)
 
 
 @dataclass
@@ -93,7 +93,7 @@ class Weight:
 
     @property
     def numel(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(int(d) for d in self.shape) if self.shape else 1
 
     @property
     def nbytes(self) -> int:
@@ -792,11 +792,6 @@ class Graph:
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.summary())
 
-    def _ipython_display_(self) -> None:
-        from workbench.ui import show
-
-        show(self)
-
     def diff(self, other: Graph, match: str = "auto") -> GraphDiff:
         """Compare with ``other``: nodes matched by name, then by structure; see ``GraphDiff``."""
         return diff(self, other, match=match)
@@ -1090,6 +1085,17 @@ def _structural_match(a: Graph, b: Graph, pairs: dict[str, str], how: dict[str, 
             eff_succ_cache[x] = _effective_succs(a, x)
         return eff_succ_cache[x]
 
+    a_roots: dict[frozenset[int], list[str]] | None = None  # graph-input positions read -> a's root nodes
+
+    def roots_of_a(roots: set[int]) -> set[str]:
+        nonlocal a_roots
+        if a_roots is None:
+            a_roots = defaultdict(list)
+            for n in a.nodes:
+                if canonical_op(n.op) not in _TRANSPARENT and not _effective_preds(a, n.name):
+                    a_roots[frozenset(_input_roots(a, n.name))].append(n.name)
+        return set(a_roots.get(frozenset(roots), []))
+
     for _ in range(3):  # a few sweeps: later matches can anchor earlier unmatched nodes
         progress = False
         for m in b.nodes:
@@ -1101,9 +1107,7 @@ def _structural_match(a: Graph, b: Graph, pairs: dict[str, str], how: dict[str, 
             if anchored:
                 cands = {c for p in anchored for c in a_succs(p)}
             elif not preds:
-                roots = _input_roots(b, m.name)
-                cands = {n.name for n in a.nodes if not _effective_preds(a, n.name)
-                         and (_input_roots(a, n.name) == roots)} if len(a.nodes) < 50000 else set()
+                cands = roots_of_a(_input_roots(b, m.name))
             else:
                 continue
             cands = {c for c in cands if c not in pairs and canonical_op(a.node(c).op) == fam}
@@ -1246,14 +1250,14 @@ def _macs(n: Node, g: Graph) -> int:
             w = shape(widx)
             if not w:
                 return 0
-            per = int(np.prod(w[2:] if n.op == "GroupConvolution" else w[1:]))
+            per = math.prod(w[2:] if n.op == "GroupConvolution" else w[1:])
             return out_numel * per
     if fam == "convtranspose":
         x, w = shape(0), shape(1)
         if not x or not w:
             return 0
-        per = int(np.prod(w[2:] if n.op == "GroupConvolutionBackpropData" else w[1:]))
-        return int(np.prod(x)) * per
+        per = math.prod(w[2:] if n.op == "GroupConvolutionBackpropData" else w[1:])
+        return math.prod(x) * per
     # matmul family
     if n.op == "Gemm":
         a = shape(0)

@@ -14,6 +14,7 @@ _VIEWS = {
     "GraphView": "workbench.ui.graph_view",
     "DiffView": "workbench.ui.graph_view",
     "NetronView": "workbench.ui.netron_view",
+    "KernelLab": "workbench.ui.kernel_lab",
 }
 
 __all__ = ["show", *_VIEWS]
