@@ -239,7 +239,40 @@ def _quantize_directly(model: Model, tool: str, calibration: list[dict[str, Any]
                                               "precision": "int8", "samples": len(calibration)},
                          model, versions, time.perf_counter() - start, None)
     result = model.derive(loaded.format, out, entry, inputs=loaded.inputs, outputs=loaded.outputs,
-                          native_loader=loaded._native_loader, metadata={**loaded.metadata, "precision": "int8"})
+                          native=loaded._native, native_loader=loaded._native_loader, metadata={**loaded.metadata, "precision": "int8"})
+    entry.size_bytes = result.size_bytes
+    return result
+
+
+def static_openvino(model: Model, batch: int = 1) -> Model:
+    """An OpenVINO IR of ``model`` (ONNX or IR) with every input shape fixed at ``batch`` — what
+    ``benchmark_app -shape`` does: the CPU plugin then compiles for one shape, not a dynamic one."""
+    import openvino as ov
+
+    from workbench.formats import load_path
+    from workbench.model import LineageEntry
+    from workbench.workspace import unique_path
+
+    start = time.perf_counter()
+    ov_model = ov.Core().read_model(str(model.path))
+    shapes = {}
+    for i, port in enumerate(ov_model.inputs):
+        names = port.get_names()
+        spec = next((s for s in model.inputs if s.name in names), model.inputs[i] if i < len(model.inputs) else None)
+        if spec is None:
+            raise WorkbenchError(f"cannot match OpenVINO input {port.get_any_name()!r} to {model.name}'s inputs",
+                                 "give the model named inputs")
+        shapes[port] = ov.PartialShape(list(spec.concrete_shape(batch=batch)))
+    ov_model.reshape(shapes)
+    out = unique_path(f"{model.name}-b{batch}", ".xml")
+    ov.save_model(ov_model, str(out), compress_to_fp16=False)
+    loaded = load_path(out)
+    entry = LineageEntry("convert:openvino", {"static_batch": batch}, model,
+                         {"openvino": _version("openvino")}, time.perf_counter() - start, None)
+    result = model.derive("openvino", out, entry, inputs=loaded.inputs, outputs=loaded.outputs,
+                          native=loaded._native, native_loader=loaded._native_loader,
+                          metadata={**loaded.metadata, **({"precision": model.metadata["precision"]}
+                                                          if "precision" in model.metadata else {})})
     entry.size_bytes = result.size_bytes
     return result
 
@@ -326,6 +359,7 @@ def autotune(
     confirm_rounds: int | None = None,
     calibration_samples: int | None = None,
     include_torch: bool = True,
+    static_shapes: bool = True,
     progress: bool = False,
 ) -> TuneResult:
     """Find the fastest configuration of ``model`` whose accuracy stays within budget.
@@ -344,6 +378,8 @@ def autotune(
             the median of those.
         calibration_samples: INT8 calibration inputs (default 32; 8 when quick).
         include_torch: time the original on torch eager too (the baseline).
+        static_shapes: give OpenVINO an IR with the inputs fixed at ``batch`` (as ``benchmark_app
+            -shape`` does) rather than the dynamic-batch export.
     """
     from workbench.bench import benchmark, environment
     from workbench.compare import compare
@@ -386,12 +422,16 @@ def autotune(
     def artifact(backend: str, precision: str) -> Model:
         if backend.startswith("torch"):
             return original
-        if precision != "int8":
-            return onnx_model
-        key = (backend, precision)
+        quantized = precision == "int8"
+        key = (backend, quantized)
         if key not in artifacts:
-            say(f"quantizing to INT8 for {backend} …")
-            artifacts[key] = quantize_int8(onnx_model, backend, calib)
+            base = onnx_model
+            if quantized:
+                say(f"quantizing to INT8 for {backend} …")
+                base = quantize_int8(onnx_model, backend, calib)
+            if backend == "openvino" and static_shapes:
+                base = static_openvino(base, batch)
+            artifacts[key] = base
         return artifacts[key]
 
     trials: list[Trial] = []
@@ -458,15 +498,15 @@ def autotune(
     budget = {"max_metric_drop": max_metric_drop if evaluates else None,
               "max_error": max_error if max_error is not None else "tolerance of the precision",
               "batch": batch, "duration_s": duration_s}
-    return TuneResult(original.name, trials, best, error_axis, budget, _script(original, best, samples, batch),
-                      environment(), skipped)
+    return TuneResult(original.name, trials, best, error_axis, budget,
+                      _script(original, best, samples, batch, static_shapes), environment(), skipped)
 
 
-def _script(original: Model, best: Trial | None, samples: int, batch: int) -> str:
+def _script(original: Model, best: Trial | None, samples: int, batch: int, static_shapes: bool) -> str:
     if best is None:
         return "# no configuration met the budget"
     source = repr(original.name) if original.path is None and original.lineage == [] else repr(str(original.path or original.name))
-    lines = ["import workbench as wb", "from workbench.autotune import quantize_int8", "",
+    lines = ["import workbench as wb", "from workbench.autotune import quantize_int8, static_openvino", "",
              f"model = wb.load({source})"]
     if best.backend.startswith("torch"):
         target = "model"
@@ -476,6 +516,9 @@ def _script(original: Model, best: Trial | None, samples: int, batch: int) -> st
         if best.precision == "int8":
             lines.append(f"optimized = quantize_int8(onnx_model, {best.backend!r}, "
                          f"model.calibration_data(n={samples}))")
+            target = "optimized"
+        if best.backend == "openvino" and static_shapes:
+            lines.append(f"optimized = static_openvino({target}, batch={batch})  # fixed input shapes")
             target = "optimized"
     opts = ", ".join(f"{k}={v!r}" for k, v in best.options.items())
     lines += ["", f"# best: {best.label}: median {best.latency_ms:.3f} ms at batch {batch}",
