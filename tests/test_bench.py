@@ -118,3 +118,24 @@ def test_environment_is_cheap_and_complete():
     env = environment()
     assert {"cpu", "cpu_flags", "logical_cores", "physical_cores", "memory_bytes", "os", "python",
             "libraries", "load_average"} <= set(env)
+
+
+def test_dashboard_view(digits_onnx, tmp_path):
+    from workbench.ui.bench_view import BenchView
+
+    report = wb.benchmark([digits_onnx, (digits_onnx, "openvino")], iterations=15)
+    comparison = wb.compare(digits_onnx, (digits_onnx, "openvino"))
+    view = BenchView(report, comparison)
+    assert [view.tabs.get_title(i) for i in range(2)] == ["Benchmark", "Output comparison"]
+    bench_html = view.tabs.children[0].value
+    assert "<svg" in bench_html and "Latency per call" in bench_html and "<script" not in bench_html
+    assert "PASS" in view.tabs.children[1].value
+    previous = workspace._root
+    workspace.set_workspace(tmp_path)
+    try:
+        first, second = view.save(), view.save()
+    finally:
+        workspace._root = previous
+    assert first != second and "<svg" in open(first).read()  # a new file each time
+    with pytest.raises(WorkbenchError, match="cannot show"):
+        BenchView(object())
