@@ -501,6 +501,15 @@ def _batch_feeds(model: Any, base_model: Any, batch: int) -> dict[str, np.ndarra
     return _feeds_for(model, base_model.example_inputs(batch=batch))
 
 
+def _physical_cores() -> int:
+    return int(_static_environment()["physical_cores"] or 1)
+
+
+def _default_in_flight() -> int:
+    """Concurrent calls in async mode when ``streams`` is not given: one per physical core (at least 2)."""
+    return max(2, _physical_cores())
+
+
 def _sanitise_options(backend: str, options: dict[str, Any], mode: str, streams: int | None,
                       threads: int | None) -> dict[str, Any]:
     opts = dict(options)
@@ -510,11 +519,9 @@ def _sanitise_options(backend: str, options: dict[str, Any], mode: str, streams:
         opts.setdefault("hint", "THROUGHPUT")
         if streams:
             opts.setdefault("streams", streams)
-    if backend == "onnxruntime" and mode == "async" and streams and "threads" not in opts:
-        import psutil
-
+    if backend == "onnxruntime" and mode == "async" and "threads" not in opts:
         # split the cores between the concurrent calls rather than oversubscribing them
-        opts["threads"] = max(1, (psutil.cpu_count(logical=False) or 1) // streams)
+        opts["threads"] = max(1, _physical_cores() // (streams or _default_in_flight()))
     return opts
 
 
@@ -633,7 +640,7 @@ def _bench_one(t: Any, label: str, batch: int, inputs: dict[str, np.ndarray] | N
         elif r.name == "openvino":
             times, wall, in_flight = _openvino_async(r, feeds, warmup, duration_s, iterations, streams)
         else:
-            in_flight = streams or max(2, (_static_environment()["physical_cores"] or 2))
+            in_flight = streams or _default_in_flight()
             times, wall = _threaded_async(r, feeds, warmup, duration_s, iterations, in_flight)
         res.other_cpu_share = meter.other_cpu_share(mark)
         res.streams = _effective_streams(r, mode, in_flight if mode == "async" else None)
