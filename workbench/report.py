@@ -309,7 +309,8 @@ def _environment_html(env: dict[str, Any]) -> str:
     return "<details><summary>Environment</summary>" + _table(rows, ("key", "value")) + "</details>"
 
 
-def _comparison_sections(c: Any) -> list[str]:
+def comparison_table_html(c: Any) -> str:
+    """The table of a Comparison, PASS/FAIL coloured (also its notebook view)."""
     rows = []
     for r in c.results:
         rows.append({"candidate": r.candidate, "output": r.output, "passed": r.passed, "precision": r.precision,
@@ -317,8 +318,13 @@ def _comparison_sections(c: Any) -> list[str]:
                      "top1": r.top1, "psnr": r.psnr, "nan": r.nan_count, "reason": r.reason})
     cols = ("candidate", "output", "passed", "precision", "max_abs", "mean_abs", "rel_l2", "cosine", "top1",
             "psnr", "nan", "reason")
-    head = f"<b>Comparison with {html.escape(c.reference.label)}: {'PASS' if c else 'FAIL'}</b>"
-    out = [f"<div>{head}{_table(rows, cols, highlight='passed')}</div>"]
+    head = (f"<b>Comparison with {html.escape(c.reference.label)} on {c.n_inputs} input set(s): "
+            f"{'PASS' if c else 'FAIL'}</b>")
+    return f"<div>{head}{_table(rows, cols, highlight='passed')}</div>"
+
+
+def _comparison_sections(c: Any) -> list[str]:
+    out = [comparison_table_html(c)]
     errs = {f"{r.candidate} · {r.output}": r.rel_l2 for r in c.results if math.isfinite(r.rel_l2)}
     if errs:
         out.append(svg_bars(errs, "Relative L2 error", "‖Δ‖ / ‖ref‖"))
