@@ -56,6 +56,10 @@ class NotebookHost extends browser.Host {
     if (encoding) return new TextDecoder(encoding).decode(bytes);
     return new base.BinaryStream(bytes);
   }
+  async message(message, alert, action) {
+    if (alert) this._bridge.failed(message);
+    return super.message(message, alert, action);
+  }
   exception() {}
   event() {}
   openURL(url) { window.open(url, '_blank', 'noopener'); }
@@ -164,8 +168,15 @@ async function render({ model, el }) {
       files,
       asset: (name) => rpc("asset", name),
       file: (name) => {
-        if (!fileCache.has(name)) fileCache.set(name, rpc("file", name));
+        // bytes must belong to the iframe's realm: Netron checks `instanceof Uint8Array`
+        if (!fileCache.has(name)) fileCache.set(name, rpc("file", name).then((u8) => new win.Uint8Array(u8)));
         return fileCache.get(name);
+      },
+      failed: (message) => {
+        el.dataset.readyMs = (performance.now() - t0).toFixed(1);
+        el.dataset.state = "error";
+        status.textContent = `Netron could not open this model: ${message}`;
+        status.classList.add("wb-netron-error");
       },
       done: (result) => {
         el.dataset.readyMs = (performance.now() - t0).toFixed(1);
