@@ -439,6 +439,7 @@ class Graph:
         inputs: list[str] = []
         outputs: list[str] = []
         alias: dict[str, str] = {}  # fx node name -> tensor / weight name
+        element_of: dict[str, list[str]] = defaultdict(list)  # multi-output node -> its getitem tensors
         user_inputs = list(sig.user_inputs)
         rename = dict(zip(user_inputs, input_names, strict=False)) if input_names and len(input_names) == len(
             user_inputs) else {}
@@ -477,6 +478,7 @@ class Graph:
                 src = fx.args[0]
                 alias[fx.name] = f"{alias.get(src.name, src.name)}:{fx.args[1]}"
                 tensors[alias[fx.name]] = val_tensor(alias[fx.name], fx.meta.get("val"))
+                element_of[src.name].append(alias[fx.name])
                 continue
             ins = [alias.get(a.name, a.name) for a in _fx_nodes((fx.args, fx.kwargs))]
             val = fx.meta.get("val")
@@ -496,10 +498,7 @@ class Graph:
             nodes.append(node)
         # a getitem alias "x:0" must name the producer's output
         for n in nodes:
-            if len(n.outputs) > 1:
-                continue
-            idx_names = [t for t in tensors if t.startswith(n.name + ":")]
-            n.outputs += [t for t in idx_names if t not in n.outputs]
+            n.outputs += [t for t in element_of.get(n.name, []) if t not in n.outputs]
         _mark_params(nodes, weights, respect_flags=True)
         return cls(name or "model", "exported_program", nodes, tensors, weights, inputs, outputs)
 
