@@ -153,9 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise InputError(f"{args.command}: {err}", f"see `workbench {args.command} --help`") from None
             return _print_step(result, args)
         if args.command == "backends":
-            import workbench as wb
+            from workbench.backends import (
+                backends,  # not wb.backends: the subpackage shadows it once imported
+            )
 
-            print(wb.backends().to_string())
+            print(backends().to_string())
         elif args.command == "zoo":
             from workbench import zoo
 

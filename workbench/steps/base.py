@@ -95,7 +95,9 @@ def content_hash(model: Model) -> str:
 
 
 def cache_key(parent: Model, spec: StepSpec) -> str:
-    payload = {"parent": content_hash(parent), "step": spec.step, "options": spec.options,
+    # the calibration data counts by its content (cache_extra), not by where it came from
+    options = {k: v for k, v in spec.options.items() if k != "calibration"}
+    payload = {"parent": content_hash(parent), "step": spec.step, "options": options,
                "extra": spec.cache_extra, "versions": tool_versions(*spec.tools), "workbench": 1}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -221,6 +223,8 @@ def _derive(parent: Model, spec: StepSpec, out: Path, meta: dict[str, Any], seco
             tool_vers: dict[str, str] | None = None) -> Model:
     from workbench.formats import load_path
 
+    if spec.options.get("method") == "pt2e":  # torchao registers the quantized_decomposed ops the file uses
+        import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401
     loaded = load_path(out)
     entry = LineageEntry(spec.step, dict(spec.options), parent, tool_vers or tool_versions(*spec.tools), seconds)
     metadata = {**loaded.metadata, **meta}
@@ -251,7 +255,7 @@ def _from_cache(parent: Model, spec: StepSpec, key: str, validate: bool) -> Mode
     if memo is not None and memo.path is not None and memo.path.exists():
         try:
             if model_sha256(memo) == memo.metadata.get("_sha256"):
-                return _rebase(memo, parent)
+                return _rebase(memo, parent, spec)
         except OSError:
             pass
     entry = find_cached(key)
@@ -274,13 +278,14 @@ def _from_cache(parent: Model, spec: StepSpec, key: str, validate: bool) -> Mode
     return result
 
 
-def _rebase(memo: Model, parent: Model) -> Model:
-    """The cached result, with its lineage pointing at this ``parent`` object (same content)."""
-    if memo.lineage and memo.lineage[-1].parent is parent:
+def _rebase(memo: Model, parent: Model, spec: StepSpec) -> Model:
+    """The cached result, with its lineage pointing at this ``parent`` object (same content) and
+    recording this call's options."""
+    last = memo.lineage[-1]
+    if last.parent is parent and last.options == spec.options:
         memo.metadata["cached"] = True
         return memo
-    last = memo.lineage[-1]
-    entry = LineageEntry(last.step, last.options, parent, last.tool_versions, last.seconds, last.size_bytes)
+    entry = LineageEntry(last.step, dict(spec.options), parent, last.tool_versions, last.seconds, last.size_bytes)
     result = parent.derive(memo.format, memo.path, entry, inputs=memo.inputs, outputs=memo.outputs,
                            native=memo._native, native_loader=memo._native_loader, metadata=dict(memo.metadata))
     result.metadata["cached"] = True

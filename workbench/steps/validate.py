@@ -172,7 +172,7 @@ def _run_model(model: Model, inputs: list[Feeds], key: str) -> dict[str, Any]:
     info: dict[str, Any] = {"backend": backend}
     with runner(model, backend, **options) as r:
         info["outputs"] = [{k: np.asarray(v) for k, v in r.infer(_feeds_for(r.model, f)).items()} for f in inputs]
-        info["precision"] = precision_of(model, r)
+        info["precision"] = _precision(model, r) if model.lineage else precision_of(model, r)
         task = model.task
         if task is not None and task.has_evaluation:
             infer = _renaming(r)
@@ -181,6 +181,25 @@ def _run_model(model: Model, inputs: list[Feeds], key: str) -> dict[str, Any]:
                 info["embeddings"] = task.embeddings(infer, batch_size=_fixed_batch(model))
     store[key] = info
     return info
+
+
+def _precision(model: Model, r: Any) -> str:
+    """The loosest precision the steps recorded along the lineage, and the runtime's own (bf16, …).
+
+    The steps know what they made (an ONNX fp16 conversion is a quantize step but fp16, not int8),
+    so their record is used rather than ``compare.precision_of``'s guess from the step names."""
+    from workbench.compare import loosest, normalize_precision
+
+    found = [normalize_precision(model.metadata.get("precision", "fp32"))]
+    found += [normalize_precision(e.options.get("precision", "")) for e in model.lineage if e.options]
+    found += [normalize_precision(p.metadata.get("precision", "")) for p in (e.parent for e in model.lineage) if p]
+    found.append(normalize_precision(r.options.get("precision") or ""))
+    if hasattr(r, "inference_precision") and r.is_prepared:
+        try:
+            found.append(normalize_precision(r.inference_precision))
+        except Exception:  # noqa: BLE001 - not every runtime can say
+            pass
+    return loosest(*found)
 
 
 def _renaming(r: Any) -> Any:
