@@ -1,0 +1,46 @@
+"""The Workbench app served by real Voilà, driven in headless Chromium: a visitor picks steps and runs
+them, sees each step validated, and has nowhere to type code."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.ui.jupyter_servers import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, voila
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+APP = Path(__file__).resolve().parents[2] / "notebooks" / "apps" / "workbench_app.ipynb"
+TIMEOUT = 180_000
+
+
+@pytest.fixture()
+def page():
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield pg
+        browser.close()
+
+
+def test_voila_app_runs_steps_and_offers_no_code_input(page, tmp_path):
+    shutil.copy(APP, tmp_path / APP.name)
+    with voila(tmp_path, APP.name) as url:
+        page.goto(url, timeout=TIMEOUT)
+        page.wait_for_selector("text=Deployment Workbench", timeout=TIMEOUT)
+        page.wait_for_selector("pre.wb-describe >> text=digits-cnn (torch)", timeout=TIMEOUT)
+        # no code cell, editor or free-text field for visitors
+        assert page.locator("textarea, .cm-editor, .CodeMirror, input[type=text], [contenteditable=true]").count() == 0
+        page.get_by_role("tab", name="Deploy").click()
+        page.get_by_text("OpenVINO NNCF INT8").click()  # untick the slowest step
+        page.get_by_role("button", name="Run steps").click()
+        table = page.locator("table.wb-steps")
+        table.locator("text=ONNX Runtime static INT8").wait_for(timeout=TIMEOUT)
+        page.wait_for_function(
+            "() => document.querySelectorAll('table.wb-steps tr').length >= 4", timeout=TIMEOUT)
+        text = table.inner_text()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "voila-app-steps.png"))
+        assert text.count("PASS") >= 3 and "FAIL" not in text, text  # ONNX, OpenVINO IR, INT8 each validated
+        assert "accuracy" in text
