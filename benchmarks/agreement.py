@@ -12,6 +12,8 @@ processes ≤ 10% of the CPUs for both tools; all rounds if none was quiet): the
     python benchmarks/agreement.py --rounds 9 --seconds 5 --hint throughput
     WORKBENCH_QUICK=1 python benchmarks/agreement.py    # 2 rounds of 1 s: a smoke run
 
+Before each round it waits (up to ``--wait-quiet`` seconds) for other processes to leave the CPUs.
+
 On a shared machine the figures move with other people's load; the lines say how busy the CPUs were.
 """
 
@@ -34,6 +36,18 @@ QUICK = os.environ.get("WORKBENCH_QUICK", "") not in ("", "0")
 
 def emit(**fields: object) -> None:
     print(json.dumps(fields), flush=True)
+
+
+def wait_for_quiet(threshold: float, max_wait_s: float, probe_s: float = 1.0) -> float:
+    """Wait (at most ``max_wait_s``) until other processes keep at most ``threshold`` of the CPUs busy
+    over ``probe_s``; return the share seen last. This process is idle meanwhile, so the load is theirs."""
+    import psutil
+
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        busy = psutil.cpu_percent(interval=probe_s) / 100
+        if busy <= threshold or time.monotonic() >= deadline:
+            return busy
 
 
 def build_ir(name: str, folder: Path) -> Path:
@@ -110,6 +124,8 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=0.05)
     parser.add_argument("--quiet", type=float, default=0.10,
                         help="a round is quiet when other processes kept at most this share of the CPUs busy")
+    parser.add_argument("--wait-quiet", type=float, default=0.0 if QUICK else 30.0,
+                        help="before each round, wait up to this many seconds for the CPUs to be quiet")
     args = parser.parse_args()
 
     from workbench.bench import environment
@@ -122,6 +138,7 @@ def main() -> None:
             wb_p50, ba_p50, ratios, quiet = [], [], [], []
             for rnd in range(args.rounds):
                 order = ("benchmark_app", "workbench") if rnd % 2 == 0 else ("workbench", "benchmark_app")
+                load_before = wait_for_quiet(args.quiet, args.wait_quiet) if args.wait_quiet > 0 else None
                 got = {}
                 for tool in order:
                     start = time.perf_counter()
@@ -137,7 +154,7 @@ def main() -> None:
                     quiet.append(ratio)
                 emit(figure="agreement_round", model=name, round=rnd, order=list(order), hint=args.hint,
                      device=args.device, workbench=got["workbench"], benchmark_app=got["benchmark_app"],
-                     p50_ratio=round(ratio, 4), other_cpu_share=busy)
+                     p50_ratio=round(ratio, 4), other_cpu_share=busy, load_before_round=load_before)
             wb_med, ba_med = statistics.median(wb_p50), statistics.median(ba_p50)
             # The claim rests on rounds where the machine was quiet for both tools, when there are any:
             # other people's load moves a median by far more than 5% within seconds.

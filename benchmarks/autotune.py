@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from agreement import benchmark_app_binary, emit, run_benchmark_app  # noqa: E402
+from agreement import benchmark_app_binary, emit, run_benchmark_app, wait_for_quiet  # noqa: E402
 
 QUICK = os.environ.get("WORKBENCH_QUICK", "") not in ("", "0")
 
@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=1.05)
     parser.add_argument("--quiet", type=float, default=0.10,
                         help="a round is quiet when other processes kept at most this share of the CPUs busy")
+    parser.add_argument("--wait-quiet", type=float, default=0.0 if QUICK else 30.0,
+                        help="before each final round, wait up to this many seconds for the CPUs to be quiet")
     args = parser.parse_args()
 
     import workbench as wb
@@ -105,6 +107,8 @@ def main() -> None:
         ratios, quiet, wb_p50, ba_p50 = [], [], [], []
         for rnd in range(args.rounds):
             order = ("benchmark_app", "workbench") if rnd % 2 == 0 else ("workbench", "benchmark_app")
+            if args.wait_quiet > 0:
+                wait_for_quiet(args.quiet, args.wait_quiet)
             got = {}
             for tool in order:
                 if tool == "benchmark_app":
