@@ -103,6 +103,7 @@ def _dynamic_shapes(model: Model, dynamic: bool) -> dict[str, dict[int, Any]] | 
 
 
 def _write_onnx(model: Model, tmp: Path, *, opset: int, dynamic: bool, exporter: str) -> dict[str, Any]:
+    import logging
     import warnings
 
     import torch
@@ -111,6 +112,9 @@ def _write_onnx(model: Model, tmp: Path, *, opset: int, dynamic: bool, exporter:
     args = _example_args(model)
     kwargs: dict[str, Any] = dict(input_names=model.input_names, output_names=model.output_names,
                                   opset_version=opset)
+    quiet = logging.getLogger("torch.onnx")  # "torchvision is not installed" and such, once per process
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -123,6 +127,8 @@ def _write_onnx(model: Model, tmp: Path, *, opset: int, dynamic: bool, exporter:
                                   **kwargs)
     except Exception as err:  # noqa: BLE001 - the exporters raise many types; explain and suggest
         raise explain_export_error(err, module, args, exporter=exporter, opset=opset) from None
+    finally:
+        quiet.setLevel(level)
     if dynamic:
         _name_dynamic_dims(tmp, model)
     return {"exporter": exporter}

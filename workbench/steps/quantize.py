@@ -74,7 +74,7 @@ def quantize(
         samples: how many calibration samples to use (default 32; 16 with ``WORKBENCH_QUICK=1``).
         **options: the method's options:
             onnxruntime static: ``calibrate`` (``"minmax"``), ``per_channel`` (True), ``percentile``
-            (99.999), ``activation_type`` / ``weight_type`` (``"int8"`` | ``"uint8"``), ``preprocess``
+            (99.999), ``activation_type`` (``"uint8"``) / ``weight_type`` (``"int8"``), ``preprocess``
             (True), ``reduce_range``, ``op_types``, ``nodes_to_exclude``;
             onnxruntime dynamic: ``weight_type``, ``per_channel`` (True);
             onnxruntime int4: ``block_size`` (32), ``symmetric`` (True);
@@ -137,8 +137,11 @@ def _module_missing(module: str, fix: str) -> None:
 # -- plans: validate options, name the result ------------------------------------------------------
 def _plan_ort_static(model: Model, options: dict[str, Any]) -> StepSpec:
     _need(model, ("onnx",), "ONNX Runtime quantization", "export it first: wb.export(model, 'onnx')")
+    # U8S8 (uint8 activations, int8 weights) is ONNX Runtime's fast path on x86 CPUs (VNNI/AMX): resnet18 runs
+    # ~3x faster here than with the S8S8 default of quantize_static. On x86 CPUs without VNNI, pass
+    # reduce_range=True to avoid saturation.
     opts = _check_options(options, {"calibrate": "minmax", "per_channel": True, "percentile": 99.999,
-                                    "activation_type": "int8", "weight_type": "int8", "preprocess": True,
+                                    "activation_type": "uint8", "weight_type": "int8", "preprocess": True,
                                     "reduce_range": False, "op_types": None, "nodes_to_exclude": None},
                           "onnxruntime static")
     if opts["calibrate"] not in CALIBRATE:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import os
 import pickle
+import re
 import select
 import signal
 import struct
@@ -99,20 +100,30 @@ class Worker:
         os.close(req_r)
         os.close(resp_w)
         self.req_w, self.resp_r = req_w, resp_r
+        self.log_offset = 0
 
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def log_tail(self, lines: int = 6) -> str:
+        """The last lines the current call printed (progress bars and colours removed)."""
         try:
-            text = self.log_path.read_text(errors="replace")
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_offset)
+                text = f.read().decode(errors="replace")
         except OSError:
             return ""
-        keep = [ln for ln in text.splitlines() if ln.strip()][-lines:]
-        return " | ".join(ln.strip()[:200] for ln in keep)
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+        keep = [ln.split("\r")[-1].strip() for ln in text.splitlines()]
+        keep = [ln for ln in keep if ln][-lines:]
+        return " | ".join(ln[:200] for ln in keep)
 
     def call(self, fn: Any, args: tuple, kwargs: dict, timeout: float | None, label: str) -> Any:
+        try:
+            self.log_offset = self.log_path.stat().st_size
+        except OSError:
+            self.log_offset = 0
         try:
             _write_msg(self.req_w, _dumps((fn, args, kwargs)))
         except BrokenPipeError:
