@@ -564,8 +564,7 @@ def benchmark(
     A configuration that cannot run (a fixed batch size, a missing runtime) is recorded with its
     error, and the others still run; ``bool(report)`` says whether all ran.
     """
-    from workbench.backends import runner as make_runner
-    from workbench.compare import _as_target, _label, precision_of
+    from workbench.compare import _as_target, _label
 
     if mode not in ("sync", "async"):
         raise WorkbenchError(f"unknown mode {mode!r}", "use mode='sync' (latency) or mode='async' (throughput)")
@@ -599,7 +598,7 @@ def benchmark(
         for batch in sizes:
             if progress:
                 print(f"benchmarking {label} batch {batch or 'given'} …", flush=True)
-            results.append(_bench_one(t, label, batch, inputs, make_runner, precision_of, duration_s=duration_s,
+            results.append(_bench_one(t, label, batch, inputs, duration_s=duration_s,
                                       iterations=iterations, warmup=warmup, min_iterations=min_iterations,
                                       threads=threads, mode=mode, streams=streams,
                                       inference_only=inference_only))
@@ -607,10 +606,12 @@ def benchmark(
     return BenchReport(results, settings, environment())
 
 
-def _bench_one(t: Any, label: str, batch: int, inputs: dict[str, np.ndarray] | None, make_runner: Any,
-               precision_of: Any, *, duration_s: float, iterations: int | None, warmup: int,
-               min_iterations: int, threads: int | None, mode: str, streams: int | None,
-               inference_only: bool) -> BenchResult:
+def _bench_one(t: Any, label: str, batch: int, inputs: dict[str, np.ndarray] | None, *, duration_s: float,
+               iterations: int | None, warmup: int, min_iterations: int, threads: int | None, mode: str,
+               streams: int | None, inference_only: bool) -> BenchResult:
+    from workbench.backends import runner as make_runner
+    from workbench.compare import precision_of
+
     res = BenchResult(label, t.model.name, t.model.format, t.backend, batch or _batch_of(inputs), mode)
     own = t.runner is None
     r = None
