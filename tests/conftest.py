@@ -23,7 +23,7 @@ def _artifacts(tmp_path_factory: pytest.TempPathFactory):
     yield root
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _zoo(name: str):
     import workbench as wb
 
