@@ -181,8 +181,32 @@ def _write_openvino(model: Model, tmp: Path, *, fp16_weights: bool) -> dict[str,
         first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
         raise StepError(f"OpenVINO could not convert {model.name} ({model.format}): {first}",
                         "export to ONNX first (wb.export(m, 'onnx')) and convert that, or try another opset") from None
+    stable_names(ov_model)
     ov.save_model(ov_model, str(tmp), compress_to_fp16=fp16_weights)
     return {"openvino_version": ov.get_version()}
+
+
+def stable_names(ov_model: Any) -> None:
+    """Renumber OpenVINO's auto-generated op names (``Constant_5982``, from a process-wide counter) in
+    graph order, so the same model gives the same IR bytes whatever the process did before."""
+    import re
+
+    auto = re.compile(r"^([A-Za-z]+)_\d+$")
+    ops = list(ov_model.get_ordered_ops())
+    taken = {op.get_friendly_name() for op in ops if not auto.match(op.get_friendly_name())}
+    counters: dict[str, int] = {}
+    for op in ops:
+        m = auto.match(op.get_friendly_name())
+        if not m:
+            continue
+        kind = m.group(1)
+        while True:
+            counters[kind] = counters.get(kind, 0) + 1
+            name = f"{kind}_{counters[kind]}"
+            if name not in taken:
+                break
+        taken.add(name)
+        op.set_friendly_name(name)
 
 
 def _ov_from_torch(model: Model) -> Any:

@@ -33,6 +33,7 @@ from workbench.errors import BackendUnavailable, StepError
 from workbench.model import Model
 from workbench.steps.base import StepSpec, run_step, source_model
 from workbench.steps.calibration import calibration_feeds
+from workbench.steps.convert import stable_names
 
 METHODS: dict[str, tuple[str, ...]] = {
     "onnxruntime": ("static", "dynamic", "fp16", "int4"),
@@ -380,6 +381,7 @@ def _write_nncf_ptq(model: Model, tmp: Path, *, calibration: list[dict[str, Any]
     if transformer:
         kwargs["model_type"] = nncf.ModelType.TRANSFORMER
     quantized = nncf.quantize(ov_model, nncf.Dataset(calibration, transform), **kwargs)
+    stable_names(quantized)
     ov.save_model(quantized, str(tmp), compress_to_fp16=False)
     return {"calibration_samples": len(calibration)}
 
@@ -396,6 +398,7 @@ def _write_nncf_weights(model: Model, tmp: Path, *, mode: str, group_size: int |
     if ratio is not None:
         kwargs["ratio"] = ratio
     compressed = nncf.compress_weights(_ov_model(model), **kwargs)
+    stable_names(compressed)
     ov.save_model(compressed, str(tmp), compress_to_fp16=False)
     return {}
 
