@@ -86,3 +86,24 @@ def _collect(sink):
         elif msg["msg_type"] == "error":
             sink.append("\n".join(msg["content"]["traceback"]))
     return hook
+
+
+def test_a_model_that_cannot_be_pickled_runs_in_process(tmp_path):
+    import threading
+
+    import torch
+
+    class Locked(torch.nn.Module):  # a lock cannot be pickled, so the worker cannot have it
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 2)
+            self.lock = threading.Lock()
+
+        def forward(self, x):
+            return self.fc(x)
+
+    m = wb.load(Locked().eval(), example_inputs=torch.randn(2, 3))
+    with using_workspace(tmp_path):
+        x = wb.export(m, "onnx")
+    assert x.validation
+    assert any("ran in this process" in n for n in x.metadata["notes"])

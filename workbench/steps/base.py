@@ -179,14 +179,19 @@ def run_step(
         out.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_sibling(out)
     label = f"{spec.step} of {parent.name}"
+    notes: list[str] = []
     start = time.perf_counter()
     try:
+        meta = None
         if isolate:
-            from workbench.steps.worker import run_isolated
+            from workbench.steps.worker import NotIsolatable, run_isolated
 
-            meta = run_isolated(_in_worker, spec.writer, portable(parent), tmp, spec.writer_kwargs,
-                                timeout=timeout, label=label)
-        else:
+            try:
+                meta = run_isolated(_in_worker, spec.writer, portable(parent), tmp, spec.writer_kwargs,
+                                    timeout=timeout, label=label)
+            except NotIsolatable as err:  # e.g. a module holding a lock or an open file: run it here
+                notes.append(f"ran in this process, not the worker: {err}")
+        if meta is None:
             meta = spec.writer(parent, tmp, **spec.writer_kwargs) or {}
         _commit_all(tmp, out)
     except BaseException as err:
@@ -202,6 +207,8 @@ def run_step(
         raise StepError(f"{label} failed: {type(err).__name__}: {first}",
                         "check the step's options; see the chained traceback for where it failed") from err
     seconds = time.perf_counter() - start
+    if notes:
+        meta["notes"] = notes
     result = _derive(parent, spec, out, meta, seconds)
     result.metadata["_sha256"] = record(result, cache_key=key)["sha256"]
     if validate:
@@ -228,6 +235,8 @@ def _derive(parent: Model, spec: StepSpec, out: Path, meta: dict[str, Any], seco
     loaded = load_path(out)
     entry = LineageEntry(spec.step, dict(spec.options), parent, tool_vers or tool_versions(*spec.tools), seconds)
     metadata = {**loaded.metadata, **meta}
+    if "notes" in meta and "notes" in loaded.metadata:
+        metadata["notes"] = [*loaded.metadata["notes"], *meta["notes"]]
     metadata["precision"] = spec.precision or meta.get("precision") or parent.metadata.get("precision", "fp32")
     result = parent.derive(loaded.format, out, entry, inputs=loaded.inputs, outputs=loaded.outputs,
                            native=loaded._native, native_loader=loaded._native_loader, metadata=metadata)

@@ -125,7 +125,11 @@ class Worker:
         except OSError:
             self.log_offset = 0
         try:
-            _write_msg(self.req_w, _dumps((fn, args, kwargs)))
+            payload = _dumps((fn, args, kwargs))
+        except Exception as err:  # noqa: BLE001 - pickling raises many types
+            raise NotIsolatable(f"{label}: the call cannot be sent to the worker ({type(err).__name__}: {err})") from err
+        try:
+            _write_msg(self.req_w, payload)
         except BrokenPipeError:
             raise self._crashed(label) from None
         deadline = time.monotonic() + timeout if timeout else None
@@ -190,6 +194,10 @@ class Worker:
             except OSError:
                 pass
         self.req_w = self.resp_r = -1
+
+
+class NotIsolatable(Exception):
+    """The step's inputs cannot be pickled to the worker (the caller may run it in-process instead)."""
 
 
 class _RemoteTraceback(Exception):
