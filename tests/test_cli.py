@@ -43,6 +43,8 @@ def test_steps_in_process(zoo, tmp_path, capsys):
     assert "per_channel" in json.dumps(json.loads((tmp_path / "manifest.json").read_text()))
     assert main(["artifacts", *ws]) == 0
     assert "quantize:nncf" in capsys.readouterr().out
+    assert main(["describe", str(tmp_path / "digits-cnn-int8.xml"), *ws]) == 0
+    assert "lineage: export:onnx → convert:openvino → quantize:nncf" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [

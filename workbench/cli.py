@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("zoo", help="the built-in models")
     p = sub.add_parser("describe", help="format, inputs, outputs, size and lineage of a model")
     p.add_argument("model")
+    p.add_argument("--workspace", help="the artifacts folder whose manifest holds the model's lineage")
     p = sub.add_parser("artifacts", help="the workspace manifest: every artifact and its lineage")
     p.add_argument("--workspace")
     p.add_argument("--json", action="store_true")
@@ -163,9 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(zoo.list().to_string())
         elif args.command == "describe":
-            import workbench as wb
+            from workbench.steps.base import source_model  # an artifact gets its lineage from the manifest
 
-            print(wb.load(args.model).describe())
+            print(source_model(args.model).describe())
         elif args.command == "artifacts":
             from workbench.workspace import artifacts, read_manifest
 
