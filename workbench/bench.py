@@ -131,15 +131,23 @@ class _ResourceMeter:
         while not self._stop.wait(0.02):
             self._peak = max(self._peak, self._proc.memory_info().rss)
 
+    def _cpus(self) -> list[int]:
+        """The CPUs this process may run on (a container's cpuset), whose load is what matters."""
+        try:
+            return sorted(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            return list(range(self._psutil.cpu_count() or 1))
+
     def cpu_mark(self) -> tuple[float, float, float]:
-        sys_t = self._psutil.cpu_times()
-        busy = sum(sys_t) - sys_t.idle - getattr(sys_t, "iowait", 0.0)
+        per_cpu = self._psutil.cpu_times(percpu=True)
+        cpus = [i for i in self._cpus() if i < len(per_cpu)] or range(len(per_cpu))
+        busy = sum(sum(per_cpu[i]) - per_cpu[i].idle - getattr(per_cpu[i], "iowait", 0.0) for i in cpus)
         mine = sum(self._proc.cpu_times()[:2])
         return time.perf_counter(), busy, mine
 
     def other_cpu_share(self, start: tuple[float, float, float]) -> float:
         wall, busy, mine = (b - a for a, b in zip(start, self.cpu_mark(), strict=True))
-        cores = self._psutil.cpu_count() or 1
+        cores = len(self._cpus()) or 1
         return max(0.0, (busy - mine) / (wall * cores)) if wall > 0 else 0.0
 
     def peak_rss(self) -> int:
