@@ -248,3 +248,25 @@ def test_layers_bad_input(digits_onnx):
         wb.compare_layers(digits_onnx, "onnxruntime", nodes=["NoSuchOp"])
     report = wb.compare_layers(digits_onnx, ["onnxruntime", "no-such-runtime"], nodes=["Conv"])
     assert not report and "no-such-runtime" in report.errors
+
+
+def test_layers_of_openvino_irs(digits, digits_onnx):
+    from workbench.autotune import quantize_int8, static_openvino
+
+    ir = static_openvino(digits_onnx, batch=1)
+    same = wb.compare_layers(ir, [("openvino", {"precision": "fp32"})], reference=digits_onnx)
+    assert same and len(same.rows) >= 8
+    graph_nodes = {n.name for n in digits_onnx.native().graph.node}
+    assert set(same.per_node()) <= graph_nodes  # OpenVINO keeps the ONNX node names: overlays line up
+    assert max(same.per_node().values()) < 1e-5
+
+    nncf_ir = quantize_int8(digits_onnx, "openvino", digits.calibration_data(n=16))
+    report = wb.compare_layers(nncf_ir, ["openvino", "onnxruntime"], reference=digits_onnx)
+    frame = report.to_frame()
+    fq = frame[frame["op_type"] == "FakeQuantize"]
+    assert len(fq) >= 3 and {"relu", "relu_1"} <= set(fq["ref_tensor"])  # the float tensors they quantize
+    assert set(report.per_node("openvino")) - graph_nodes <= {"pixels/fq_output_0"}  # the input's own FQ
+    assert (frame["precision"] == "int8").all() and frame["cosine"].min() > 0.99
+    assert "onnxruntime" in report.errors  # an IR runs on OpenVINO only: said, not crashed
+    with pytest.raises(WorkbenchError, match="reference="):
+        wb.compare_layers(nncf_ir, "openvino")

@@ -872,61 +872,26 @@ def _run_with_outputs(proto: Any, names: list[str], types: dict[str, tuple[int, 
         return outs, precision_of(model, r)
 
 
-def compare_layers(
-    model: Any,
-    backends: str | Sequence[str | tuple[str, dict[str, Any]]] = ("onnxruntime", "openvino"),
-    *,
-    reference: Any = None,
-    nodes: Iterable[str] | None = None,
-    inputs: Feeds | None = None,
-    tolerances: Any = None,
-    chunk_bytes: int = 256 * 2**20,
-) -> LayerReport:
-    """Compare the output of every node (or the chosen ones) of ``model`` on each runtime with a reference.
+@dataclass
+class _LayerTarget:
+    """One tensor to compare: where it is in the candidate, and its twin in the reference."""
 
-    Args:
-        model: an ONNX model (a torch model is exported first).
-        backends: runtimes to check, names or ``(name, {options})`` (e.g. ``("openvino", {"precision": "fp32"})``).
-        reference: the float model whose tensors are the truth, matched by name (a quantized model's
-            QDQ tensors are matched to their float twins: ``x_DequantizeLinear_Output`` ↔ ``x``).
-            Default: ``model`` itself on ONNX Runtime with graph optimisations off (the ONNX semantics).
-        nodes: node names or op types to compare (default: every node with a float output).
-        inputs: one set of feeds (default: the model's example inputs).
-        tolerances: as for ``wb.compare`` (default: from each runtime's precision, ``tolerances.py``).
-        chunk_bytes: the intermediate tensors of one run are kept under about this many bytes; a large
-            model is run in several passes, so memory stays bounded on a model of thousands of nodes.
+    index: int
+    node: str
+    op_type: str
+    module: str
+    tensor: str  # its name in the candidate (an ONNX tensor name, or the OpenVINO port's label)
+    twin: str  # the reference's tensor name
+    nbytes: int
+    port: tuple[str, int] | None = None  # OpenVINO: (op friendly name, output index)
 
-    Returns:
-        a LayerReport: ``first_divergent``, ``per_node()``, ``to_frame()``, ``to_json()``.
-    """
-    import tempfile
 
-    cand = _onnx_model(model)
-    ref = _onnx_model(reference) if reference is not None else cand
-    proto = cand.native()
-    ref_proto = proto if ref is cand else ref.native()
-    # the task's real data where either model has it (a quantized model's calibration range fits it)
-    feeds = inputs if inputs is not None else (cand if cand.task is not None else ref).example_inputs()
-    specs: list[tuple[str, dict[str, Any]]] = []
-    for b in [backends] if isinstance(backends, str) else list(backends):
-        specs.append((b, {}) if isinstance(b, str) else (b[0], dict(b[1])))
-    if not specs:
-        raise WorkbenchError("no backends to compare", "pass backends=['onnxruntime', 'openvino']")
-    labels = []
-    for name, opts in specs:
-        label = name + (" (" + ", ".join(f"{k}={v}" for k, v in opts.items()) + ")" if opts else "")
-        labels.append(label if label not in labels else f"{label} #{len(labels) + 1}")
-
-    types = _tensor_types(proto)
-    ref_types = types if ref_proto is proto else _tensor_types(ref_proto)
-    ref_names = {o for n in ref_proto.graph.node for o in n.output} | {i.name for i in ref_proto.graph.input}
-    wanted = set(nodes) if nodes is not None else None
-    batch = max([int(np.shape(v)[0]) for v in feeds.values() if np.ndim(v)] or [1])
+def _onnx_targets(proto: Any, types: dict[str, tuple[int, list[int | None]]], ref_names: set[str],
+                  wanted: set[str] | None, batch: int) -> list[_LayerTarget]:
     consumers: dict[str, set[str]] = {}
     for node in proto.graph.node:
         for i in node.input:
             consumers.setdefault(i, set()).add(node.op_type)
-    # (index, node, tensor, twin, estimated bytes) in graph order
     targets = []
     for index, node in enumerate(proto.graph.node):
         if wanted is not None and node.name not in wanted and node.op_type not in wanted:
@@ -943,17 +908,144 @@ def compare_layers(
                 # dropped a ReLU into the quantization range, so the raw tensor is pre-activation)
                 continue
             size = _ONNX_ITEMSIZE.get(elem, 4) * int(np.prod([d if d else batch for d in dims])) if dims else 4 << 20
-            targets.append((index, node, out, twin, size))
+            targets.append(_LayerTarget(index, node.name, node.op_type, _node_module(node), out, twin, size))
+    return targets
+
+
+_OV_SKIP = {"Parameter", "Constant", "Result", "ShapeOf", "Convert"}
+
+
+def _openvino_targets(ov_model: Any, ref_names: set[str], producers: dict[str, str], wanted: set[str] | None,
+                      batch: int) -> list[_LayerTarget]:
+    """The float outputs of an OpenVINO IR's ops that have a twin in the reference: by tensor name
+    (the ONNX frontend keeps them), and for NNCF's FakeQuantize the tensor it quantizes. Rows are named
+    after the reference node that produced the twin, so they line up with the ONNX graph."""
+    targets = []
+    for index, op in enumerate(ov_model.get_ordered_ops()):
+        kind, name = op.get_type_name(), op.get_friendly_name()
+        if kind in _OV_SKIP or (wanted is not None and name not in wanted and kind not in wanted):
+            continue
+        for port in op.outputs():
+            if not port.get_element_type().is_real():
+                continue
+            names = port.get_names()
+            if kind == "FakeQuantize":
+                names = op.input(0).get_source_output().get_names()
+            twin = next((n for n in sorted(names) if n in ref_names), None)
+            if twin is None:
+                continue
+            if kind != "FakeQuantize" and {t.get_node().get_type_name() for t in port.get_target_inputs()} == {"FakeQuantize"}:
+                continue  # only quantized next: the FakeQuantize output is compared instead
+            shape = port.get_partial_shape()
+            dims = [d.get_length() if d.is_static else batch for d in shape] if shape.rank.is_static else None
+            size = 4 * int(np.prod(dims)) if dims else 4 << 20
+            label = f"{twin} (FakeQuantize)" if kind == "FakeQuantize" else twin
+            targets.append(_LayerTarget(index, producers.get(twin, name), kind, "", label, twin, size,
+                                        (name, port.get_index())))
+    return targets
+
+
+def _run_openvino_ports(path: str, ports: list[tuple[str, int]], options: dict[str, Any],
+                        feeds: Feeds) -> tuple[list[np.ndarray], str]:
+    """Run the IR at ``path`` with the given op output ports added as outputs; their values in order."""
+    import openvino as ov
+
+    from workbench.backends import runner
+    from workbench.formats.openvino import specs_of
+    from workbench.model import Model
+
+    ov_model = ov.Core().read_model(path)
+    by_name = {op.get_friendly_name(): op for op in ov_model.get_ordered_ops()}
+    ov_model.add_outputs([by_name[name].output(i) for name, i in ports])  # no-op for a port already an output
+    # each model output is a Result node: the port it reads is the one asked for
+    sources = []
+    for out in ov_model.outputs:
+        src = out.get_node().input(0).get_source_output()
+        sources.append((src.get_node().get_friendly_name(), src.get_index()))
+    inputs, outputs = specs_of(ov_model)
+    model = Model("openvino", name="layers", inputs=inputs, outputs=outputs, native=ov_model)
+    with runner(model, "openvino", **options) as r:
+        values = list(r.infer(_feeds_for(model, feeds)).values())
+        precision = precision_of(model, r)
+    found = dict(zip(sources, values, strict=True))
+    return [found[p] for p in ports], precision
+
+
+def compare_layers(
+    model: Any,
+    backends: str | Sequence[str | tuple[str, dict[str, Any]]] = ("onnxruntime", "openvino"),
+    *,
+    reference: Any = None,
+    nodes: Iterable[str] | None = None,
+    inputs: Feeds | None = None,
+    tolerances: Any = None,
+    chunk_bytes: int = 256 * 2**20,
+) -> LayerReport:
+    """Compare the output of every node (or the chosen ones) of ``model`` on each runtime with a reference.
+
+    Args:
+        model: an ONNX model (a torch model is exported first), or an OpenVINO IR (e.g. NNCF's INT8)
+            with ``reference=`` its float ONNX model; an IR runs on ``"openvino"`` only.
+        backends: runtimes to check, names or ``(name, {options})`` (e.g. ``("openvino", {"precision": "fp32"})``).
+        reference: the float model whose tensors are the truth, matched by name (a quantized model's
+            QDQ tensors are matched to their float twins: ``x_DequantizeLinear_Output`` ↔ ``x``, and
+            NNCF's FakeQuantize outputs to the tensor they quantize).
+            Default: ``model`` itself on ONNX Runtime with graph optimisations off (the ONNX semantics).
+        nodes: node names or op types to compare (default: every node with a float output).
+        inputs: one set of feeds (default: the model's example inputs).
+        tolerances: as for ``wb.compare`` (default: from each runtime's precision, ``tolerances.py``).
+        chunk_bytes: the intermediate tensors of one run are kept under about this many bytes; a large
+            model is run in several passes, so memory stays bounded on a model of thousands of nodes.
+
+    Returns:
+        a LayerReport: ``first_divergent``, ``per_node()``, ``to_frame()``, ``to_json()``.
+    """
+    import tempfile
+
+    from workbench.model import Model, load
+
+    given = model if isinstance(model, Model) else load(model)
+    is_ir = given.format == "openvino"
+    if is_ir and reference is None:
+        raise WorkbenchError("comparing an OpenVINO IR's layers needs the float model it came from",
+                             "pass reference= the ONNX model the IR was converted or quantized from")
+    cand = given if is_ir else _onnx_model(given)
+    ref = _onnx_model(reference) if reference is not None else cand
+    ref_proto = ref.native()
+    # the task's real data where either model has it (a quantized model's calibration range fits it)
+    feeds = inputs if inputs is not None else (cand if cand.task is not None else ref).example_inputs()
+    specs: list[tuple[str, dict[str, Any]]] = []
+    for b in [backends] if isinstance(backends, str) else list(backends):
+        specs.append((b, {}) if isinstance(b, str) else (b[0], dict(b[1])))
+    if not specs:
+        raise WorkbenchError("no backends to compare", "pass backends=['onnxruntime', 'openvino']")
+    labels = []
+    for name, opts in specs:
+        label = name + (" (" + ", ".join(f"{k}={v}" for k, v in opts.items()) + ")" if opts else "")
+        labels.append(label if label not in labels else f"{label} #{len(labels) + 1}")
+
+    ref_types = _tensor_types(ref_proto)
+    ref_names = {o for n in ref_proto.graph.node for o in n.output} | {i.name for i in ref_proto.graph.input}
+    wanted = set(nodes) if nodes is not None else None
+    batch = max([int(np.shape(v)[0]) for v in feeds.values() if np.ndim(v)] or [1])
+    if is_ir:
+        proto, types = None, {}
+        producers = {o: n.name for n in ref_proto.graph.node for o in n.output}
+        targets = _openvino_targets(cand.native(), ref_names, producers, wanted, batch)
+    else:
+        proto = cand.native()
+        types = ref_types if proto is ref_proto else _tensor_types(proto)
+        targets = _onnx_targets(proto, types, ref_names, wanted, batch)
     if not targets:
         raise WorkbenchError("no node outputs to compare", "check nodes= (node names or op types of the model)")
-    chunks, current, used = [], [], 0
+    chunks: list[list[_LayerTarget]] = [[]]
+    used = 0
     for t in targets:
-        if current and used + t[4] > chunk_bytes:
-            chunks.append(current)
-            current, used = [], 0
-        current.append(t)
-        used += t[4]
-    chunks.append(current)
+        if chunks[-1] and used + t.nbytes > chunk_bytes:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(t)
+        used += t.nbytes
 
     per_output = tolerances if isinstance(tolerances, dict) else {}
     default_spec = None if isinstance(tolerances, dict) else tolerances
@@ -962,32 +1054,34 @@ def compare_layers(
     precisions: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="wb-layers-") as tmp:
         for chunk in chunks:
-            twins = list(dict.fromkeys(t[3] for t in chunk))
+            twins = list(dict.fromkeys(t.twin for t in chunk))
             ref_outs, ref_precision = _run_with_outputs(ref_proto, twins, ref_types, "onnxruntime",
                                                         {"graph_optimization_level": "disable"}, feeds, tmp)
             for label, (backend, opts) in zip(labels, specs, strict=True):
                 if label in errors:
                     continue
                 try:
-                    outs, prec = _run_with_outputs(proto, [t[2] for t in chunk], types, backend, opts, feeds, tmp)
+                    if is_ir:
+                        if backend != "openvino":
+                            raise WorkbenchError(f"{backend} cannot run an OpenVINO IR", "compare on 'openvino'")
+                        values, prec = _run_openvino_ports(str(cand.path), [t.port for t in chunk], opts, feeds)
+                    else:
+                        outs, prec = _run_with_outputs(proto, [t.tensor for t in chunk], types, backend, opts,
+                                                       feeds, tmp)
+                        values = [outs[t.tensor] for t in chunk]
                 except Exception as err:  # noqa: BLE001 - report the runtime that failed, keep the others
                     errors[label] = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
                     continue
-                # the candidate's own precision (QDQ ops: int8) and its runtime's (OpenVINO: bf16)
+                # the candidate's own precision (QDQ / FakeQuantize: int8) and its runtime's (OpenVINO: bf16)
                 precision = loosest(prec, ref_precision, precision_of(cand))
                 precisions[label] = precision
-                for index, node, out, twin, _ in chunk:
-                    crit = _criterion(per_output.get(out, default_spec), precision)
-                    row = LayerRow(label, index, node.name, node.op_type, out, twin, _node_module(node),
-                                   passed=False, precision=precision)
-                    res = compare_arrays(ref_outs[twin], outs[out], crit, name=out, label=label,
+                for t, value in zip(chunk, values, strict=True):
+                    crit = _criterion(per_output.get(t.tensor, default_spec), precision)
+                    res = compare_arrays(ref_outs[t.twin], value, crit, name=t.tensor, label=label,
                                          precision=precision, kind="tensor")
-                    row.passed = res.passed
-                    row.rel_l2, row.max_abs, row.max_abs_rel, row.cosine = (res.rel_l2, res.max_abs,
-                                                                            res.max_abs_rel, res.cosine)
-                    row.note = res.reason
-                    rows.append(row)
-                del outs
+                    rows.append(LayerRow(label, t.index, t.node, t.op_type, t.tensor, t.twin, t.module, res.passed,
+                                         precision, res.rel_l2, res.max_abs, res.max_abs_rel, res.cosine, res.reason))
+                del values
             del ref_outs
     tol_text = {}
     for label, prec in precisions.items():
