@@ -73,8 +73,12 @@ def test_coreml_converts_and_says_it_cannot_run_here(zoo):
     assert ml.format == "coreml" and ml.path.suffix == ".mlpackage" and ml.path.is_dir()
     assert ml.metadata["precision"] == "fp16"
     assert ml.input_names == ["pixels"]
+    assert ml.metadata["coreml_source"] == "exported_program"
     v = ml.validation
     assert v.skipped and "macOS" in v.skipped and not v
+    # the transformers convert through torch.export (the TorchScript path fails in coremltools 9 + torch 2.13)
+    tiny = wb.convert(zoo("tiny-transformer"), "coreml", validate=False)
+    assert tiny.input_names == ["input_ids"] and tiny.output_names == ["logits"]
 
 
 def test_wrong_input_format_is_explained(zoo, digits_onnx):

@@ -231,43 +231,72 @@ def _ov_from_torch(model: Model) -> Any:
 
 
 def _write_coreml(model: Model, tmp: Path, *, precision: str, minimum_deployment_target: str) -> dict[str, Any]:
+    """torch → Core ML: through ``torch.export`` first (what coremltools recommends for recent torch;
+    the transformers convert only this way here), then a TorchScript trace if that fails."""
     import warnings
 
     import coremltools as ct
+    import torch
+
+    try:
+        target = getattr(ct.target, minimum_deployment_target)
+    except AttributeError:
+        raise StepError(f"unknown Core ML deployment target {minimum_deployment_target!r}",
+                        "use e.g. 'iOS16', 'iOS17', 'macOS13', 'macOS14'") from None
+    common = dict(convert_to="mlprogram", minimum_deployment_target=target,
+                  compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32)
+    failures = []
+    mlmodel, used = None, None
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        for path in ("exported_program", "trace"):
+            try:
+                mlmodel = _coreml_via(path, model, ct, common)
+                used = path
+                break
+            except StepError:
+                raise
+            except Exception as err:  # noqa: BLE001 - coremltools raises many types (unsupported ops, torch versions)
+                first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+                failures.append(f"via {path}: {type(err).__name__}: {first}")
+    if mlmodel is None:
+        raise StepError(f"Core ML conversion of {model.name} failed ({'; '.join(failures)})",
+                        f"coremltools {ct.__version__} is tested with older torch than {torch.__version__}: try "
+                        "dynamic=False exports, or replace the operator the message names")
+    _rename_features(mlmodel, model)
+    mlmodel.save(str(tmp))
+    return {"coremltools_version": ct.__version__, "coreml_source": used,
+            **({"notes": [f"Core ML: {f}" for f in failures]} if failures else {})}
+
+
+def _coreml_via(path: str, model: Model, ct: Any, common: dict[str, Any]) -> Any:
     import numpy as np
     import torch
 
     native = model.native()
     feeds = model.example_inputs()
     example = tuple(torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in model.input_names)
-    try:
-        target = getattr(ct.target, minimum_deployment_target)
-    except AttributeError:
-        raise StepError(f"unknown Core ML deployment target {minimum_deployment_target!r}",
-                        "use e.g. 'iOS16', 'iOS17', 'macOS13', 'macOS14'") from None
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            if model.format == "exported_program":
-                source = native.run_decompositions({})
-            else:
-                source = torch.jit.trace(native, example, strict=False, check_trace=False)
-            inputs = [ct.TensorType(name=s.name, shape=tuple(feeds[s.name].shape), dtype=feeds[s.name].dtype)
-                      for s in model.inputs]
-            outputs = [ct.TensorType(name=s.name) for s in model.outputs]
-            mlmodel = ct.convert(
-                source, inputs=inputs if model.format != "exported_program" else None,
-                outputs=outputs if model.format != "exported_program" else None,
-                convert_to="mlprogram", minimum_deployment_target=target,
-                compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
-            )
-    except StepError:
-        raise
-    except Exception as err:  # noqa: BLE001 - coremltools raises many types (unsupported ops, torch versions)
-        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
-        raise StepError(f"Core ML conversion of {model.name} failed: {type(err).__name__}: {first}",
-                        "try converting an ExportedProgram (wb.export(m, 'exported_program')) or a fixed-shape "
-                        f"trace; coremltools {ct.__version__} is tested with older torch than {torch.__version__}") \
-            from None
-    mlmodel.save(str(tmp))
-    return {"coremltools_version": ct.__version__}
+    if path == "exported_program":
+        if model.format == "exported_program":
+            ep = native
+        else:
+            ep = torch.export.export(native, example)
+        return ct.convert(ep.run_decompositions({}), **common)
+    if model.format == "exported_program":
+        native = native.module()
+    traced = torch.jit.trace(native, example, strict=False, check_trace=False)
+    inputs = [ct.TensorType(name=s.name, shape=tuple(feeds[s.name].shape), dtype=feeds[s.name].dtype)
+              for s in model.inputs]
+    return ct.convert(traced, inputs=inputs, outputs=[ct.TensorType(name=s.name) for s in model.outputs], **common)
+
+
+def _rename_features(mlmodel: Any, model: Model) -> None:
+    """Give the Core ML model the inputs' and outputs' names of the source (torch.export names them
+    after the graph's placeholders)."""
+    from coremltools.models.utils import rename_feature
+
+    spec = mlmodel._spec
+    for feature, spec_ in ((spec.description.input, model.inputs), (spec.description.output, model.outputs)):
+        for f, s in zip(list(feature), spec_, strict=False):
+            if f.name != s.name:
+                rename_feature(spec, f.name, s.name)
