@@ -83,3 +83,17 @@ def test_unknown_target_and_wrong_format(zoo):
     x = wb.export(zoo("digits-cnn"), "onnx")
     with pytest.raises(StepError, match="export takes a torch model"):
         wb.export(x, "onnx")
+
+
+def test_data_dependent_branch_is_explained():
+    import torch
+
+    from tests.steps import mystery_ops
+
+    m = wb.load(mystery_ops.GatedNet().eval(), example_inputs=torch.randn(2, 4))
+    for target in ("onnx", "exported_program"):
+        with pytest.raises(StepError) as info:
+            wb.export(m, target)
+        text = str(info.value)
+        assert "in module 'gate' (Gate)" in text and "data-dependent" in text
+        assert "torch.cond" in text

@@ -185,9 +185,8 @@ def _write_exported(model: Model, tmp: Path, *, dynamic: bool) -> dict[str, Any]
         ep = torch.export.export(module, args, dynamic_shapes=_dynamic_shapes(model, dynamic))
     except Exception as err:  # noqa: BLE001
         base = explain_export_error(err, module, args, exporter="torch.export", opset=None)
-        raise StepError(base.problem,
-                        "try dynamic=False, or mark data-dependent code with torch._check; "
-                        "TorchScript tracing (wb.export(m, 'torchscript')) is an alternative") from None
+        raise StepError(base.problem, f"{base.fix}; TorchScript tracing (wb.export(m, 'torchscript')) is an "
+                                      "alternative") from None
     torch.export.save(ep, str(tmp), extra_files={SPEC_FILE: specs_to_json(model.inputs, model.outputs)})
     return {}
 
@@ -235,9 +234,12 @@ def explain_export_error(err: BaseException, module: Any, args: tuple[Any, ...],
         tips.append("try the dynamo exporter (exporter='dynamo')")
     if opset is not None:
         tips.append(f"another opset (opset={opset + 1 if opset < 21 else 17})")
-    if any(w in text for w in _SHAPE_WORDS):
-        tips.append("dynamic=False (a dynamic dimension was specialised or data-dependent; give the model fixed "
-                    "shapes or mark sizes with torch._check)")
+    if "data-dependent" in text or "GuardOnDataDependent" in text:
+        tips.append("the model branches on a tensor's value (an `if` on data): rewrite it with torch.where or "
+                    "torch.cond, or trace one branch with exporter='torchscript'")
+    elif any(w in text for w in _SHAPE_WORDS):
+        tips.append("dynamic=False (a dynamic dimension was specialised; give the model fixed shapes or mark "
+                    "sizes with torch._check)")
     else:
         tips.append("dynamic=False if a dynamic dimension is the problem")
     if op and where:
