@@ -192,10 +192,12 @@ def svg_scatter(points: Sequence[dict[str, Any]], title: str, x_label: str, y_la
 
     y_ticks = [10 ** e for e in range(math.floor(math.log10(y_lo)), math.ceil(math.log10(y_hi)) + 1)] if log_y \
         else _ticks(y_lo, y_hi)
+    clamped = log_y and any(y < y_lo for y in ys)  # zeros (exact agreement) sit on the bottom line
     for t in y_ticks:
         if y_lo <= t <= y_hi:
+            text = ("≤" if clamped and t == y_lo else "") + _fmt(t)
             parts.append(f'<line x1="{left}" y1="{sy(t):.1f}" x2="{right}" y2="{sy(t):.1f}" stroke="#e5e5e5"/>')
-            parts.append(f'<text x="{left - 4}" y="{sy(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
+            parts.append(f'<text x="{left - 4}" y="{sy(t) + 4:.1f}" text-anchor="end">{html.escape(text)}</text>')
     parts.append(f'<text x="14" y="{(top + bottom) / 2}" transform="rotate(-90 14 {(top + bottom) / 2})" '
                  f'text-anchor="middle">{html.escape(y_label)}</text>')
     front = sorted((p for p in pts if p.get("front")), key=lambda p: p["x"])
