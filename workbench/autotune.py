@@ -505,9 +505,15 @@ def autotune(
 def _script(original: Model, best: Trial | None, samples: int, batch: int, static_shapes: bool) -> str:
     if best is None:
         return "# no configuration met the budget"
-    source = repr(original.name) if original.path is None and original.lineage == [] else repr(str(original.path or original.name))
-    lines = ["import workbench as wb", "from workbench.autotune import quantize_int8, static_openvino", "",
-             f"model = wb.load({source})"]
+    from workbench import zoo
+
+    lines = ["import workbench as wb", "from workbench.autotune import quantize_int8, static_openvino", ""]
+    if original.path is not None:
+        lines.append(f"model = wb.load({str(original.path)!r})")
+    elif original.name in zoo.names():
+        lines.append(f"model = wb.load({original.name!r})")
+    else:  # an nn.Module the user built: only they can rebuild it
+        lines += ["# the original was an in-memory module: load it the same way again", "model = wb.load(module, example_inputs=example_inputs)"]
     if best.backend.startswith("torch"):
         target = "model"
     else:
