@@ -114,3 +114,12 @@ def test_openvino_takes_onnx_and_ir_and_torch(zoo, tmp_path):
             outs.append(next(iter(r.infer(feeds).values())))
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(outs[1], outs[2], rtol=1e-4, atol=1e-4)
+
+
+def test_backends_stays_callable_after_the_package_is_imported():
+    import importlib
+
+    import workbench
+
+    importlib.import_module("workbench.backends.onnxruntime")  # sets workbench.backends to the package
+    assert "onnxruntime" in set(workbench.backends().index)

@@ -8,6 +8,8 @@ does not take its format directly (e.g. a torch model for ONNX Runtime is export
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import IncompatibleModel, WorkbenchError
@@ -102,3 +104,15 @@ def _convert_for(model: Model, cls: type[Runner]) -> Model:
         f"{cls.name} cannot run a {model.format} model, and there is no conversion path from {model.format}",
         f"{cls.name} takes: {', '.join(cls.formats)}",
     )
+
+
+class _CallableModule(types.ModuleType):
+    """``wb.backends`` names both this package and its function: importing the package (``import
+    workbench.backends``) makes Python set ``workbench.backends`` to the module, hiding the lazily
+    exported function. Calling the module calls the function, so ``wb.backends()`` always works."""
+
+    def __call__(self, as_frame: bool = True) -> Any:
+        return backends(as_frame)
+
+
+sys.modules[__name__].__class__ = _CallableModule
