@@ -97,3 +97,17 @@ def test_data_dependent_branch_is_explained():
         text = str(info.value)
         assert "in module 'gate' (Gate)" in text and "data-dependent" in text
         assert "torch.cond" in text
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
+def test_big_models_keep_weights_in_external_data(zoo, tmp_path, monkeypatch, exporter):
+    """Over 2 GB, weights go to '<name>.onnx.data' (the threshold is lowered here to test it on a small model)."""
+    from workbench.workspace import using_workspace
+
+    monkeypatch.setenv("WORKBENCH_ONNX_EXTERNAL_BYTES", "1000")
+    with using_workspace(tmp_path):
+        x = wb.export(zoo("digits-cnn"), "onnx", exporter=exporter, isolate=False, cache=False)
+    assert x.metadata["external_data"]
+    assert (tmp_path / "digits-cnn.onnx.data").exists() and x.size_bytes > (tmp_path / "digits-cnn.onnx").stat().st_size
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    _fp32_ok(x)

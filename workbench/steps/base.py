@@ -137,9 +137,23 @@ def _cleanup(tmp: Path) -> None:
 
 
 def _commit_all(tmp: Path, out: Path) -> None:
-    """Move the artifact and its siblings (IR ``.bin``) into place; the main file last."""
+    """Move the artifact and its siblings (IR ``.bin``, ONNX external ``.data``) into place; the main file
+    last, so a reader never finds it without its weights."""
     if out.suffix == ".xml":
         commit(tmp.with_suffix(".bin"), out.with_suffix(".bin"))
+    data = Path(f"{tmp}.data")
+    if out.suffix == ".onnx" and data.exists():
+        import onnx
+        from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+        proto = onnx.load_model(str(tmp), load_external_data=False)
+        for tensor in _get_all_tensors(proto):  # point the graph at the data file's final name
+            if uses_external_data(tensor):
+                for entry in tensor.external_data:
+                    if entry.key == "location" and entry.value == data.name:
+                        entry.value = f"{out.name}.data"
+        onnx.save_model(proto, str(tmp))
+        commit(data, Path(f"{out}.data"))
     commit(tmp, out)
 
 

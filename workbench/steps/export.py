@@ -12,6 +12,7 @@ caused it, and what to try instead.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ TARGETS = ("onnx", "torchscript", "exported_program")
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt", "exported_program": ".pt2"}
 TORCH_FORMATS = ("torch", "hf", "exported_program")
 DEFAULT_OPSET = 18
+EXTERNAL_DATA_BYTES = 1_800_000_000  # weights above this go to an external data file
 EXPORTERS = ("dynamo", "torchscript")
 
 
@@ -112,6 +114,9 @@ def _write_onnx(model: Model, tmp: Path, *, opset: int, dynamic: bool, exporter:
     args = _example_args(model)
     kwargs: dict[str, Any] = dict(input_names=model.input_names, output_names=model.output_names,
                                   opset_version=opset)
+    # protobuf stops at 2 GB: bigger models keep their weights in "<file>.data" beside the .onnx
+    weight_bytes = sum(p.numel() * p.element_size() for p in module.parameters()) if hasattr(module, "parameters") else 0
+    external = weight_bytes > int(os.environ.get("WORKBENCH_ONNX_EXTERNAL_BYTES", EXTERNAL_DATA_BYTES))
     quiet = logging.getLogger("torch.onnx")  # "torchvision is not installed" and such, once per process
     level = quiet.level
     quiet.setLevel(logging.ERROR)
@@ -120,7 +125,7 @@ def _write_onnx(model: Model, tmp: Path, *, opset: int, dynamic: bool, exporter:
             warnings.simplefilter("ignore")
             if exporter == "dynamo":
                 torch.onnx.export(module, args, str(tmp), dynamo=True, dynamic_shapes=_dynamic_shapes(model, dynamic),
-                                  external_data=False, optimize=True, verbose=False, **kwargs)
+                                  external_data=external, optimize=True, verbose=False, **kwargs)
             else:
                 axes = {s.name: {i: str(s.shape[i]) for i in s.dynamic_axes} for s in [*model.inputs, *model.outputs]}
                 torch.onnx.export(module, args, str(tmp), dynamo=False, dynamic_axes=axes if dynamic else None,
@@ -129,6 +134,11 @@ def _write_onnx(model: Model, tmp: Path, *, opset: int, dynamic: bool, exporter:
         raise explain_export_error(err, module, args, exporter=exporter, opset=opset) from None
     finally:
         quiet.setLevel(level)
+    if external and not Path(f"{tmp}.data").exists():  # the TorchScript exporter inlines: move the weights out
+        import onnx
+
+        proto = onnx.load_model(str(tmp))
+        onnx.save_model(proto, str(tmp), save_as_external_data=True, location=f"{tmp.name}.data")
     if dynamic:
         _name_dynamic_dims(tmp, model)
     return {"exporter": exporter}
@@ -138,7 +148,7 @@ def _name_dynamic_dims(path: Path, model: Model) -> None:
     """Give the exporter's symbolic dims (``s27``) the model's axis names (``batch``, ``sequence``)."""
     import onnx
 
-    proto = onnx.load_model(str(path))
+    proto = onnx.load_model(str(path), load_external_data=False)  # the weights stay where they are
     mapping: dict[str, str] = {}
     for spec, vi in zip(model.inputs, proto.graph.input, strict=False):
         for i, d in enumerate(vi.type.tensor_type.shape.dim):
