@@ -15,6 +15,8 @@ _VIEWS = {
     "DiffView": "workbench.ui.graph_view",
     "NetronView": "workbench.ui.netron_view",
     "KernelLab": "workbench.ui.kernel_lab",
+    "BenchView": "workbench.ui.bench_view",
+    "Workbench": "workbench.ui.app",
 }
 
 __all__ = ["show", *_VIEWS]
