@@ -147,3 +147,15 @@ def test_minilm_dynamic_int8_keeps_cosine(zoo):
     fig = q.validation.figures
     assert fig["embedding_cosine_mean"] >= 0.99, q.validation.summary()
     assert fig["cosine"] >= 0.99
+
+
+def test_static_int8_leaves_the_working_directory_alone(tiny_onnx, tmp_path, monkeypatch):
+    # ONNX Runtime's symbolic shape inference fails on this dynamo graph and then saves
+    # sym_shape_infer_temp.onnx + <uuid>.data into the current directory; the step must not let it.
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "sym_shape_infer_temp.onnx"
+    mine.write_text("the user's own file")
+    q = wb.quantize(tiny_onnx, "onnxruntime", "static", isolate=False, cache=False)
+    assert q.format == "onnx"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sym_shape_infer_temp.onnx"]
+    assert mine.read_text() == "the user's own file"

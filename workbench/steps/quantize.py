@@ -252,22 +252,27 @@ def _qtype(name: str) -> Any:
 
 def _preprocess(source: str, out: Path) -> str:
     """ONNX Runtime's quantization pre-processing (symbolic shape inference, ONNX shape inference,
-    graph optimization); without the symbolic pass when it cannot complete (some dynamo graphs)."""
-    import re
-    import time
+    graph optimization); without the symbolic pass when it cannot complete (some dynamo graphs).
+
+    It runs in a scratch working directory: when the symbolic pass fails, ONNX Runtime saves
+    ``sym_shape_infer_temp.onnx`` and ``<uuid>.data`` files into the current directory, which must
+    never be the user's (a file of theirs with that name would be overwritten)."""
+    import os
+    import tempfile
 
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    started = time.time()
-    try:
-        quant_pre_process(source, str(out), skip_symbolic_shape=False)
-    except Exception:  # noqa: BLE001 - "Incomplete symbolic shape inference": retry without that pass
-        # the failed pass leaves its weights as "<uuid1>.data" in the working directory: remove ours
-        uuid_data = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-1[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\.data$")
-        for stray in Path.cwd().iterdir():
-            if uuid_data.match(stray.name) and stray.stat().st_mtime >= started - 1:
-                stray.unlink(missing_ok=True)
-        quant_pre_process(source, str(out), skip_symbolic_shape=True)
+    source, target = str(Path(source).resolve()), str(Path(out).resolve())
+    previous = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="wb-ort-preprocess-") as scratch:
+        os.chdir(scratch)
+        try:
+            try:
+                quant_pre_process(source, target, skip_symbolic_shape=False)
+            except Exception:  # noqa: BLE001 - "Incomplete symbolic shape inference": retry without that pass
+                quant_pre_process(source, target, skip_symbolic_shape=True)
+        finally:
+            os.chdir(previous)
     return str(out)
 
 
