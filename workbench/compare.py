@@ -96,7 +96,7 @@ def precision_of(model: Model, runner: Runner | None = None) -> str:
                 found.append(normalize_precision(opts[key]))
         if entry.step.startswith("quantize"):
             quantized = True
-    if quantized and not any(p in ("int8", "int4") for p in found):
+    if quantized and not any(p in ("int8", "int4", "fp16", "bf16") for p in found):  # e.g. ORT's fp16 "quantization"
         found.append("int8")
     if not quantized:
         found.append(_graph_precision(model))

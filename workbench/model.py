@@ -98,7 +98,11 @@ class Model:
         task: the zoo task this model computes (example, calibration and evaluation data), or None.
         lineage: ``[LineageEntry]`` from the original model to this one (empty for an original).
         metadata: format-specific facts (opset, producer, precision, …).
+        validation: for a step's result, how it compares with its parent and the original
+            (``workbench.steps.validate.Validation``); None otherwise.
     """
+
+    validation: Any = None
 
     def __init__(
         self,

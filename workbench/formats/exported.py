@@ -43,6 +43,19 @@ def specs_of(ep: Any) -> tuple[list[TensorSpec], list[TensorSpec]]:
     return inputs, outputs
 
 
+def _load_torchao_ops() -> bool:
+    """Register torchao's quantized ops (used by pt2e-quantized programs), if torchao is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("torchao") is None:
+        return False
+    try:
+        import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401
+    except Exception:  # noqa: BLE001 - a broken torchao install: the original error is the one to show
+        return False
+    return True
+
+
 def load(path: Path, **_: Any) -> Model:
     import torch
 
@@ -50,7 +63,12 @@ def load(path: Path, **_: Any) -> Model:
 
     extra = {SPEC_FILE: ""}
     try:
-        ep = torch.export.load(str(path), extra_files=extra)
+        try:
+            ep = torch.export.load(str(path), extra_files=extra)
+        except Exception:
+            if not _load_torchao_ops():
+                raise
+            ep = torch.export.load(str(path), extra_files=extra)  # a pt2e-quantized program: its ops now exist
     except Exception as err:  # noqa: BLE001
         first = str(err).strip().splitlines()[0][:200]
         raise ModelFormatError(f"{path} could not be loaded as an ExportedProgram: {first}",
