@@ -86,13 +86,14 @@ def run_benchmark_app(binary: str, ir: Path, device: str, hint: str, seconds: fl
     child = (child_after.ru_utime + child_after.ru_stime) - (child_before.ru_utime + child_before.ru_stime)
     other = max(0.0, busy - child) / (wall * (psutil.cpu_count() or 1))
     figures = {}
-    for key, pattern in (("p50_ms", r"Median:\s+([\d.]+) ms"), ("mean_ms", r"Average:\s+([\d.]+) ms"),
-                         ("min_ms", r"Min:\s+([\d.]+) ms"), ("max_ms", r"Max:\s+([\d.]+) ms"),
-                         ("throughput", r"Throughput:\s+([\d.]+) FPS"), ("count", r"Count:\s+(\d+) iterations"),
-                         ("first_inference_ms", r"First inference took ([\d.]+) ms")):
+    # benchmark_app prints latencies in ms, or in us when they are under a millisecond
+    for key, pattern in (("p50_ms", r"Median:\s+([\d.]+) (ms|us)"), ("mean_ms", r"Average:\s+([\d.]+) (ms|us)"),
+                         ("min_ms", r"Min:\s+([\d.]+) (ms|us)"), ("max_ms", r"Max:\s+([\d.]+) (ms|us)"),
+                         ("throughput", r"Throughput:\s+([\d.]+) (FPS)"), ("count", r"Count:\s+(\d+) (iterations)"),
+                         ("first_inference_ms", r"First inference took ([\d.]+) (ms|us)")):
         match = re.search(pattern, out)
         if match:
-            figures[key] = float(match.group(1))
+            figures[key] = float(match.group(1)) / (1000.0 if match.group(2) == "us" else 1.0)
     if "p50_ms" not in figures:
         raise RuntimeError(f"could not read benchmark_app's output:\n{out[-2000:]}")
     figures["other_cpu_share"] = round(other, 3)
