@@ -62,6 +62,10 @@ def _ort_runner(path: Path, feeds: dict[str, np.ndarray]) -> Any:
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
+    # Several sessions live in this process and are called in turn: an idle session's worker threads
+    # would keep spinning for a while after each call and take the cores from the next one (on 2 cores
+    # that doubles ONNX Runtime's latency). A plain loop over one session does not suffer this.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     return lambda: sess.run(None, feeds)
 
@@ -199,6 +203,14 @@ def main() -> int:
              quiet_workbench_speedup=round(eager_quiet / quiet[(config, "workbench")], 2),
              quiet_vendor_speedup=round(eager_quiet / quiet[(config, "vendor")], 2),
              ratio=round(ratio, 3), within_10pct=within)
+    # the issue's reference: measured here with the vendors' own APIs, INT8 ran about 4.6x (ONNX Runtime)
+    # and 4.9x (OpenVINO NNCF) faster than torch eager; the workbench's artifacts must reach that (-10%)
+    for config, reference in (("ort_int8", 4.6), ("nncf_int8", 4.9)):
+        speedup = eager / medians[(config, "workbench")]
+        reached = speedup >= 0.9 * reference
+        ok &= reached
+        emit(kind="target", config=config, workbench_speedup=round(speedup, 2), reference_speedup=reference,
+             reached=reached)
     emit(kind="summary", passed=ok, quick=QUICK,
          note="WORKBENCH_QUICK=1: too few rounds to judge 10% on a shared CPU; indicative only" if QUICK else "")
     return 0 if ok or QUICK else 1
