@@ -8,20 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.jupyter_servers import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, voila
+from tests.ui.jupyter_servers import SCREENSHOTS, voila
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 APP = Path(__file__).resolve().parents[2] / "notebooks" / "apps" / "workbench_app.ipynb"
 TIMEOUT = 180_000
-
-
-@pytest.fixture()
-def page():
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield pg
-        browser.close()
 
 
 def test_voila_app_runs_steps_and_offers_no_code_input(page, tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.jupyter_servers import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, jupyter_lab, voila
+from tests.ui.jupyter_servers import CHROMIUM, SCREENSHOTS, jupyter_lab, voila
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,25 +36,6 @@ def _write_notebook(folder: Path) -> str:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, folder / "graph_ui.ipynb")
     return "graph_ui.ipynb"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture()
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.errors = errors
-    yield pg
-    ctx.close()
 
 
 @pytest.fixture(scope="module")
