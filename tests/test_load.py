@@ -117,6 +117,20 @@ def test_coreml_is_inspected_here_and_says_it_runs_on_macos(digits_mlpackage):
             _run(m, "coreml")
 
 
+def test_coreml_neural_network_mlmodel(zoo, tmp_path):
+    ct = pytest.importorskip("coremltools")
+    import torch
+
+    traced = torch.jit.trace(zoo("digits-cnn").native(), torch.randn(1, 1, 8, 8))
+    ml = ct.convert(traced, inputs=[ct.TensorType(name="pixels", shape=(1, 1, 8, 8))], convert_to="neuralnetwork")
+    path = tmp_path / "digits.mlmodel"
+    ml.save(str(path))
+    m = wb.load(path)
+    assert m.format == "coreml" and m.metadata["model_type"] == "neuralNetwork"
+    assert m.inputs[0].shape == (1, 1, 8, 8) and m.inputs[0].dtype == "float32"
+    assert any("no shape" in note for note in m.metadata["notes"])
+
+
 @pytest.fixture(scope="module")
 def tiny_bert_folder(tmp_path_factory):
     transformers = pytest.importorskip("transformers")

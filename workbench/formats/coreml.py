@@ -53,12 +53,16 @@ def load(path: Path, **_: Any) -> Model:
     inputs = [feature_spec(f) for f in spec.description.input]
     outputs = [feature_spec(f) for f in spec.description.output]
     model_type = spec.WhichOneof("Type")
+    unshaped = [f.name for f in spec.description.output
+                if f.type.WhichOneof("Type") == "multiArrayType" and not f.type.multiArrayType.shape]
     meta = {
         "spec_version": spec.specificationVersion,
         "model_type": model_type,
         "producer": "coremltools " + spec.description.metadata.userDefined.get("com.github.apple.coremltools.version", "?"),
         "notes": ["Core ML models run only on macOS; here they can be inspected, not run"],
     }
+    if unshaped:  # neural-network (.mlmodel) specs often leave output shapes out
+        meta["notes"].append(f"the file records no shape for output(s) {', '.join(unshaped)}")
     if model_type == "mlProgram":
         meta["precision"] = _program_precision(spec)
     return Model("coreml", name=path.stem, path=path, inputs=inputs, outputs=outputs, native=spec, metadata=meta)
