@@ -50,7 +50,8 @@ def test_jupyterlab_edit_check_and_error_line(page, workdir):
         assert "interpreter" in lab.locator(".wb-kl-badge").inner_text()
         assert lab.locator(".wb-kl-editor pre .tok-kw").count() >= 3  # highlighted: def, return, …
         lab.locator("button[data-action=check]").click()
-        out = lab.locator(".wb-kl-out.ok")
+        # the panel may still show an earlier "ran without errors": wait for the check's own result
+        out = lab.locator(".wb-kl-out.ok", has_text="all 4 cases pass")
         out.wait_for(timeout=TIMEOUT)
         assert "all 4 cases pass" in out.inner_text()
 
