@@ -461,7 +461,9 @@ def _as_target(item: Any, backend: str | None = None, options: dict[str, Any] | 
 
 
 def _label(t: _Target, used: set[str]) -> str:
-    label = f"{t.model.name} ({t.model.format} on {t.backend})"
+    # an artifact is named by its file (digits-cnn-int8), since a step's result keeps the original's name
+    name = t.model.path.stem if t.model.path is not None else t.model.name
+    label = f"{name} ({t.model.format} on {t.backend})"
     interesting = {k: v for k, v in t.options.items() if k not in ("config", "session_config")}
     if interesting:
         label = label[:-1] + ", " + ", ".join(f"{k}={v}" for k, v in interesting.items()) + ")"
