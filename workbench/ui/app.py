@@ -112,7 +112,7 @@ class Workbench(widgets.VBox):
         self.progress = widgets.IntProgress(min=0, max=len(self.steps), layout={"width": "300px"})
         self.steps_table = widgets.HTML()
         self.bench_button = widgets.Button(description="Benchmark", icon="clock-o")
-        self.bench_output = widgets.HTML()
+        self.bench_output = widgets.VBox()
 
         self.tabs = widgets.Tab(children=[
             widgets.VBox([self.describe, widgets.HTML("<h4>Runtimes on this machine</h4>"), self.backends_table]),
@@ -149,7 +149,7 @@ class Workbench(widgets.VBox):
         self.results = {}
         self.describe.value = f"<pre class='wb-describe'>{html.escape(self.model.describe())}</pre>"
         self.steps_table.value = ""
-        self.bench_output.value = ""
+        self.bench_output.children = ()
         self.graph_box.children = ()
         self.status.value = _box(f"{name} loaded", "ok")
         if self.tabs.selected_index == 1:
@@ -197,13 +197,15 @@ class Workbench(widgets.VBox):
     def run_benchmark(self) -> None:
         """Time the original and every step's result; show the report."""
         assert self.model is not None
+        from workbench.ui.bench_view import BenchView
+
         self.bench_button.disabled = True
-        self.bench_output.value = _box("timing…")
+        self.bench_output.children = (widgets.HTML(_box("timing…")),)
         try:
             report = wb.benchmark([self.model, *self.results.values()], duration_s=self.bench_seconds)
-            self.bench_output.value = report._repr_html_()
+            self.bench_output.children = (BenchView(report),)
         except Exception as err:  # noqa: BLE001
-            self.bench_output.value = _box(_error_line(err), "error")
+            self.bench_output.children = (widgets.HTML(_box(_error_line(err), "error")),)
         finally:
             self.bench_button.disabled = False
 
