@@ -101,7 +101,7 @@ def _native(page, shot: str) -> None:
     graph.locator(".wb-graph-details h4", has_text="weights").wait_for(timeout=30_000)
     assert "mean" in graph.locator(".wb-graph-details").inner_text()
     graph.locator(".wb-graph-search").fill("Gemm")
-    assert graph.locator(".wb-graph-result", has_text="Gemm").count() >= 1
+    graph.locator(".wb-graph-result", has_text="Gemm").first.wait_for(timeout=10_000)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     graph.screenshot(path=str(SCREENSHOTS / f"{shot}-native.png"))
 
