@@ -1023,37 +1023,30 @@ def diff(a: Graph, b: Graph, match: str = "auto") -> GraphDiff:
     return GraphDiff(a, b, matches)
 
 
-def _effective_preds(g: Graph, name: str) -> list[str]:
-    """Nearest producers that are not transparent ops (quantize/dequantize/convert/identity)."""
+def _effective_neighbours(g: Graph, name: str, step: Callable[[str], Iterable[str]]) -> list[str]:
+    """Nearest neighbours along ``step`` (predecessors or successors) that are not transparent ops
+    (quantize/dequantize/convert/identity): walks through those to what they wrap."""
     out: list[str] = []
     seen = {name}
-    queue = deque(g.predecessors(name))
+    queue = deque(step(name))
     while queue:
-        p = queue.popleft()
-        if p in seen:
+        n = queue.popleft()
+        if n in seen:
             continue
-        seen.add(p)
-        if canonical_op(g.node(p).op) in _TRANSPARENT:
-            queue.extend(g.predecessors(p))
+        seen.add(n)
+        if canonical_op(g.node(n).op) in _TRANSPARENT:
+            queue.extend(step(n))
         else:
-            out.append(p)
+            out.append(n)
     return out
+
+
+def _effective_preds(g: Graph, name: str) -> list[str]:
+    return _effective_neighbours(g, name, g.predecessors)
 
 
 def _effective_succs(g: Graph, name: str) -> list[str]:
-    out: list[str] = []
-    seen = {name}
-    queue = deque(g.successors(name))
-    while queue:
-        s = queue.popleft()
-        if s in seen:
-            continue
-        seen.add(s)
-        if canonical_op(g.node(s).op) in _TRANSPARENT:
-            queue.extend(g.successors(s))
-        else:
-            out.append(s)
-    return out
+    return _effective_neighbours(g, name, g.successors)
 
 
 def _input_roots(g: Graph, name: str) -> set[int]:
