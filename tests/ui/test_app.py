@@ -35,3 +35,19 @@ def test_voila_app_runs_steps_and_offers_no_code_input(page, tmp_path):
         page.screenshot(path=str(SCREENSHOTS / "voila-app-steps.png"))
         assert text.count("PASS") >= 3 and "FAIL" not in text, text  # ONNX, OpenVINO IR, INT8 each validated
         assert "accuracy" in text
+        page.get_by_text("The same as a Python script").click()
+        script = page.locator("pre.wb-script").inner_text()
+        assert "m3 = wb.quantize(m1, 'onnxruntime', 'static')" in script and "nncf" not in script
+
+
+def test_app_script_is_the_pipeline_of_the_ticked_steps():
+    import workbench as wb
+
+    app = wb.Workbench("digits-cnn")
+    text = app.script_text()
+    assert "m2 = wb.convert(m1, 'openvino')" in text and "m4 = wb.quantize(m2, 'nncf')" in text
+    app.step_boxes[1].value = False  # no OpenVINO IR: NNCF has nothing to start from, so it is left out
+    text = app.script_text()
+    assert "m2 = wb.quantize(m1, 'onnxruntime', 'static')" in text
+    assert "openvino" not in text and "nncf" not in text and "m3" not in text
+    assert "wb.export(m0, &#x27;onnx&#x27;)" in app.script.value  # what the app shows

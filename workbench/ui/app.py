@@ -25,11 +25,13 @@ from workbench.model import Model
 
 @dataclass(frozen=True)
 class StepChoice:
-    """A step the app offers: ``run(original, results_so_far) -> Model``."""
+    """A step the app offers: ``run(original, results_so_far) -> Model``, and the same step as a
+    ``wb.Pipeline`` item (``(kind, target, {options})``) for the script the app shows."""
 
     label: str
     run: Callable[[Model, dict[str, Model]], Model]
     needs: tuple[str, ...] = ()  # labels of steps whose result this one starts from
+    spec: tuple[Any, ...] = ()
 
 
 def _onnx(original: Model, done: dict[str, Model]) -> Model:
@@ -41,20 +43,37 @@ def _openvino(original: Model, done: dict[str, Model]) -> Model:
 
 
 def _ort_int8(original: Model, done: dict[str, Model]) -> Model:
-    return wb.quantize(done["ONNX export"], "onnxruntime", method="static",
-                       calibration=original.calibration_data(n=32))
+    return wb.quantize(done["ONNX export"], "onnxruntime", "static")  # calibrated on the model's own data
 
 
 def _nncf_int8(original: Model, done: dict[str, Model]) -> Model:
-    return wb.quantize(done["OpenVINO IR"], "nncf", calibration=original.calibration_data(n=32))
+    return wb.quantize(done["OpenVINO IR"], "nncf")
 
 
 STEPS: list[StepChoice] = [
-    StepChoice("ONNX export", _onnx),
-    StepChoice("OpenVINO IR", _openvino, needs=("ONNX export",)),
-    StepChoice("ONNX Runtime static INT8", _ort_int8, needs=("ONNX export",)),
-    StepChoice("OpenVINO NNCF INT8", _nncf_int8, needs=("OpenVINO IR",)),
+    StepChoice("ONNX export", _onnx, spec=("export", "onnx")),
+    StepChoice("OpenVINO IR", _openvino, needs=("ONNX export",), spec=("convert", "openvino")),
+    StepChoice("ONNX Runtime static INT8", _ort_int8, needs=("ONNX export",),
+               spec=("quantize", "onnxruntime", {"method": "static"})),
+    StepChoice("OpenVINO NNCF INT8", _nncf_int8, needs=("OpenVINO IR",), spec=("quantize", "nncf")),
 ]
+
+
+def pipeline_for(chosen: Sequence[StepChoice]) -> Any:
+    """The ``wb.Pipeline`` that does what the chosen steps do (each from the result it needs); a step
+    whose input step is not chosen is left out, as the app refuses to run it."""
+    runnable: list[StepChoice] = []
+    for step in chosen:
+        if all(need in {r.label for r in runnable} for need in step.needs):
+            runnable.append(step)
+    position = {step.label: i for i, step in enumerate(runnable, start=1)}
+    items = []
+    for step in runnable:
+        kind, target, *rest = step.spec
+        options = dict(rest[0]) if rest else {}
+        options["source"] = position.get(step.needs[0], 0) if step.needs else 0
+        items.append((kind, target, options))
+    return wb.Pipeline(items, name="workbench-app")
 
 
 _STYLE = """<style>
@@ -111,6 +130,9 @@ class Workbench(widgets.VBox):
         self.run_button = widgets.Button(description="Run steps", button_style="primary", icon="play")
         self.progress = widgets.IntProgress(min=0, max=len(self.steps), layout={"width": "300px"})
         self.steps_table = widgets.HTML()
+        self.script = widgets.HTML()
+        self.script_box = widgets.Accordion(children=[self.script], titles=("The same as a Python script",))
+        self.script_box.selected_index = None
         self.bench_button = widgets.Button(description="Benchmark", icon="clock-o")
         self.bench_output = widgets.VBox()
 
@@ -120,7 +142,7 @@ class Workbench(widgets.VBox):
             widgets.VBox([widgets.HTML("Each step's result is run on the same inputs as the original and compared "
                                        "with it; zoo models with real data also report their task metric."),
                           widgets.HBox(self.step_boxes), widgets.HBox([self.run_button, self.progress]),
-                          self.steps_table]),
+                          self.steps_table, self.script_box]),
             widgets.VBox([widgets.HTML("Times the original and every step's result on its runtime."),
                           self.bench_button, self.bench_output]),
         ])
@@ -133,6 +155,8 @@ class Workbench(widgets.VBox):
         self.tabs.observe(lambda change: self._on_tab(change["new"]), names="selected_index")
         self.viewer.observe(lambda change: self._show_graph(), names="value")
         self.run_button.on_click(lambda _b: self.run_steps())
+        for box in self.step_boxes:
+            box.observe(lambda _change: self._show_script(), names="value")
         self.bench_button.on_click(lambda _b: self.run_benchmark())
         self.backends_table.value = wb.backends()[["available", "version", "reason"]].to_html(classes="wb-backends")
         self.select(model)
@@ -152,6 +176,7 @@ class Workbench(widgets.VBox):
         self.bench_output.children = ()
         self.graph_box.children = ()
         self.status.value = _box(f"{name} loaded", "ok")
+        self._show_script()
         if self.tabs.selected_index == 1:
             self._show_graph()
 
@@ -210,6 +235,20 @@ class Workbench(widgets.VBox):
             self.bench_button.disabled = False
 
     # -- rendering -----------------------------------------------------------------------------
+    def script_text(self) -> str:
+        """The ticked steps as a plain Python script (``wb.Pipeline.to_script``)."""
+        chosen = [s for s, box in zip(self.steps, self.step_boxes, strict=True) if box.value and s.spec]
+        if not chosen or self.model is None:
+            return ""
+        return pipeline_for(chosen).to_script(self.picker.value)
+
+    def _show_script(self) -> None:
+        try:
+            text = self.script_text()
+        except Exception as err:  # noqa: BLE001
+            text = f"# {_error_line(err)}"
+        self.script.value = f"<pre class='wb-script'>{html.escape(text)}</pre>"
+
     def _on_tab(self, index: int | None) -> None:
         if index == 1 and not self.graph_box.children:
             self._show_graph()
