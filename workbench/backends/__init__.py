@@ -56,11 +56,6 @@ def backends(as_frame: bool = True) -> pd.DataFrame | list[Any]:
     } for a in rows]).set_index("backend")
 
 
-def available_backends() -> list[str]:
-    """Names of the runtimes that can run here."""
-    return [name for name in REGISTRY if get_backend(name).availability()]
-
-
 def default_backend(model: Model) -> str:
     """The natural runtime for a model's format."""
     return {"torch": "torch_eager", "hf": "torch_eager", "exported_program": "torch_eager",

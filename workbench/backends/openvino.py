@@ -61,8 +61,6 @@ class OpenVINORunner(Runner):
             return self.core.read_model(str(self.model.path)) if self.model.path else ov.convert_model(self.model.native())
         import torch
 
-        from workbench.backends._torch_common import call_module  # noqa: F401 - torch must be importable
-
         native = self.model.native()
         if fmt == "exported_program":
             return ov.convert_model(native)

@@ -56,16 +56,7 @@ def value_info_spec(vi: Any) -> TensorSpec:
 
 def external_data_files(path: Path) -> list[Path]:
     """The external data files an ONNX model refers to (found next to it)."""
-    from onnx.external_data_helper import _get_all_tensors, uses_external_data
-
-    proto = _proto_header(path)
-    names = set()
-    for tensor in _get_all_tensors(proto):
-        if uses_external_data(tensor):
-            for entry in tensor.external_data:
-                if entry.key == "location":
-                    names.add(entry.value)
-    return [path.parent / n for n in sorted(names) if (path.parent / n).exists()]
+    return [path.parent / n for n in _external_names(_proto_header(path)) if (path.parent / n).exists()]
 
 
 def load(path: Path, **_: Any) -> Model:
@@ -76,7 +67,8 @@ def load(path: Path, **_: Any) -> Model:
         proto = _proto_header(path)
     except Exception:  # noqa: BLE001
         raise explain_parse_failure(path) from None
-    missing = [n for n in _external_names(proto) if not (path.parent / n).exists()]
+    external = _external_names(proto)
+    missing = [n for n in external if not (path.parent / n).exists()]
     if missing:
         raise ModelFormatError(
             f"{path} keeps its weights in external data file(s) {missing} that are not next to it",
@@ -91,13 +83,14 @@ def load(path: Path, **_: Any) -> Model:
         "producer": f"{proto.producer_name} {proto.producer_version}".strip(),
         "ir_version": proto.ir_version,
         "nodes": len(proto.graph.node),
-        "external_data": bool(_external_names(proto)),
+        "external_data": bool(external),
     }
     return Model("onnx", name=path.stem, path=path, inputs=inputs, outputs=outputs, metadata=meta,
                  native_loader=lambda: onnx.load_model(str(path), load_external_data=True))
 
 
 def _external_names(proto: Any) -> list[str]:
+    """The file names an ONNX proto's external tensors point at."""
     from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
     names = set()

@@ -66,14 +66,6 @@ def _flatten_seq(seq: Sequence[Any]) -> list[Any]:
     return flat
 
 
-def feeds_to_args(module: Any, feeds: Mapping[str, np.ndarray], input_names: Sequence[str]) -> tuple[list, dict]:
-    """Numpy feeds → (args, kwargs) for ``module(*args, **kwargs)``, by the model's input order."""
-    import torch
-
-    args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in input_names]
-    return args, {}
-
-
 def forward_input_names(module: Any, n: int) -> list[str]:
     """Names of ``forward``'s first ``n`` positional parameters (fallback ``input_0``…)."""
     try:
