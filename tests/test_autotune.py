@@ -7,7 +7,6 @@ import json
 import pytest
 
 import workbench as wb
-from workbench import workspace
 from workbench.autotune import _pareto
 
 SPACE = {"backends": ["onnxruntime", "openvino"], "precisions": ["fp32", "int8"], "threads": [None],
@@ -15,15 +14,7 @@ SPACE = {"backends": ["onnxruntime", "openvino"], "precisions": ["fp32", "int8"]
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    previous = workspace._root
-    workspace.set_workspace(tmp_path_factory.mktemp("artifacts"))
-    yield
-    workspace._root = previous
-
-
-@pytest.fixture(scope="module")
-def tuned(artifacts):
+def tuned(fresh_workspace):
     return wb.autotune("digits-cnn", max_metric_drop=0.02, space=SPACE, duration_s=0.2, confirm=2,
                        confirm_rounds=1, calibration_samples=16)
 
@@ -76,7 +67,7 @@ def test_script_reproduces_the_best(tuned):
     assert report[0].options == {**tuned.best.options}
 
 
-def test_impossible_budget_has_no_best(artifacts):
+def test_impossible_budget_has_no_best(fresh_workspace):
     result = wb.autotune("digits-cnn", max_error=0.0, space={**SPACE, "precisions": ["int8"],
                                                                "backends": ["onnxruntime"]},
                          include_torch=False, duration_s=0.1, confirm=0, calibration_samples=8)

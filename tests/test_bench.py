@@ -14,14 +14,6 @@ from workbench.bench import MAX_KEPT_LATENCIES, environment
 from workbench.errors import WorkbenchError
 
 
-@pytest.fixture(scope="module")
-def digits_onnx(tmp_path_factory):
-    previous = workspace._root
-    workspace.set_workspace(tmp_path_factory.mktemp("artifacts"))
-    yield wb.export(wb.load("digits-cnn"), "onnx")
-    workspace._root = previous
-
-
 def _sane(r, batch):
     lat = r.latency
     assert r.ok, r.error
@@ -131,12 +123,8 @@ def test_dashboard_view(digits_onnx, tmp_path):
     bench_html = view.tabs.children[0].value
     assert "<svg" in bench_html and "Latency per call" in bench_html and "<script" not in bench_html
     assert "PASS" in view.tabs.children[1].value
-    previous = workspace._root
-    workspace.set_workspace(tmp_path)
-    try:
+    with workspace.using_workspace(tmp_path):
         first, second = view.save(), view.save()
-    finally:
-        workspace._root = previous
     assert first != second and "<svg" in open(first).read()  # a new file each time
     with pytest.raises(WorkbenchError, match="cannot show"):
         BenchView(object())

@@ -9,28 +9,14 @@ import numpy as np
 import pytest
 
 import workbench as wb
-from workbench import workspace
 from workbench.compare import Check, compare_arrays, compare_outputs, output_kind, precision_of
 from workbench.errors import WorkbenchError
 from workbench.tolerances import tolerance
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    previous = workspace._root
-    workspace.set_workspace(tmp_path_factory.mktemp("artifacts"))
-    yield
-    workspace._root = previous
-
-
-@pytest.fixture(scope="module")
-def digits(artifacts):
+def digits(fresh_workspace):
     return wb.load("digits-cnn")
-
-
-@pytest.fixture(scope="module")
-def digits_onnx(digits):
-    return wb.export(digits, "onnx")
 
 
 def _perturbed(model, scale=None, value=None):
@@ -197,7 +183,7 @@ def test_first_divergent_finds_the_perturbed_node(digits_onnx, tmp_path):
     assert doc["schema"] == "workbench.layer_report" and doc["first_divergent"]["node"] == "node_conv2d_1"
 
 
-def test_first_divergent_in_a_transformer(tmp_path, artifacts):
+def test_first_divergent_in_a_transformer(tmp_path, fresh_workspace):
     model = wb.export(wb.load("tiny-transformer"), "onnx")
     graph = model.native().graph
     weights = {i.name for i in graph.initializer}

@@ -12,11 +12,6 @@ import workbench as wb
 from workbench.errors import ModelFormatError, OfflineError, UntrustedPickleError
 
 
-@pytest.fixture(scope="module")
-def digits_onnx(zoo):
-    return wb.export(zoo("digits-cnn"), "onnx")
-
-
 def _run(model, backend="onnxruntime", feeds=None):
     with wb.runner(model, backend) as r:
         return r.infer(feeds)

@@ -7,17 +7,8 @@ import json
 import pytest
 
 import workbench as wb
-from workbench import workspace
 from workbench.errors import WorkbenchError
 from workbench.profile import profile_nodes
-
-
-@pytest.fixture(scope="module")
-def digits_onnx(tmp_path_factory):
-    previous = workspace._root
-    workspace.set_workspace(tmp_path_factory.mktemp("artifacts"))
-    yield wb.export(wb.load("digits-cnn"), "onnx")
-    workspace._root = previous
 
 
 def test_both_runtimes_in_one_table(digits_onnx):

@@ -12,11 +12,6 @@ from workbench.errors import StepError
 from workbench.tolerances import tolerance
 
 
-@pytest.fixture(scope="module")
-def digits_onnx(zoo):
-    return wb.export(zoo("digits-cnn"), "onnx")
-
-
 def _within(model: wb.Model, precision: str) -> None:
     v = model.validation
     assert v is not None and v.skipped is None, v

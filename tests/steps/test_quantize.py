@@ -14,11 +14,6 @@ from workbench.errors import StepError
 
 
 @pytest.fixture(scope="module")
-def digits_onnx(zoo):
-    return wb.export(zoo("digits-cnn"), "onnx")
-
-
-@pytest.fixture(scope="module")
 def tiny_onnx(zoo):
     return wb.export(zoo("tiny-transformer"), "onnx")
 
