@@ -35,3 +35,19 @@ def seeded_init(model: Any, seed: int, calib_shape: tuple[int, ...], batches: in
         for _ in range(batches):
             model(torch.randn(calib_shape, generator=g))
     model.eval()
+
+
+IMAGE_INPUT, IMAGE_OUTPUT, IMAGE_SHAPE = "input", "logits", (3, 224, 224)
+
+
+def random_image_classifier(name: str, module: Any, seed: int) -> Any:
+    """An ImageNet-shaped classifier (``input`` N×3×224×224 → ``logits``) as a torch ``Model``, with
+    seeded random weights (``seeded_init``) and seeded random example images."""
+    from workbench.formats.torch_module import from_module
+    from workbench.model import TensorSpec
+    from workbench.zoo.base import RandomTask
+
+    seeded_init(module, seed, (4, *IMAGE_SHAPE))
+    task = RandomTask("random-images", [TensorSpec(IMAGE_INPUT, ("batch", *IMAGE_SHAPE), "float32")])
+    return from_module(module, task.example_inputs(batch=1), name=name, task=task,
+                       input_names=[IMAGE_INPUT], output_names=[IMAGE_OUTPUT])

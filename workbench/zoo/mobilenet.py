@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.zoo.base import RandomTask
-
-INPUT, OUTPUT = "input", "logits"
-SHAPE = (3, 224, 224)
-
 
 def _divisible(v: float, divisor: int = 8) -> int:
     new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
@@ -23,12 +18,6 @@ def mobilenetv2_module(num_classes: int = 1000) -> Any:
 
 def build(seed: int = 0, **_: Any) -> Any:
     """MobileNetV2 as a torch ``Model`` with seeded random weights and seeded random example images."""
-    from workbench.formats.torch_module import from_module
-    from workbench.model import TensorSpec
-    from workbench.zoo._init import seeded_init
+    from workbench.zoo._init import random_image_classifier
 
-    module = mobilenetv2_module()
-    seeded_init(module, seed, (4, *SHAPE))
-    task = RandomTask("random-images", [TensorSpec(INPUT, ("batch", *SHAPE), "float32")])
-    return from_module(module, task.example_inputs(batch=1), name="mobilenetv2", task=task,
-                       input_names=[INPUT], output_names=[OUTPUT])
+    return random_image_classifier("mobilenetv2", mobilenetv2_module(), seed)
