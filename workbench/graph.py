@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.errors import ModelFormatError, WorkbenchError
+from workbench.model import human_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -783,7 +784,7 @@ class Graph:
         s = self.stats()
         top = ", ".join(f"{k}×{v}" for k, v in list(s["op_histogram"].items())[:6])
         return (f"{self.name} ({self.format}): {s['nodes']} nodes, {s['edges']} edges, "
-                f"{_human(s['params'])} params, {_human(s['macs'])} MACs, {_human_bytes(s['size_bytes'])}; {top}")
+                f"{_human(s['params'])} params, {_human(s['macs'])} MACs, {human_bytes(s['size_bytes'])}; {top}")
 
     def __repr__(self) -> str:
         return f"<Graph {self.summary()}>"
@@ -1371,13 +1372,6 @@ def _human(n: float) -> str:
         if abs(n) >= div:
             return f"{n / div:.2f} {unit}"
     return str(int(n))
-
-
-def _human_bytes(n: float) -> str:
-    for unit, div in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if n >= div:
-            return f"{n / div:.1f} {unit}"
-    return f"{int(n)} B"
 
 
 def _fx_nodes(obj: Any) -> list[Any]:

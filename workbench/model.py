@@ -209,7 +209,7 @@ class Model:
         lines = [f"{self.name} ({self.format})"]
         if self.path is not None:
             size = self.size_bytes
-            lines.append(f"  path: {self.path}" + (f"  ({_human_bytes(size)})" if size else ""))
+            lines.append(f"  path: {self.path}" + (f"  ({human_bytes(size)})" if size else ""))
         for key in ("parameters", "opset", "producer", "precision", "spec_version", "architecture"):
             if key in self.metadata:
                 lines.append(f"  {key}: {self.metadata[key]}")
@@ -262,13 +262,12 @@ def random_feeds(
     return feeds
 
 
-def _human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
-        size /= 1024
-    return f"{n} B"
+def human_bytes(n: float) -> str:
+    """``1536`` -> ``"1.5 KB"`` (binary units)."""
+    for unit, div in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= div:
+            return f"{n / div:.1f} {unit}"
+    return f"{int(n)} B"
 
 
 def load(source: Any, example_inputs: Any = None, *, trust: bool = False, **options: Any) -> Model:
