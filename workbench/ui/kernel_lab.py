@@ -151,12 +151,9 @@ class KernelLab(anywidget.AnyWidget):
         """Run the code, then check ``entry`` against the reference on every shape; returns the report."""
         from workbench.kernels.checker import check
 
-        if not self.run():
-            return None
-        fn = self._entry_fn()
+        fn = self._run_for_entry()
         if fn is None:
             return None
-        self.status = "running"
         if self.exercise is not None:
             report = self.exercise.check(fn, quiet=True)
         elif self.reference is not None:
@@ -175,12 +172,9 @@ class KernelLab(anywidget.AnyWidget):
         """Run the code, then time ``entry`` (and the reference) on the largest check shape."""
         from workbench.kernels.timing import bench
 
-        if not self.run():
-            return None
-        fn = self._entry_fn()
+        fn = self._run_for_entry()
         if fn is None:
             return None
-        self.status = "running"
         try:
             args = tuple(self.bench_inputs()) if self.bench_inputs else self._default_bench_inputs()
             result = bench(fn, *args, reference=self.reference, name=self.entry)
@@ -192,6 +186,15 @@ class KernelLab(anywidget.AnyWidget):
         return result
 
     # -- helpers -------------------------------------------------------------------------------------
+    def _run_for_entry(self) -> Callable[..., Any] | None:
+        """Run the code; the entry function when that worked (status "running"), else None (shown)."""
+        if not self.run():
+            return None
+        fn = self._entry_fn()
+        if fn is not None:
+            self.status = "running"
+        return fn
+
     def _entry_fn(self) -> Callable[..., Any] | None:
         fn = self.namespace.get(self.entry)
         if not callable(fn):
