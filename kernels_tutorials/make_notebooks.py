@@ -127,7 +127,7 @@ result = wb.kernels.bench(add, x, y, reference=torch.add, bytes=3 * n * 4, name=
 print(result.summary())
 """),
         md("## The KernelLab\n\nThe same loop in a widget: edit, **Run**, **Check**, **Benchmark**. The badge shows the mode."),
-        code('wb.kernels.KernelLab.from_exercise("vector_add.outer_add")'),
+        code('from workbench.ui.kernel_lab import KernelLab   # also wb.KernelLab\n\nKernelLab.from_exercise("vector_add.outer_add")'),
     ],
     "vector_add.outer_add",
     "On a GPU both lines should sit near the copy bandwidth for large sizes (the benchmark's target: ≥ 90 %); "

@@ -24,7 +24,7 @@ def workdir(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("kernel_lab_ui")
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import workbench as wb\nlab = wb.kernels.KernelLab()\nlab")]
+    nb.cells = [nbformat.v4.new_code_cell("from workbench.ui.kernel_lab import KernelLab\nlab = KernelLab()\nlab")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "lab.ipynb")
     return root

@@ -9,7 +9,7 @@ Kernels run compiled on an NVIDIA GPU and through Triton's interpreter everywher
     report = wb.kernels.check(add, lambda x, y: x + y, shapes=[(1,), (1000,), (4097,)])
     wb.kernels.bench(add, x, y, reference=torch.add, bytes=3 * x.numel() * 4)
     fast = wb.kernels.with_kernels(wb.load("tiny-transformer"))   # softmax + LayerNorm by kernels
-    wb.kernels.KernelLab()               # the editor widget
+    wb.KernelLab()                       # the editor widget (workbench.ui.kernel_lab; not imported here)
     ex = wb.kernels.exercise("softmax.log_softmax")
 
 Importing this package is cheap: torch and triton are imported when a function needs them.
@@ -45,7 +45,6 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "TritonLayerNorm": ("workbench.kernels.custom_op", "TritonLayerNorm"),
     "exercise": ("workbench.kernels.puzzles", "exercise"),
     "exercises": ("workbench.kernels.puzzles", "exercises"),
-    "KernelLab": ("workbench.ui.kernel_lab", "KernelLab"),
     "library": ("workbench.kernels.library", None),
 }
 
