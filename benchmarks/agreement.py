@@ -55,7 +55,7 @@ def build_ir(name: str, folder: Path) -> Path:
     import openvino as ov
 
     import workbench as wb
-    from workbench import workspace
+    from workbench.steps import workspace
 
     workspace.set_workspace(folder)
     onnx_model = wb.export(wb.load(name), "onnx")
@@ -129,7 +129,7 @@ def main() -> None:
                         help="before each round, wait up to this many seconds for the CPUs to be quiet")
     args = parser.parse_args()
 
-    from workbench.bench import environment
+    from workbench.analysis.bench import environment
 
     emit(figure="environment", **environment())
     binary = benchmark_app_binary()

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     import netron
     from playwright.sync_api import sync_playwright
 
-    from workbench.graph import Graph
+    from workbench.core.graph import Graph
 
     work = Path(tempfile.mkdtemp(prefix="wb-graph-bench-"))
     (work / "model").mkdir()

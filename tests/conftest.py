@@ -15,7 +15,7 @@ os.environ.setdefault("WORKBENCH_QUICK", "1")
 
 @pytest.fixture(scope="session", autouse=True)
 def _artifacts(tmp_path_factory: pytest.TempPathFactory):
-    from workbench.workspace import set_workspace
+    from workbench.steps.workspace import set_workspace
 
     root = tmp_path_factory.mktemp("artifacts")
     os.environ["WORKBENCH_ARTIFACTS"] = str(root)
@@ -39,7 +39,7 @@ def zoo():
 @pytest.fixture(scope="module")
 def fresh_workspace(tmp_path_factory: pytest.TempPathFactory):
     """An artifacts folder of the test module's own, for the module's duration."""
-    from workbench.workspace import using_workspace
+    from workbench.steps.workspace import using_workspace
 
     with using_workspace(tmp_path_factory.mktemp("artifacts")) as root:
         yield root

@@ -7,7 +7,7 @@ import json
 import pytest
 
 import workbench as wb
-from workbench.autotune import _pareto
+from workbench.analysis.autotune import _pareto
 
 SPACE = {"backends": ["onnxruntime", "openvino"], "precisions": ["fp32", "int8"], "threads": [None],
          "hint": ["LATENCY"], "graph_optimization_level": ["all"]}

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 import workbench as wb
-from workbench import workspace
-from workbench.bench import MAX_KEPT_LATENCIES, environment
-from workbench.errors import WorkbenchError
+from workbench.steps import workspace
+from workbench.analysis.bench import MAX_KEPT_LATENCIES, environment
+from workbench.core.errors import WorkbenchError
 
 
 def _sane(r, batch):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import workbench as wb
-from workbench.compare import Check, compare_arrays, compare_outputs, output_kind, precision_of
-from workbench.errors import WorkbenchError
-from workbench.tolerances import tolerance
+from workbench.analysis.compare import Check, compare_arrays, compare_outputs, output_kind, precision_of
+from workbench.core.errors import WorkbenchError
+from workbench.core.tolerances import tolerance
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +237,7 @@ def test_layers_bad_input(digits_onnx):
 
 
 def test_layers_of_openvino_irs(digits, digits_onnx):
-    from workbench.autotune import quantize_int8, static_openvino
+    from workbench.analysis.autotune import quantize_int8, static_openvino
 
     ir = static_openvino(digits_onnx, batch=1)
     same = wb.compare_layers(ir, [("openvino", {"precision": "fp32"})], reference=digits_onnx)

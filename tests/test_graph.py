@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 import pytest
 
-from workbench.errors import ModelFormatError, WorkbenchError
-from workbench.graph import Graph, canonical_op, diff
+from workbench.core.errors import ModelFormatError, WorkbenchError
+from workbench.core.graph import Graph, canonical_op, diff
 
 
 def _small_cnn_onnx(path, with_identity: bool = False):
@@ -230,7 +230,7 @@ def test_overlay_payload(cnn):
 
 
 def test_unsupported_format_names_the_fix():
-    from workbench.model import Model
+    from workbench.core.model import Model
 
     m = Model("coreml", name="x", inputs=[], outputs=[], native=object())
     with pytest.raises(ModelFormatError, match="netron"):
@@ -252,7 +252,7 @@ def test_netron_assets_are_guarded(tmp_path):
 
 
 def test_import_workbench_stays_light():
-    code = ("import sys, workbench, workbench.ui, workbench.graph; "
+    code = ("import sys, workbench, workbench.ui, workbench.core.graph; "
             "bad = [m for m in ('ipywidgets', 'anywidget', 'torch', 'onnxruntime', 'openvino') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import workbench as wb
-from workbench.errors import ModelFormatError, OfflineError, UntrustedPickleError
+from workbench.core.errors import ModelFormatError, OfflineError, UntrustedPickleError
 
 
 def _run(model, backend="onnxruntime", feeds=None):

@@ -7,8 +7,8 @@ import json
 import pytest
 
 import workbench as wb
-from workbench.errors import WorkbenchError
-from workbench.profile import profile_nodes
+from workbench.analysis.profile import profile_nodes
+from workbench.core.errors import WorkbenchError
 
 
 def test_both_runtimes_in_one_table(digits_onnx):

@@ -39,7 +39,7 @@ cells = [
          "    print(f\"{label:35s} predicted digits {predictions[label]}  first call {r.timing.first_infer_s * 1e3:.2f} ms\")"),
     md("## 4. Do they agree?\n\n`wb.compare` runs the reference and every candidate on the same inputs and reports, per output, "
        "the max and mean absolute error, relative L2 error, cosine similarity and top-k agreement, against the tolerance "
-       "of each candidate's precision (stated in one place: `workbench/tolerances.py`)."),
+       "of each candidate's precision (stated in one place: `workbench/core/tolerances.py`)."),
     code("comparison = wb.compare(model, [(model, b, o) for b, o in runs if b != \"torch_eager\"])\n"
          "print(\"all match:\", bool(comparison))\n"
          "comparison.to_frame()"),

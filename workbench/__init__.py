@@ -14,37 +14,39 @@ __version__ = "0.1.0"
 
 # public name -> (module, attribute); attribute None means the module itself
 _LAZY: dict[str, tuple[str, str | None]] = {
-    "load": ("workbench.model", "load"),
-    "Model": ("workbench.model", "Model"),
-    "TensorSpec": ("workbench.model", "TensorSpec"),
-    "backends": ("workbench.backends", "backends"),
-    "runner": ("workbench.backends", "runner"),
-    "Runner": ("workbench.backends.base", "Runner"),
+    "load": ("workbench.api", "load"),
+    "Model": ("workbench.core.model", "Model"),
+    "TensorSpec": ("workbench.core.model", "TensorSpec"),
+    "backends": ("workbench.api", "backends"),
+    "runner": ("workbench.api", "runner"),
+    "registry": ("workbench.core.registry", None),
+    "Runner": ("workbench.core.runner", "Runner"),
     "export": ("workbench.steps.export", "export"),
     "convert": ("workbench.steps.convert", "convert"),
     "quantize": ("workbench.steps.quantize", "quantize"),
     "Pipeline": ("workbench.steps.pipeline", "Pipeline"),
     "Step": ("workbench.steps.pipeline", "Step"),
-    "set_workspace": ("workbench.workspace", "set_workspace"),
-    "artifacts": ("workbench.workspace", "artifacts"),
-    "compare": ("workbench.compare", "compare"),
-    "compare_layers": ("workbench.compare", "compare_layers"),
-    "Comparison": ("workbench.compare", "Comparison"),
-    "compare_outputs": ("workbench.compare", "compare_outputs"),
-    "LayerReport": ("workbench.compare", "LayerReport"),
-    "profile_nodes": ("workbench.profile", "profile_nodes"),
-    "html_report": ("workbench.report", "html_report"),
-    "TuneResult": ("workbench.autotune", "TuneResult"),
-    "benchmark": ("workbench.bench", "benchmark"),
-    "BenchReport": ("workbench.bench", "BenchReport"),
-    "autotune": ("workbench.autotune", "autotune"),
-    "Graph": ("workbench.graph", "Graph"),
+    "set_workspace": ("workbench.steps.workspace", "set_workspace"),
+    "artifacts": ("workbench.steps.workspace", "artifacts"),
+    "compare": ("workbench.analysis.compare", "compare"),
+    "compare_layers": ("workbench.analysis.compare", "compare_layers"),
+    "Comparison": ("workbench.analysis.compare", "Comparison"),
+    "compare_outputs": ("workbench.analysis.compare", "compare_outputs"),
+    "LayerReport": ("workbench.analysis.compare", "LayerReport"),
+    "profile_nodes": ("workbench.analysis.profile", "profile_nodes"),
+    "html_report": ("workbench.analysis.report", "html_report"),
+    "TuneResult": ("workbench.analysis.autotune", "TuneResult"),
+    "benchmark": ("workbench.analysis.bench", "benchmark"),
+    "BenchReport": ("workbench.analysis.bench", "BenchReport"),
+    "autotune": ("workbench.analysis.autotune", "autotune"),
+    "Graph": ("workbench.core.graph", "Graph"),
     "show": ("workbench.ui", "show"),
     "Workbench": ("workbench.ui.app", "Workbench"),
-    "WorkbenchError": ("workbench.errors", "WorkbenchError"),
+    "KernelLab": ("workbench.ui.kernel_lab", "KernelLab"),
+    "WorkbenchError": ("workbench.core.errors", "WorkbenchError"),
     "zoo": ("workbench.zoo", None),
     "kernels": ("workbench.kernels", None),
-    "errors": ("workbench.errors", None),
+    "errors": ("workbench.core.errors", None),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -66,8 +68,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from workbench import errors, kernels, zoo  # noqa: F401
-    from workbench.backends import backends, runner  # noqa: F401
-    from workbench.backends.base import Runner  # noqa: F401
-    from workbench.errors import WorkbenchError  # noqa: F401
-    from workbench.model import Model, TensorSpec, load  # noqa: F401
+    from workbench import kernels, zoo  # noqa: F401
+    from workbench.core import errors  # noqa: F401
+    from workbench.api import (  # noqa: F401
+        backends,
+        load,  # noqa: F401
+        runner,
+    )
+    from workbench.core.errors import WorkbenchError  # noqa: F401
+    from workbench.core.model import Model, TensorSpec  # noqa: F401
+    from workbench.core.runner import Runner  # noqa: F401

@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(pairs: list[str]) -> dict[str, Any]:
-    from workbench.errors import InputError
+    from workbench.core.errors import InputError
 
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -114,7 +114,7 @@ def _run_step(args: argparse.Namespace) -> Any:
 
 
 def _print_step(result: Any, args: argparse.Namespace) -> int:
-    from workbench.workspace import read_manifest, relpath
+    from workbench.steps.workspace import read_manifest, relpath
 
     v = getattr(result, "validation", None)
     if args.json:
@@ -136,25 +136,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script; returns the exit status."""
     import warnings
 
-    from workbench.errors import WorkbenchError
+    from workbench.core.errors import WorkbenchError
 
     warnings.filterwarnings("ignore")
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "workspace", None):
-            from workbench.workspace import set_workspace
+            from workbench.steps.workspace import set_workspace
 
             set_workspace(args.workspace)
         if args.command in ("export", "convert", "quantize"):
             try:
                 result = _run_step(args)
             except TypeError as err:  # an -o option the step does not take
-                from workbench.errors import InputError
+                from workbench.core.errors import InputError
 
                 raise InputError(f"{args.command}: {err}", f"see `workbench {args.command} --help`") from None
             return _print_step(result, args)
         if args.command == "backends":
-            from workbench.backends import (
+            from workbench.api import (
                 backends,  # not wb.backends: the subpackage shadows it once imported
             )
 
@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(source_model(args.model).describe())
         elif args.command == "artifacts":
-            from workbench.workspace import artifacts, read_manifest
+            from workbench.steps.workspace import artifacts, read_manifest
 
             if args.json:
                 print(json.dumps(read_manifest(), indent=1, default=str))

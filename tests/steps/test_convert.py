@@ -8,8 +8,8 @@ import onnx
 import pytest
 
 import workbench as wb
-from workbench.errors import StepError
-from workbench.tolerances import tolerance
+from workbench.core.errors import StepError
+from workbench.core.tolerances import tolerance
 
 
 def _within(model: wb.Model, precision: str) -> None:

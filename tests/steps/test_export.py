@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import workbench as wb
-from workbench.errors import StepError
-from workbench.tolerances import tolerance
+from workbench.core.errors import StepError
+from workbench.core.tolerances import tolerance
 
 
 def _fp32_ok(model: wb.Model) -> None:
@@ -102,7 +102,7 @@ def test_data_dependent_branch_is_explained():
 @pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
 def test_big_models_keep_weights_in_external_data(zoo, tmp_path, monkeypatch, exporter):
     """Over 2 GB, weights go to '<name>.onnx.data' (the threshold is lowered here to test it on a small model)."""
-    from workbench.workspace import using_workspace
+    from workbench.steps.workspace import using_workspace
 
     monkeypatch.setenv("WORKBENCH_ONNX_EXTERNAL_BYTES", "1000")
     with using_workspace(tmp_path):

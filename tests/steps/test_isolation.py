@@ -10,10 +10,10 @@ import time
 import pytest
 
 import workbench as wb
-from workbench.errors import StepError
+from workbench.core.errors import StepError
 from workbench.steps.pipeline import Step
 from workbench.steps.worker import run_isolated
-from workbench.workspace import using_workspace
+from workbench.steps.workspace import using_workspace
 
 
 def crash_on_purpose(model):

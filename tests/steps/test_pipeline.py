@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import workbench as wb
-from workbench.errors import StepError
+from workbench.core.errors import StepError
 from workbench.steps.pipeline import Step
-from workbench.workspace import read_manifest, using_workspace
+from workbench.steps.workspace import read_manifest, using_workspace
 
 THREE_STEPS = [("export", "onnx"), ("quantize", "onnxruntime", {"method": "static"}), "convert:openvino"]
 

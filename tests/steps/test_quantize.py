@@ -10,7 +10,7 @@ import pytest
 
 import workbench as wb
 from tests.conftest import needs_hf
-from workbench.errors import StepError
+from workbench.core.errors import StepError
 
 
 @pytest.fixture(scope="module")

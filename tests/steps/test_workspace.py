@@ -7,8 +7,8 @@ import json
 import pytest
 
 import workbench as wb
-from workbench.errors import StepError
-from workbench.workspace import commit, read_manifest, unique_path, using_workspace, workspace
+from workbench.core.errors import StepError
+from workbench.steps.workspace import commit, read_manifest, unique_path, using_workspace, workspace
 
 
 def test_a_users_file_is_never_overwritten(zoo, tmp_path):

@@ -11,10 +11,10 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.errors import ModelFormatError, UntrustedPickleError
+from workbench.core.errors import ModelFormatError, UntrustedPickleError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.model import Model
+    from workbench.core.model import Model
 
 KNOWN = ".onnx (ONNX), .xml+.bin (OpenVINO IR), .pt (TorchScript), .pt2 (ExportedProgram), " \
         ".mlpackage/.mlmodel (Core ML), or a Hugging Face model folder (config.json)"

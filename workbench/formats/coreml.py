@@ -7,10 +7,14 @@ Described and inspected everywhere through coremltools' protobuf spec; running t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.errors import BackendUnavailable, ModelFormatError
-from workbench.model import Model, TensorSpec
+from workbench.core.errors import BackendUnavailable, ModelFormatError
+from workbench.core.registry import Format, register_format
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.core.graph import Graph
+from workbench.core.model import Model, TensorSpec
 
 # Core ML ArrayFeatureType.ArrayDataType values
 _ARRAY_DTYPES = {65568: "float32", 65552: "float16", 65600: "float64", 131104: "int32", 131080: "int8"}
@@ -72,3 +76,20 @@ def _program_precision(spec: Any) -> str:
     """fp16 if the ML program computes in fp16 (casts to fp16 present), else fp32."""
     text = str(spec.mlProgram)[:2_000_000]
     return "fp16" if "fp16" in text else "fp32"
+
+
+@register_format
+class CoreMLFormat(Format):
+    name = "coreml"
+    description = "Core ML (.mlpackage, .mlmodel)"
+    suffixes = (".mlpackage", ".mlmodel")
+
+    @classmethod
+    def load(cls, path: Path, **options: Any) -> Model:
+        return load(path, **options)
+
+    @classmethod
+    def graph(cls, model: Model) -> Graph:
+        from workbench.core.graph import Graph
+
+        return Graph.from_model(model)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.errors import ModelFormatError
-from workbench.model import Model, TensorSpec
+from workbench.core.errors import ModelFormatError
+from workbench.core.registry import Format, register_format
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.core.graph import Graph
+from workbench.core.model import Model, TensorSpec
 
 
 def _dim(d: Any, i: int) -> int | str:
@@ -83,3 +87,20 @@ def load(path: Path, **_: Any) -> Model:
     meta = {"nodes": sum(1 for n in ep.graph.nodes if n.op == "call_function")}
     return Model("exported_program", name=path.stem, path=path, inputs=inputs, outputs=outputs, native=ep,
                  metadata=meta)
+
+
+@register_format
+class ExportedProgramFormat(Format):
+    name = "exported_program"
+    description = "torch.export ExportedProgram (.pt2)"
+    suffixes = (".pt2",)
+
+    @classmethod
+    def load(cls, path: Path, **options: Any) -> Model:
+        return load(path, **options)
+
+    @classmethod
+    def graph(cls, model: Model) -> Graph:
+        from workbench.core.graph import Graph
+
+        return Graph.from_model(model)

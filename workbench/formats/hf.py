@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.errors import BackendUnavailable, ModelFormatError, OfflineError
-from workbench.model import Model
+from workbench.core.errors import BackendUnavailable, ModelFormatError, OfflineError
+from workbench.core.registry import Format, register_format
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.core.graph import Graph
+from workbench.core.model import Model
 
 SAMPLE_TEXT = ["The workbench takes a model to deployment.", "Numbers are checked at every step."]
 
@@ -86,3 +90,21 @@ def load_hub(model_id: str, **options: Any) -> Model:
         raise ModelFormatError(f"could not fetch {model_id!r} from the Hugging Face hub: {text.splitlines()[0][:200]}",
                                "check the model id, or pass a local folder") from None
     return load(Path(folder), **options)
+
+
+@register_format
+class HuggingFaceFormat(Format):
+    name = "hf"
+    description = "a Hugging Face model folder (config.json)"
+    suffixes = ()
+    folder = True
+
+    @classmethod
+    def load(cls, path: Path, **options: Any) -> Model:
+        return load(path, **options)
+
+    @classmethod
+    def graph(cls, model: Model) -> Graph:
+        from workbench.core.graph import Graph
+
+        return Graph.from_model(model)

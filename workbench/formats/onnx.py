@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.errors import ModelFormatError
-from workbench.model import Model, TensorSpec
+from workbench.core.errors import ModelFormatError
+from workbench.core.registry import Format, register_format
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.core.graph import Graph
+from workbench.core.model import Model, TensorSpec
 
 
 def _proto_header(path: Path) -> Any:
@@ -98,3 +102,23 @@ def _external_names(proto: Any) -> list[str]:
         if uses_external_data(tensor):
             names.update(e.value for e in tensor.external_data if e.key == "location")
     return sorted(names)
+
+
+@register_format
+class OnnxFormat(Format):
+    name = "onnx"
+    description = "ONNX (.onnx, external data beside it)"
+    suffixes = (".onnx",)
+
+    @classmethod
+    def load(cls, path: Path, **options: Any) -> Model:
+        return load(path, **options)
+    @classmethod
+    def files(cls, path: Path) -> list[Path]:
+        return [path, *external_data_files(path)]
+
+    @classmethod
+    def graph(cls, model: Model) -> Graph:
+        from workbench.core.graph import Graph
+
+        return Graph.from_model(model)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.errors import BackendUnavailable, ModelFormatError
-from workbench.model import Model, TensorSpec
+from workbench.core.errors import BackendUnavailable, ModelFormatError
+from workbench.core.registry import Format, register_format
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.core.graph import Graph
+from workbench.core.model import Model, TensorSpec
 
 
 def _ov() -> Any:
@@ -65,3 +69,23 @@ def load(path: Path, **_: Any) -> Model:
         pass
     return Model("openvino", name=path.stem, path=path, inputs=inputs, outputs=outputs, native=ov_model,
                  metadata=meta)
+
+
+@register_format
+class OpenVINOFormat(Format):
+    name = "openvino"
+    description = "OpenVINO IR (.xml + .bin)"
+    suffixes = (".xml",)
+
+    @classmethod
+    def load(cls, path: Path, **options: Any) -> Model:
+        return load(path, **options)
+    @classmethod
+    def files(cls, path: Path) -> list[Path]:
+        return [p for p in (path, path.with_suffix(".bin")) if p.exists()]
+
+    @classmethod
+    def graph(cls, model: Model) -> Graph:
+        from workbench.core.graph import Graph
+
+        return Graph.from_model(model)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.errors import ModelFormatError
-from workbench.model import Model, TensorSpec
+from workbench.core.errors import ModelFormatError
+from workbench.core.registry import Format, register_format
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.core.graph import Graph
+from workbench.core.model import Model, TensorSpec
 
 
 def torch_dtype_name(dtype: Any) -> str:
@@ -162,3 +166,17 @@ def from_module(
         example_feeds=feeds,
         metadata={"parameters": params, "class": f"{type(module).__module__}.{type(module).__qualname__}"},
     )
+
+
+@register_format
+class TorchModuleFormat(Format):
+    name = "torch"
+    description = "a torch.nn.Module in memory"
+    suffixes = ()
+    in_memory = True
+
+    @classmethod
+    def graph(cls, model: Model) -> Graph:
+        from workbench.core.graph import Graph
+
+        return Graph.from_model(model)

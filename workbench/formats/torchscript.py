@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.errors import ModelFormatError
-from workbench.model import Model, TensorSpec
+from workbench.core.errors import ModelFormatError
+from workbench.core.registry import Format, register_format
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.core.graph import Graph
+from workbench.core.model import Model, TensorSpec
 
 SPEC_FILE = "workbench_specs.json"  # written by wb.export into the archive's extra files
 
@@ -48,3 +52,20 @@ def load(path: Path, example_inputs: Any = None, **options: Any) -> Model:
     return Model("torchscript", name=path.stem, path=path, inputs=inputs, outputs=[], native=module,
                  metadata={"notes": ["input shapes unknown (the file does not record them): "
                                      "pass example_inputs= to wb.load"]})
+
+
+@register_format
+class TorchScriptFormat(Format):
+    name = "torchscript"
+    description = "TorchScript (.pt)"
+    suffixes = (".pt",)
+
+    @classmethod
+    def load(cls, path: Path, **options: Any) -> Model:
+        return load(path, **options)
+
+    @classmethod
+    def graph(cls, model: Model) -> Graph:
+        from workbench.core.graph import Graph
+
+        return Graph.from_model(model)

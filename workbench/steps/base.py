@@ -22,9 +22,9 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import StepError, WorkbenchError
-from workbench.model import LineageEntry, Model
-from workbench.workspace import (
+from workbench.core.errors import StepError, WorkbenchError
+from workbench.core.model import LineageEntry, Model
+from workbench.steps.workspace import (
     FOLDER_SUFFIXES,
     commit,
     find_cached,
@@ -235,7 +235,7 @@ def run_step(
 
 
 def _memo_key(key: str) -> str:
-    from workbench.workspace import workspace
+    from workbench.steps.workspace import workspace
 
     return f"{workspace()}::{key}"
 
@@ -323,7 +323,7 @@ def source_model(model: Any) -> Model:
     descends from a zoo model, that model's task: its calibration and evaluation data), so a step run
     from the command line on ``digits-cnn.onnx`` calibrates on real digits and validates against torch.
     """
-    from workbench.model import load
+    from workbench.api import load
 
     if isinstance(model, Model):
         return model
@@ -340,7 +340,7 @@ def relink(model: Model, _depth: int = 0) -> Model:
     """``model`` with the lineage the workspace manifest records for its file (see ``source_model``)."""
     from workbench import zoo
     from workbench.formats import load_path
-    from workbench.workspace import read_manifest, relpath, workspace
+    from workbench.steps.workspace import read_manifest, relpath, workspace
 
     entries = {a["path"]: a for a in read_manifest()["artifacts"]}
     entry = entries.get(relpath(model.path))

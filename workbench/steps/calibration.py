@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.errors import InputError
+from workbench.core.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.model import Model
+    from workbench.core.model import Model
 
 Feeds = dict[str, np.ndarray]
 DEFAULT_SAMPLES = 32

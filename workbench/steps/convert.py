@@ -19,8 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import BackendUnavailable, StepError
-from workbench.model import Model
+from workbench.core.errors import BackendUnavailable, StepError
+from workbench.core.model import Model
 from workbench.steps.base import StepSpec, run_step, source_model
 
 TARGETS = ("onnx-optimized", "onnx-simplified", "openvino", "coreml")
@@ -124,7 +124,7 @@ def _write_ort_optimized(model: Model, tmp: Path, *, level: str) -> dict[str, An
     import onnx
     import onnxruntime as ort
 
-    from workbench.backends.onnxruntime import OPT_LEVELS
+    from workbench.runtimes.onnxruntime import OPT_LEVELS
 
     so = ort.SessionOptions()
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[level])
@@ -300,3 +300,19 @@ def _rename_features(mlmodel: Any, model: Model) -> None:
         for f, s in zip(list(feature), spec_, strict=False):
             if f.name != s.name:
                 rename_feature(spec, f.name, s.name)
+
+
+def _register() -> None:
+    from functools import partial
+
+    from workbench.core.registry import register_step
+
+    accepts = {"onnx-optimized": ("onnx",), "onnx-simplified": ("onnx",), "openvino": ("onnx", *TORCH_FORMATS),
+               "coreml": TORCH_FORMATS}
+    produces = {"onnx-optimized": "onnx", "onnx-simplified": "onnx", "openvino": "openvino", "coreml": "coreml"}
+    for target in TARGETS:
+        register_step("convert", target, accepts=accepts[target], produces=produces[target],
+                      aliases=tuple(a for a, t in ALIASES.items() if t == target))(partial(convert, target=target))
+
+
+_register()

@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import StepError
-from workbench.model import Model
+from workbench.core.errors import StepError
+from workbench.core.model import Model
 from workbench.steps.base import StepSpec, run_step, source_model
 
 TARGETS = ("onnx", "torchscript", "exported_program")
@@ -327,3 +327,15 @@ def locate_operator(module: Any, args: tuple[Any, ...], op: str) -> tuple[str, s
         for h in handles:
             h.remove()
     return found[0] if found else None
+
+
+def _register() -> None:
+    from functools import partial
+
+    from workbench.core.registry import register_step
+
+    for target in TARGETS:
+        register_step("export", target, accepts=TORCH_FORMATS, produces=target)(partial(export, target=target))
+
+
+_register()

@@ -29,8 +29,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import BackendUnavailable, StepError
-from workbench.model import Model
+from workbench.core.errors import BackendUnavailable, StepError
+from workbench.core.model import Model
 from workbench.steps.base import StepSpec, run_step, source_model
 from workbench.steps.calibration import calibration_feeds
 from workbench.steps.convert import stable_names
@@ -474,8 +474,30 @@ def _write_torch_pt2e(model: Model, tmp: Path, *, calibration: list[dict[str, An
         converted = convert_pt2e(prepared)
         ep = torch.export.export(converted, example)
     # the graph is specialised to the example's shapes: record those, not the dynamic ones
-    from workbench.model import TensorSpec
+    from workbench.core.model import TensorSpec
 
     fixed = [TensorSpec(s.name, tuple(a.shape), s.dtype) for s, a in zip(model.inputs, example, strict=True)]
     torch.export.save(ep, str(tmp), extra_files={SPEC_FILE: specs_to_json(fixed, model.outputs)})
     return {"calibration_samples": len(calibration)}
+
+
+def _register() -> None:
+    from functools import partial
+
+    from workbench.core.registry import register_step
+
+    accepts = {"onnxruntime": ("onnx",), "nncf": ("openvino", "onnx"), "coreml": ("coreml",),
+               "torch": ("torch", "hf", "exported_program")}
+
+    def produces(tool: str) -> Any:
+        fixed = {"onnxruntime": "onnx", "nncf": "openvino", "coreml": "coreml"}
+        if tool in fixed:
+            return fixed[tool]
+        return lambda opts: "exported_program" if opts.get("method") == "pt2e" else "torchscript"
+
+    for tool in METHODS:
+        register_step("quantize", tool, accepts=accepts[tool], produces=produces(tool), methods=METHODS[tool],
+                      aliases=tuple(a for a, t in TOOL_ALIASES.items() if t == tool))(partial(quantize, tool=tool))
+
+
+_register()

@@ -2,8 +2,8 @@
 
 The result is run on the same inputs as its parent and as the original model (each on its natural
 runtime; OpenVINO at fp32 inference precision, so the artifact is judged and not the runtime's bf16
-default), and compared with both (``workbench.compare``: max abs, relative L2, cosine, top-k agreement
-for logits). The tolerance is the one for the precision of the step (``workbench/tolerances.py``):
+default), and compared with both (``workbench.analysis.compare``: max abs, relative L2, cosine, top-k agreement
+for logits). The tolerance is the one for the precision of the step (``workbench/core/tolerances.py``):
 against the parent, the looser of the two models' precisions; against the original, the loosest
 precision of the whole lineage. Where the model has evaluation data, the task metric is computed too
 (digits accuracy; MiniLM's Spearman and the cosine of its sentence embeddings to the original's).
@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from workbench.compare import Comparison
-    from workbench.model import Model
+    from workbench.analysis.compare import Comparison
+    from workbench.core.model import Model
 
 Feeds = dict[str, np.ndarray]
 N_INPUT_SETS = 3
@@ -140,7 +140,8 @@ def _plain(value: Any) -> Any:
 # -- running ---------------------------------------------------------------------------------------
 def runner_for(model: Model) -> tuple[str, dict[str, Any]] | None:
     """The backend (and options) a step's result is validated on, or None where it cannot run here."""
-    from workbench.backends import default_backend, get_backend
+    from workbench.core.registry import get_runtime as get_backend
+    from workbench.steps.routing import default_backend
 
     backend = default_backend(model)
     if not get_backend(backend).availability():
@@ -159,8 +160,8 @@ def validation_inputs(original: Model, candidate: Model) -> list[Feeds]:
 
 def _run_model(model: Model, inputs: list[Feeds], key: str) -> dict[str, Any]:
     """Outputs of ``model`` on ``inputs`` (cached per model and input key), its metric and precision."""
-    from workbench.backends import runner
-    from workbench.compare import _feeds_for, precision_of
+    from workbench.analysis.compare import _feeds_for, precision_of
+    from workbench.steps.routing import runner
 
     store = _runs.setdefault(model, {})
     if key in store:
@@ -188,7 +189,7 @@ def _precision(model: Model, r: Any) -> str:
 
     The steps know what they made (an ONNX fp16 conversion is a quantize step but fp16, not int8),
     so their record is used rather than ``compare.precision_of``'s guess from the step names."""
-    from workbench.compare import loosest, normalize_precision
+    from workbench.analysis.compare import loosest, normalize_precision
 
     found = [normalize_precision(model.metadata.get("precision", "fp32"))]
     found += [normalize_precision(e.options.get("precision", "")) for e in model.lineage if e.options]
@@ -203,7 +204,7 @@ def _precision(model: Model, r: Any) -> str:
 
 
 def _renaming(r: Any) -> Any:
-    from workbench.compare import _feeds_for
+    from workbench.analysis.compare import _feeds_for
 
     return lambda feeds: r.infer(_feeds_for(r.model, feeds))
 
@@ -215,12 +216,13 @@ def _fixed_batch(model: Model) -> int | None:
 
 def validate_step(result: Model, parent: Model) -> Validation:
     """Run ``result``, ``parent`` and the original on the same inputs and compare (see the module doc)."""
-    from workbench.compare import compare_outputs, loosest
+    from workbench.analysis.compare import compare_outputs, loosest
 
     step = result.lineage[-1].step if result.lineage else "load"
     original = result.original
     if runner_for(result) is None:
-        from workbench.backends import default_backend, get_backend
+        from workbench.core.registry import get_runtime as get_backend
+        from workbench.steps.routing import default_backend
 
         avail = get_backend(default_backend(result)).availability()
         return Validation.skipped_because(result, f"{avail.reason or 'its runtime is unavailable'}"

@@ -31,7 +31,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import StepError, WorkbenchError
+from workbench.core.errors import StepError, WorkbenchError
 
 DEFAULT_TIMEOUT_S = float(os.environ.get("WORKBENCH_STEP_TIMEOUT", "3600"))
 _HEADER = struct.Struct("!Q")
@@ -153,7 +153,7 @@ class Worker:
             return value
         if status == "workbench_error":
             cls_name, problem, fix = value
-            from workbench import errors
+            from workbench.core import errors
 
             cls = getattr(errors, cls_name, StepError)
             raise cls(problem, fix)

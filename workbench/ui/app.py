@@ -19,8 +19,8 @@ from typing import Any
 import ipywidgets as widgets
 
 import workbench as wb
-from workbench.errors import WorkbenchError
-from workbench.model import Model
+from workbench.core.errors import WorkbenchError
+from workbench.core.model import Model
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """``BenchView``: a dashboard over results (BenchReport, Comparison, LayerReport, NodeProfile, TuneResult).
 
 One tab per result, each with its verdict, its table and its charts. The charts are the report's static
-SVG (``workbench.report``), so the dashboard renders the same in JupyterLab, Notebook 7 and Voilà, behind
+SVG (``workbench.analysis.report``), so the dashboard renders the same in JupyterLab, Notebook 7 and Voilà, behind
 a base URL, offline, with no extra JavaScript. "Save report" writes the standalone HTML page to the
 artifacts folder (a new file; nothing is overwritten). The view computes nothing: it renders results.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 
 def _verdict(result: Any) -> str:
@@ -39,7 +39,7 @@ class BenchView(widgets.VBox):
     """A tabbed dashboard of one or more results; ``BenchView(report, comparison, tuned)``."""
 
     def __init__(self, *results: Any, title: str = "Compare and benchmark"):
-        from workbench.report import _sections
+        from workbench.analysis.report import _sections
 
         if not results:
             raise WorkbenchError("BenchView needs at least one result",
@@ -68,8 +68,8 @@ class BenchView(widgets.VBox):
 
     def save(self) -> str:
         """Write the HTML report to a new file in the artifacts folder; returns its path."""
-        from workbench.report import html_report
-        from workbench.workspace import unique_path
+        from workbench.analysis.report import html_report
+        from workbench.steps.workspace import unique_path
 
         path = unique_path("report", ".html")  # reserves a new name
         html_report(*self.results, path=path, title=self._title, overwrite=True)  # over our own placeholder

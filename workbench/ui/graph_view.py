@@ -18,8 +18,8 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
-from workbench.errors import WorkbenchError
-from workbench.graph import Graph, GraphDiff, diff
+from workbench.core.errors import WorkbenchError
+from workbench.core.graph import Graph, GraphDiff, diff
 
 _WIDGETS = Path(__file__).resolve().parent.parent / "widgets"
 
@@ -28,7 +28,8 @@ def as_graph(source: Any) -> Graph:
     """A ``Graph`` from a Graph, a Model, or anything ``wb.load`` accepts (path, zoo name, module)."""
     if isinstance(source, Graph):
         return source
-    from workbench.model import Model, load
+    from workbench.api import load
+    from workbench.core.model import Model
 
     model = source if isinstance(source, Model) else load(source)
     return model.graph()

@@ -22,7 +22,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from workbench.errors import BackendUnavailable, WorkbenchError
+from workbench.core.errors import BackendUnavailable, WorkbenchError
 
 _WIDGETS = Path(__file__).resolve().parent.parent / "widgets"
 _ASSET_NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|json|css|html)$")
@@ -75,8 +75,8 @@ def model_files_for_netron(source: Any) -> tuple[list[Path], str]:
                                  "pass the model file inside it (e.g. model.onnx, model.xml, saved_model.pb)")
         files = [path]
         try:
+            from workbench.api import load
             from workbench.formats import model_files
-            from workbench.model import load
 
             files = [Path(f).resolve() for f in model_files(load(path))] or files
         except Exception:  # noqa: BLE001 - a file Netron reads but the workbench does not
@@ -85,7 +85,8 @@ def model_files_for_netron(source: Any) -> tuple[list[Path], str]:
         if path not in files:
             files.insert(0, path)
         return files, path.name
-    from workbench.model import Model, load
+    from workbench.api import load
+    from workbench.core.model import Model
 
     model = source if isinstance(source, Model) else load(source)
     if model.path is not None and Path(model.path).exists() and Path(model.path).is_file():

@@ -10,11 +10,11 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
-from workbench.errors import BackendUnavailable, ModelFormatError
+from workbench.core.errors import BackendUnavailable, ModelFormatError
 from workbench.zoo.base import ZooEntry
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.model import Model
+    from workbench.core.model import Model
 
 
 def _build(module: str, func: str = "build"):

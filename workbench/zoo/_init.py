@@ -43,8 +43,8 @@ IMAGE_INPUT, IMAGE_OUTPUT, IMAGE_SHAPE = "input", "logits", (3, 224, 224)
 def random_image_classifier(name: str, module: Any, seed: int) -> Any:
     """An ImageNet-shaped classifier (``input`` N×3×224×224 → ``logits``) as a torch ``Model``, with
     seeded random weights (``seeded_init``) and seeded random example images."""
+    from workbench.core.model import TensorSpec
     from workbench.formats.torch_module import from_module
-    from workbench.model import TensorSpec
     from workbench.zoo.base import RandomTask
 
     seeded_init(module, seed, (4, *IMAGE_SHAPE))

@@ -51,7 +51,7 @@ class RandomTask(Task):
     """Seeded random inputs for architectures without real data (their weights are random too)."""
 
     def __init__(self, name: str, specs: list[Any], default_batch: int = 1):
-        from workbench.model import random_feeds
+        from workbench.core.model import random_feeds
 
         self.name = name
         self._specs = specs

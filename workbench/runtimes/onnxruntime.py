@@ -6,13 +6,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from workbench.backends.base import Runner
-from workbench.errors import BackendUnavailable, WorkbenchError
+from workbench.core.errors import BackendUnavailable, WorkbenchError
+from workbench.core.registry import register_runtime
+from workbench.core.runner import Runner
 
 OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
               "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}
 
 
+@register_runtime
 class OnnxRuntimeRunner(Runner):
     """Options:
         providers: execution providers, default ``["CPUExecutionProvider"]``.
@@ -26,6 +28,8 @@ class OnnxRuntimeRunner(Runner):
 
     name: ClassVar[str] = "onnxruntime"
     formats: ClassVar[tuple[str, ...]] = ("onnx",)
+    aliases: ClassVar[tuple[str, ...]] = ("ort",)
+    default_for: ClassVar[tuple[str, ...]] = ("onnx",)
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8", "int4")
 
     @classmethod

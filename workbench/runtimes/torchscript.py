@@ -6,15 +6,19 @@ from typing import ClassVar
 
 import numpy as np
 
-from workbench.backends._torch_common import call_module, named_outputs, set_threads, torch_version
-from workbench.backends.base import Runner
+from workbench.core.registry import register_runtime
+from workbench.core.runner import Runner
+from workbench.runtimes.torch_common import call_module, named_outputs, set_threads, torch_version
 
 
+@register_runtime
 class TorchScriptRunner(Runner):
     """Options: ``threads``, ``optimize`` (``torch.jit.optimize_for_inference``; default False)."""
 
     name: ClassVar[str] = "torchscript"
     formats: ClassVar[tuple[str, ...]] = ("torchscript",)
+    aliases: ClassVar[tuple[str, ...]] = ("jit",)
+    default_for: ClassVar[tuple[str, ...]] = ("torchscript",)
 
     @classmethod
     def _check_available(cls) -> str:

@@ -5,7 +5,7 @@
 error, cosine similarity, top-1 / top-k agreement for logits, PSNR for images, NaN and Inf counts, shape
 and dtype. Each output passes or fails against a tolerance:
 
-* by default the **precision** of the candidate decides (``workbench/tolerances.py``: fp32, fp16, bf16,
+* by default the **precision** of the candidate decides (``workbench/core/tolerances.py``: fp32, fp16, bf16,
   int8, int4), with errors measured relative to the output's scale; the precision comes from the
   model's lineage (a quantize step), its metadata, and the runtime (OpenVINO computes in bf16 by
   default on CPUs with AVX-512 BF16, as here);
@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.errors import InputError, WorkbenchError
-from workbench.tolerances import Tolerance, metrics, tolerance
+from workbench.core.errors import InputError, WorkbenchError
+from workbench.core.tolerances import Tolerance, metrics, tolerance
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from workbench.backends.base import Runner
-    from workbench.model import Model
+    from workbench.core.model import Model
+    from workbench.core.runner import Runner
 
 Feeds = dict[str, np.ndarray]
 
@@ -285,7 +285,7 @@ class Comparison:
         return f"<Comparison {'PASS' if self else 'FAIL'}>\n{self.summary()}"
 
     def _repr_html_(self) -> str:
-        from workbench.report import comparison_table_html
+        from workbench.analysis.report import comparison_table_html
 
         return comparison_table_html(self)
 
@@ -296,7 +296,7 @@ class Comparison:
 
     def to_json(self, indent: int | None = 2) -> str:
         """JSON with ``schema: "workbench.comparison"`` and a schema version."""
-        from workbench.report import to_json_text
+        from workbench.analysis.report import to_json_text
 
         return to_json_text("comparison", self.to_dict(), indent=indent)
 
@@ -444,9 +444,10 @@ class _Target:
 
 
 def _as_target(item: Any, backend: str | None = None, options: dict[str, Any] | None = None) -> _Target:
-    from workbench.backends import default_backend
-    from workbench.backends.base import Runner
-    from workbench.model import Model, load
+    from workbench.api import load
+    from workbench.core.model import Model
+    from workbench.core.runner import Runner
+    from workbench.steps.routing import default_backend
 
     if isinstance(item, Runner):
         return _Target(item.model, item.name, dict(item.options), runner=item)
@@ -488,7 +489,7 @@ def _feeds_for(model: Model, feeds: Feeds) -> Feeds:
 
 def _run(t: _Target, inputs: list[Feeds]) -> tuple[list[Feeds], str]:
     """Run ``t`` on every input set; return the outputs and the precision it computed in."""
-    from workbench.backends import runner as make_runner
+    from workbench.steps.routing import runner as make_runner
 
     own = t.runner is None
     r = t.runner or make_runner(t.model, t.backend, **t.options)
@@ -539,7 +540,7 @@ def compare(
         reference: a Model (or anything ``wb.load`` takes), a ``(model, backend)`` or
             ``(model, backend, {options})`` pair, or a prepared Runner.
         candidates: one or a list of the same kinds. Each runs on its natural runtime
-            (``workbench.backends.default_backend``) unless a backend is given.
+            (``workbench.api.default_backend``) unless a backend is given.
         inputs: a dict of arrays, or a list of them (default: ``n_inputs`` seeded example input sets
             of the reference, at ``batch``).
         tolerances: the pass criterion. None: from each candidate's precision (``tolerances.py``).
@@ -757,7 +758,7 @@ class LayerReport:
         return f"<LayerReport>\n{self.summary()}"
 
     def to_json(self, indent: int | None = 2) -> str:
-        from workbench.report import to_json_text
+        from workbench.analysis.report import to_json_text
 
         first = self.first_divergent
         return to_json_text("layer_report", {
@@ -771,7 +772,7 @@ class LayerReport:
     def html_sections(self) -> list[str]:
         from html import escape
 
-        from workbench.report import svg_scatter
+        from workbench.analysis.report import svg_scatter
 
         parts = [f"<pre>{escape(self.summary())}</pre>"]
         for b in self.backends:
@@ -787,7 +788,7 @@ class LayerReport:
 def _node_module(node: Any) -> str:
     """The torch module path (and class) a node came from, from the exporter's metadata or its name."""
     try:
-        from workbench.graph import _onnx_scope
+        from workbench.core.graph import _onnx_scope
 
         scope = _onnx_scope(node)
     except Exception:  # noqa: BLE001 - metadata we cannot read: no module
@@ -816,14 +817,15 @@ def _twin(name: str, ref_names: set[str]) -> str | None:
 
 
 def _onnx_model(model: Any) -> Model:
-    from workbench.backends import _convert_for, get_backend
-    from workbench.model import Model, load
+    from workbench.api import load
+    from workbench.core.model import Model
+    from workbench.steps.routing import prepare_for
 
     model = model if isinstance(model, Model) else load(model)
     if model.format == "onnx":
         return model
     if model.format in ("torch", "hf", "exported_program"):
-        return _convert_for(model, get_backend("onnxruntime"))
+        return prepare_for(model, "onnxruntime")
     raise WorkbenchError(f"compare_layers needs an ONNX model, got {model.format}",
                          "export it first: wb.export(model, 'onnx')")
 
@@ -852,8 +854,8 @@ def _run_with_outputs(proto: Any, names: list[str], types: dict[str, tuple[int, 
     import onnx
     from onnx import helper
 
-    from workbench.backends import runner
-    from workbench.model import load
+    from workbench.api import load
+    from workbench.steps.routing import runner
 
     saved = list(proto.graph.output)
     del proto.graph.output[:]
@@ -952,9 +954,9 @@ def _run_openvino_ports(path: str, ports: list[tuple[str, int]], options: dict[s
     """Run the IR at ``path`` with the given op output ports added as outputs; their values in order."""
     import openvino as ov
 
-    from workbench.backends import runner
+    from workbench.core.model import Model
     from workbench.formats.openvino import specs_of
-    from workbench.model import Model
+    from workbench.steps.routing import runner
 
     ov_model = ov.Core().read_model(path)
     by_name = {op.get_friendly_name(): op for op in ov_model.get_ordered_ops()}
@@ -1004,7 +1006,8 @@ def compare_layers(
     """
     import tempfile
 
-    from workbench.model import Model, load
+    from workbench.api import load
+    from workbench.core.model import Model
 
     given = model if isinstance(model, Model) else load(model)
     is_ir = given.format == "openvino"
@@ -1095,7 +1098,7 @@ def compare_layers(
 
 class _CallableModule(types.ModuleType):
     """``wb.compare`` names both this module and its function: importing the module (``from
-    workbench.compare import Check``) makes Python set ``workbench.compare`` to the module, hiding the
+    workbench.analysis.compare import Check``) makes Python set ``workbench.analysis.compare`` to the module, hiding the
     lazily exported function. Calling the module calls the function, so ``wb.compare(...)`` always works."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Comparison:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.model import Model
+    from workbench.core.model import Model
 
 MANIFEST = "manifest.json"
 _lock = threading.RLock()

@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.errors import ModelFormatError, WorkbenchError
-from workbench.model import human_bytes
+from workbench.core.errors import ModelFormatError, WorkbenchError
+from workbench.core.model import human_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from workbench.model import Model
+    from workbench.core.model import Model
 
 Shape = tuple[int | str, ...]
 

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from workbench.model import Model
+    from workbench.core.model import Model
 
 QUICK_RUNS = 5
 
@@ -92,7 +92,7 @@ class NodeProfile:
         return frame[frame["backend"] == backend].nlargest(n, "time_ms")
 
     def to_json(self, indent: int | None = 2) -> str:
-        from workbench.report import to_json_text
+        from workbench.analysis.report import to_json_text
 
         return to_json_text("node_profile", {"model": self.model, "runs": self.runs, "backends": self.backends,
                                              "rows": [asdict(r) for r in self.rows]}, indent=indent)
@@ -101,7 +101,7 @@ class NodeProfile:
     html_title = "Per-node latency"
 
     def html_sections(self) -> list[str]:
-        from workbench.report import svg_bars
+        from workbench.analysis.report import svg_bars
 
         parts = []
         for b in self.backends:
@@ -194,8 +194,8 @@ class _NameMap:
 
 def _profile_onnxruntime(model: Model, feeds: dict[str, np.ndarray], runs: int, warmup: int,
                          options: dict[str, Any]) -> list[NodeTime]:
-    from workbench.backends import runner
-    from workbench.compare import _feeds_for
+    from workbench.analysis.compare import _feeds_for
+    from workbench.steps.routing import runner
 
     with tempfile.TemporaryDirectory(prefix="wb-ort-profile-") as tmp:
         r = runner(model, "onnxruntime", enable_profiling=True, profile_prefix=str(Path(tmp) / "ort"), **options)
@@ -226,8 +226,8 @@ def _profile_onnxruntime(model: Model, feeds: dict[str, np.ndarray], runs: int, 
 
 def _profile_openvino(model: Model, feeds: dict[str, np.ndarray], runs: int, warmup: int,
                       options: dict[str, Any]) -> list[NodeTime]:
-    from workbench.backends import runner
-    from workbench.compare import _feeds_for
+    from workbench.analysis.compare import _feeds_for
+    from workbench.steps.routing import runner
 
     config = {**(options.pop("config", None) or {}), "PERF_COUNT": "YES"}
     with runner(model, "openvino", config=config, **options) as r:
@@ -277,14 +277,15 @@ def profile_nodes(
     """
     import os
 
-    from workbench.model import Model, load
+    from workbench.api import load
+    from workbench.core.model import Model
 
     model = model if isinstance(model, Model) else load(model)
     if model.format not in ("onnx", "openvino"):
         # profile one ONNX graph on every runtime, so node names agree between them and with the graph view
-        from workbench.backends import _convert_for, get_backend
+        from workbench.steps.routing import prepare_for
 
-        model = _convert_for(model, get_backend("onnxruntime"))
+        model = prepare_for(model, "onnxruntime")
     names = [backends] if isinstance(backends, str) else list(backends)
     unknown = [b for b in names if b not in PROFILERS]
     if unknown or not names:

@@ -8,15 +8,19 @@ from typing import ClassVar
 
 import numpy as np
 
-from workbench.backends.base import Runner
-from workbench.errors import BackendUnavailable
+from workbench.core.errors import BackendUnavailable
+from workbench.core.registry import register_runtime
+from workbench.core.runner import Runner
 
 
+@register_runtime
 class CoreMLRunner(Runner):
     """Options: ``compute_units`` (``"ALL"`` default, ``"CPU_ONLY"``, ``"CPU_AND_GPU"``, ``"CPU_AND_NE"``)."""
 
     name: ClassVar[str] = "coreml"
     formats: ClassVar[tuple[str, ...]] = ("coreml",)
+    aliases: ClassVar[tuple[str, ...]] = ()
+    default_for: ClassVar[tuple[str, ...]] = ("coreml",)
     devices: ClassVar[tuple[str, ...]] = ("CPU", "GPU", "ANE")
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8")
 

@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.errors import ModelFormatError
+from workbench.core.errors import ModelFormatError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.graph import Graph
+    from workbench.core.graph import Graph
     from workbench.zoo.base import Task
 
 Dim = int | str  # an int is a fixed size; a str names a dynamic axis ("batch", "sequence", "?")
-FORMATS = ("torch", "torchscript", "exported_program", "onnx", "openvino", "coreml", "hf")
 
 # Sizes used for dynamic axes when example inputs are made up (no task data).
 DEFAULT_DYNAMIC_SIZES = {"batch": 1, "batch_size": 1, "n": 1, "N": 1}
@@ -119,8 +118,10 @@ class Model:
         metadata: dict[str, Any] | None = None,
         example_feeds: dict[str, np.ndarray] | None = None,
     ):
-        if format not in FORMATS:
-            raise ValueError(f"unknown format {format!r}; expected one of {FORMATS}")
+        from workbench.core import registry
+
+        if format not in registry.formats():
+            raise ValueError(f"unknown format {format!r}; expected one of {registry.format_names()}")
         self.format = format
         self.name = name
         self.path = Path(path) if path is not None else None
@@ -176,11 +177,12 @@ class Model:
                 f"model {self.name!r} has no evaluation data",
                 "use a zoo model with a task (wb.zoo.list()) or compare outputs with wb.compare",
             )
-        from workbench.backends import default_backend, runner
+        from workbench.core import registry
 
         first = self.inputs[0].shape if self.inputs else ()
         fixed_batch = first[0] if first and isinstance(first[0], int) else None  # e.g. exported with dynamic=False
-        with runner(self, backend or default_backend(self), **runner_options) as r:
+        cls = registry.get_runtime(backend or registry.default_runtime(self.format))
+        with cls(self, **runner_options) as r:
             return self.task.evaluate(r.infer, batch_size=fixed_batch)
 
     # -- inspection ----------------------------------------------------------------------------
@@ -189,9 +191,9 @@ class Model:
         """Bytes on disk (every file of a multi-file model), or None for in-memory models."""
         if self.path is None:
             return None
-        from workbench.formats import model_files
+        from workbench.core import registry
 
-        return sum(f.stat().st_size for f in model_files(self))
+        return sum(f.stat().st_size for f in registry.get_format(self.format).files(self.path))
 
     @property
     def original(self) -> Model:
@@ -199,10 +201,10 @@ class Model:
         return self.lineage[0].parent if self.lineage and self.lineage[0].parent is not None else self
 
     def graph(self) -> Graph:
-        """The model's graph (nodes, edges, shapes, params, MACs) as a ``workbench.graph.Graph``."""
-        from workbench.graph import Graph
+        """The model's graph (nodes, edges, shapes, params, MACs) as a ``workbench.core.graph.Graph``."""
+        from workbench.core import registry
 
-        return Graph.from_model(self)
+        return registry.get_format(self.format).graph(self)
 
     def describe(self) -> str:
         """A few lines: format, path, size, inputs, outputs, lineage."""
@@ -268,59 +270,3 @@ def human_bytes(n: float) -> str:
         if n >= div:
             return f"{n / div:.1f} {unit}"
     return f"{int(n)} B"
-
-
-def load(source: Any, example_inputs: Any = None, *, trust: bool = False, **options: Any) -> Model:
-    """Load a model from anything the workbench understands, and return a ``Model``.
-
-    Args:
-        source: a zoo name (``wb.zoo.list()``); a ``torch.nn.Module`` (pass ``example_inputs``);
-            a path to a TorchScript ``.pt``, an ExportedProgram ``.pt2``, an ONNX ``.onnx`` (external
-            data files beside it are found), an OpenVINO IR ``.xml`` (+ ``.bin``), a Core ML
-            ``.mlpackage``/``.mlmodel``, or a Hugging Face model folder; or a Hugging Face hub id
-            (needs network access).
-        example_inputs: for an ``nn.Module``: a tensor, a tuple of tensors, or a dict name -> tensor.
-        trust: allow unpickling arbitrary objects (a ``torch.save``-d whole module). Only for files
-            you trust: unpickling runs code.
-        **options: format-specific options (``input_names=``, ``output_names=`` for modules).
-
-    The format is detected from the content, not only the extension.
-    """
-    from workbench import formats
-
-    if isinstance(source, Model):
-        return source
-    if _is_torch_module(source):
-        from workbench.formats import torch_module
-
-        return torch_module.from_module(source, example_inputs, **options)
-    if isinstance(source, str | os.PathLike):
-        text = os.fspath(source)
-        path = Path(text).expanduser()
-        if path.exists():
-            if example_inputs is not None:
-                options["example_inputs"] = example_inputs
-            return formats.load_path(path, trust=trust, **options)
-        from workbench import zoo
-
-        if text in zoo.names():
-            return zoo.load(text, **options)
-        if formats.looks_like_hub_id(text):
-            from workbench.formats import hf
-
-            return hf.load_hub(text, **options)
-        raise ModelFormatError(
-            f"{text!r} is not a file, a folder or a zoo model",
-            f"pass an existing path, or one of the zoo names: {', '.join(zoo.names())}",
-        )
-    raise ModelFormatError(
-        f"cannot load a model from a {type(source).__name__}",
-        "pass a path, a zoo name, or a torch.nn.Module with example_inputs=",
-    )
-
-
-def _is_torch_module(obj: Any) -> bool:
-    import sys
-
-    torch = sys.modules.get("torch")  # a Module can only exist if torch is imported already
-    return torch is not None and isinstance(obj, torch.nn.Module)

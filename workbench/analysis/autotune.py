@@ -34,12 +34,12 @@ import types
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from workbench.model import Model
+    from workbench.core.model import Model
 
 QUICK = os.environ.get("WORKBENCH_QUICK", "") not in ("", "0")
 ORT_PRECISIONS = ("fp32", "int8")
@@ -128,7 +128,7 @@ class TuneResult:
         return f"<TuneResult best={self.best.label if self.best else None}>\n{self.summary()}"
 
     def to_json(self, indent: int | None = 2) -> str:
-        from workbench.report import to_json_text
+        from workbench.analysis.report import to_json_text
 
         return to_json_text("autotune", {
             "model": self.model, "error_axis": self.error_axis, "budget": self.budget,
@@ -167,7 +167,7 @@ class TuneResult:
     def html_sections(self) -> list[str]:
         from html import escape
 
-        from workbench.report import svg_bars, svg_scatter
+        from workbench.analysis.report import svg_bars, svg_scatter
 
         ok = [t for t in self.trials if t.error is None]
         return [f"<pre>{escape(self.summary())}</pre>",
@@ -178,7 +178,7 @@ class TuneResult:
                 f"<h3>Reproduce the best configuration</h3><pre>{escape(self.script)}</pre>"]
 
     def to_html(self, path: str | os.PathLike | None = None) -> str:
-        from workbench.report import html_report
+        from workbench.analysis.report import html_report
 
         return html_report(self, path=path, title=f"Autotune {self.model}")
 
@@ -203,9 +203,9 @@ def quantize_int8(model: Model, runtime: str, calibration: list[dict[str, Any]])
 
 
 def _quantize_directly(model: Model, tool: str, calibration: list[dict[str, Any]]) -> Model:
+    from workbench.core.model import LineageEntry
     from workbench.formats import load_path
-    from workbench.model import LineageEntry
-    from workbench.workspace import unique_path
+    from workbench.steps.workspace import unique_path
 
     start = time.perf_counter()
     if tool == "onnxruntime":
@@ -249,9 +249,9 @@ def static_openvino(model: Model, batch: int = 1) -> Model:
     ``benchmark_app -shape`` does: the CPU plugin then compiles for one shape, not a dynamic one."""
     import openvino as ov
 
+    from workbench.core.model import LineageEntry
     from workbench.formats import load_path
-    from workbench.model import LineageEntry
-    from workbench.workspace import unique_path
+    from workbench.steps.workspace import unique_path
 
     start = time.perf_counter()
     ov_model = ov.Core().read_model(str(model.path))
@@ -290,7 +290,7 @@ def _version(package: str) -> str:
 
 
 def _cpu_supports(precision: str) -> tuple[bool, str]:
-    from workbench.bench import environment
+    from workbench.analysis.bench import environment
 
     flags = set(environment()["cpu_flags"])
     if precision == "bf16" and not flags & {"avx512_bf16", "amx_bf16"}:
@@ -381,9 +381,10 @@ def autotune(
         static_shapes: give OpenVINO an IR with the inputs fixed at ``batch`` (as ``benchmark_app
             -shape`` does) rather than the dynamic-batch export.
     """
-    from workbench.bench import benchmark, environment
-    from workbench.compare import compare
-    from workbench.model import Model, load
+    from workbench.analysis.bench import benchmark, environment
+    from workbench.analysis.compare import compare
+    from workbench.api import load
+    from workbench.core.model import Model
 
     original = model if isinstance(model, Model) else load(model)
     space = {**default_space(), **(space or {})}
@@ -507,7 +508,7 @@ def _script(original: Model, best: Trial | None, samples: int, batch: int, stati
         return "# no configuration met the budget"
     from workbench import zoo
 
-    lines = ["import workbench as wb", "from workbench.autotune import quantize_int8, static_openvino", ""]
+    lines = ["import workbench as wb", "from workbench.analysis.autotune import quantize_int8, static_openvino", ""]
     if original.path is not None:
         lines.append(f"model = wb.load({str(original.path)!r})")
     elif original.name in zoo.names():
@@ -537,8 +538,8 @@ def _script(original: Model, best: Trial | None, samples: int, batch: int, stati
 
 
 class _CallableModule(types.ModuleType):
-    """``wb.autotune`` names both this module and its function (see ``workbench.compare``): calling the
-    module calls the function, so ``wb.autotune(...)`` works after ``import workbench.autotune`` too."""
+    """``wb.autotune`` names both this module and its function (see ``workbench.analysis.compare``): calling the
+    module calls the function, so ``wb.autotune(...)`` works after ``import workbench.analysis.autotune`` too."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> TuneResult:
         return autotune(*args, **kwargs)

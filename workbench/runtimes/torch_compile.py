@@ -7,11 +7,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from workbench.backends._torch_common import call_module, named_outputs, set_threads, torch_version
-from workbench.backends.base import Runner
-from workbench.errors import BackendUnavailable
+from workbench.core.errors import BackendUnavailable
+from workbench.core.registry import register_runtime
+from workbench.core.runner import Runner
+from workbench.runtimes.torch_common import call_module, named_outputs, set_threads, torch_version
 
 
+@register_runtime
 class TorchCompileRunner(Runner):
     """Options: ``backend`` (default ``"inductor"``), ``mode`` (``None``, ``"max-autotune"``, …),
     ``dynamic`` (default False), ``threads``. The first ``infer`` compiles (seconds to a minute):
@@ -19,6 +21,8 @@ class TorchCompileRunner(Runner):
 
     name: ClassVar[str] = "torch_compile"
     formats: ClassVar[tuple[str, ...]] = ("torch", "hf", "exported_program")
+    aliases: ClassVar[tuple[str, ...]] = ("inductor",)
+    default_for: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def _check_available(cls) -> str:

@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.compare import _feeds_for
-from workbench.errors import InputError, WorkbenchError
+from workbench.analysis.compare import _feeds_for
+from workbench.core.errors import InputError, WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from workbench.backends.base import Runner
+    from workbench.core.runner import Runner
 
 #: the noise flag is raised when one of these is exceeded
 NOISE_SPREAD = 0.10  # robust coefficient of variation: 1.4826 · MAD / median
@@ -324,7 +324,7 @@ class BenchReport:
         return f"<BenchReport {len(self.results)} result(s)>\n{self.summary()}"
 
     def _repr_html_(self) -> str:
-        from workbench.report import bench_table_html
+        from workbench.analysis.report import bench_table_html
 
         return bench_table_html(self)
 
@@ -341,19 +341,19 @@ class BenchReport:
     def to_json(self, indent: int | None = 2, latencies: bool = False) -> str:
         """JSON with ``schema: "workbench.benchmark"`` and a schema version (``latencies=True`` adds
         every kept latency)."""
-        from workbench.report import to_json_text
+        from workbench.analysis.report import to_json_text
 
         return to_json_text("benchmark", self.to_dict(latencies), indent=indent)
 
     def plot(self, kind: str = "latency") -> Any:
         """A plotly figure: ``"latency"`` (distributions), ``"speedup"``, ``"throughput"`` or ``"memory"``."""
-        from workbench.report import bench_figure
+        from workbench.analysis.report import bench_figure
 
         return bench_figure(self, kind)
 
     def to_html(self, path: str | os.PathLike | None = None) -> str:
         """A standalone HTML report (static SVG plots, no JavaScript needed); written to ``path`` if given."""
-        from workbench.report import html_report
+        from workbench.analysis.report import html_report
 
         return html_report(self, path=path)
 
@@ -572,7 +572,7 @@ def benchmark(
     A configuration that cannot run (a fixed batch size, a missing runtime) is recorded with its
     error, and the others still run; ``bool(report)`` says whether all ran.
     """
-    from workbench.compare import _as_target, _label
+    from workbench.analysis.compare import _as_target, _label
 
     if mode not in ("sync", "async"):
         raise WorkbenchError(f"unknown mode {mode!r}", "use mode='sync' (latency) or mode='async' (throughput)")
@@ -617,8 +617,8 @@ def benchmark(
 def _bench_one(t: Any, label: str, batch: int, inputs: dict[str, np.ndarray] | None, *, duration_s: float,
                iterations: int | None, warmup: int, min_iterations: int, threads: int | None, mode: str,
                streams: int | None, inference_only: bool) -> BenchResult:
-    from workbench.backends import runner as make_runner
-    from workbench.compare import precision_of
+    from workbench.analysis.compare import precision_of
+    from workbench.steps.routing import runner as make_runner
 
     res = BenchResult(label, t.model.name, t.model.format, t.backend, batch or _batch_of(inputs), mode)
     own = t.runner is None

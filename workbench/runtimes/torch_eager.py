@@ -6,16 +6,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from workbench.backends._torch_common import call_module, named_outputs, set_threads, torch_version
-from workbench.backends.base import Runner
+from workbench.core.registry import register_runtime
+from workbench.core.runner import Runner
+from workbench.runtimes.torch_common import call_module, named_outputs, set_threads, torch_version
 
 
+@register_runtime
 class TorchEagerRunner(Runner):
     """Runs the module as written. Options: ``threads`` (intra-op threads), ``dtype`` (``"fp32"`` or
     ``"bf16"``: autocast on CPU)."""
 
     name: ClassVar[str] = "torch_eager"
     formats: ClassVar[tuple[str, ...]] = ("torch", "hf", "exported_program", "torchscript")
+    aliases: ClassVar[tuple[str, ...]] = ("torch", "eager")
+    default_for: ClassVar[tuple[str, ...]] = ("torch", "hf", "exported_program")
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "bf16")
 
     @classmethod

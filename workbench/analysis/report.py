@@ -248,7 +248,7 @@ def bench_figure(report: Any, kind: str = "latency") -> Any:
                              orientation="h", name="size on disk"))
         fig.update_layout(title="Memory and size", xaxis_title="MB", barmode="group")
     else:
-        from workbench.errors import WorkbenchError
+        from workbench.core.errors import WorkbenchError
 
         raise WorkbenchError(f"unknown plot kind {kind!r}", "use 'latency', 'speedup', 'throughput' or 'memory'")
     fig.update_layout(height=max(300, 60 + 40 * len(ok)), margin={"l": 10, "r": 10, "t": 50, "b": 40})
@@ -355,7 +355,7 @@ def html_report(*results: Any, path: str | os.PathLike | None = None, title: str
     """A standalone HTML page of the results (BenchReport, Comparison, LayerReport, NodeProfile,
     TuneResult): tables and static SVG plots, no JavaScript. Written to ``path`` if given (an existing
     file is not overwritten unless ``overwrite=True``); the HTML text is returned either way."""
-    from workbench.errors import WorkbenchError
+    from workbench.core.errors import WorkbenchError
 
     body = [f"<h1>{html.escape(title)}</h1><p>Created {time.strftime('%Y-%m-%d %H:%M:%S')}</p>"]
     for obj in results:

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from workbench.errors import BackendUnavailable, IncompatibleModel, InputError
+from workbench.core.errors import BackendUnavailable, IncompatibleModel, InputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.model import Model, TensorSpec
+    from workbench.core.model import Model, TensorSpec
 
 
 @dataclass(frozen=True)

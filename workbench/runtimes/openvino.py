@@ -6,12 +6,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from workbench.backends.base import Runner
-from workbench.errors import BackendUnavailable, WorkbenchError
+from workbench.core.errors import BackendUnavailable, WorkbenchError
+from workbench.core.registry import register_runtime
+from workbench.core.runner import Runner
 
 PRECISIONS = {"fp32": "f32", "f32": "f32", "bf16": "bf16", "fp16": "f16", "f16": "f16"}
 
 
+@register_runtime
 class OpenVINORunner(Runner):
     """Options:
         device: ``"CPU"`` (default), ``"GPU"``, ``"AUTO"``, …
@@ -24,6 +26,8 @@ class OpenVINORunner(Runner):
 
     name: ClassVar[str] = "openvino"
     formats: ClassVar[tuple[str, ...]] = ("openvino", "onnx", "torch", "exported_program", "hf")
+    aliases: ClassVar[tuple[str, ...]] = ("ov",)
+    default_for: ClassVar[tuple[str, ...]] = ("openvino",)
     devices: ClassVar[tuple[str, ...]] = ("CPU", "GPU", "NPU", "AUTO")
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "bf16", "fp16", "int8", "int4")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.errors import BackendUnavailable
+from workbench.core.errors import BackendUnavailable
 
 
 def torch_version() -> str:

@@ -1,0 +1,1 @@
+"""Analysis over models and runners: compare, layerwise, bench, profile, autotune, graph diff, reports."""

@@ -1,0 +1,1 @@
+"""Runtime plugins: one module per runtime, each a ``Runner`` subclass that registers itself."""
