@@ -60,6 +60,10 @@ class Runner:
     formats: ClassVar[tuple[str, ...]] = ()
     devices: ClassVar[tuple[str, ...]] = ("CPU",)
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    #: short names ``wb.runner`` also accepts (``"ort"``, ``"ov"``)
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: formats for which this is the natural runtime (``wb.runner``'s and validation's default)
+    default_for: ClassVar[tuple[str, ...]] = ()
     #: keep up to this many per-call times in ``timing.infer_times_s``
     max_recorded_times: ClassVar[int] = 100_000
 
@@ -89,6 +93,12 @@ class Runner:
     def _check_available(cls) -> str | None:
         """Return the runtime's version, or raise BackendUnavailable with the reason and the fix."""
         raise NotImplementedError
+
+    @classmethod
+    def reference_options(cls) -> dict[str, Any]:
+        """Options that make this runtime compute at its full declared precision, used when a step's
+        result is validated (OpenVINO's CPU plugin defaults to bf16 on some CPUs; validation wants fp32)."""
+        return {}
 
     # -- lifecycle -----------------------------------------------------------------------------
     def prepare(self) -> Runner:
