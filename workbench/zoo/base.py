@@ -76,7 +76,7 @@ class ZooEntry:
     def available(self) -> tuple[bool, str | None]:
         if self.needs is None:
             return True, None
-        from workbench.zoo import _extra_missing
+        from workbench.zoo import extra_missing
 
-        missing = _extra_missing(self.name)
+        missing = extra_missing(self.name)
         return (missing is None), missing

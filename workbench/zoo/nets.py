@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from workbench.zoo.mobilenet import _divisible
+from workbench.zoo.mobilenet import divisible
 from workbench.zoo.tiny_transformer import CLASSES, D_MODEL, FF, HEADS, LAYERS, MAX_LEN, VOCAB
 
 
@@ -95,10 +95,10 @@ class MobileNetV2(nn.Module):
         super().__init__()
         settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
                     (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
-        inp = _divisible(32)
+        inp = divisible(32)
         feats: list[nn.Module] = [conv_bn(3, inp, 3, 2)]
         for t, c, n, s in settings:
-            out = _divisible(c)
+            out = divisible(c)
             for i in range(n):
                 feats.append(InvertedResidual(inp, out, s if i == 0 else 1, t))
                 inp = out

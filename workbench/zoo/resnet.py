@@ -13,6 +13,6 @@ def resnet18_module(num_classes: int = 1000) -> Any:
 
 def build(seed: int = 0, **_: Any) -> Any:
     """ResNet-18 as a torch ``Model`` with seeded random weights and seeded random example images."""
-    from workbench.zoo._init import random_image_classifier
+    from workbench.zoo.weights import random_image_classifier
 
     return random_image_classifier("resnet18", resnet18_module(), seed)
