@@ -111,7 +111,7 @@ class Workbench(widgets.VBox):
                  steps: Sequence[StepChoice] = STEPS, bench_seconds: float = 1.0):
         from workbench import zoo
 
-        names = list(models) if models is not None else [n for n in zoo.names() if zoo._extra_missing(n) is None]
+        names = list(models) if models is not None else [n for n in zoo.names() if zoo.extra_missing(n) is None]
         if model not in names:
             raise WorkbenchError(f"{model!r} is not among the offered models", f"choose one of {names}")
         self.steps = list(steps)
