@@ -9,8 +9,21 @@ What it catches, and how:
   minimum), so any output element still holding it was never stored to;
 * out-of-bounds loads and stores: in interpreter mode every active lane is bounds-checked
   (``workbench.kernels.guard``), so a missing mask fails with the kernel line instead of crashing;
+* out-of-bounds per tensor: an access must stay inside the one tensor argument (or view) it belongs to,
+  so a store that runs past ``out`` into a neighbouring argument, or from ``q`` into ``k`` (two views of
+  one fused projection), fails too, naming both tensors;
+* races: in interpreter mode every launch is recorded (``workbench.kernels.access``): an element one
+  program wrote and another read or wrote is a race on a GPU, where programs run concurrently. The
+  largest case of each dtype is also re-run with the programs in reversed and shuffled order, and its
+  outputs must not change;
+* atomics on memory that was never initialised (``torch.empty`` then ``tl.atomic_add``): reported as
+  the missing zero-init, at the atomic's line, rather than as elements never written;
 * inputs changed by the kernel (a store to the wrong pointer);
 * errors: a compile or run error fails that case with the message, the other cases still run.
+
+bfloat16 cases are skipped in interpreter mode, with a note: Triton's interpreter computes on bfloat16
+bit patterns as if they were another type (a known limitation), so its results are wrong for correct
+kernels. They run on a GPU.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.kernels.guard import POISON_BITS
 from workbench.kernels.modes import as_error, mode
 
 #: (atol, rtol) per output dtype name; |got - expected| <= atol + rtol * |expected| passes.
@@ -45,7 +59,15 @@ def dot_tolerance() -> tuple[float, float]:
 DEFAULT_SHAPES: tuple[tuple[int, ...], ...] = ((1, 1), (1, 7), (3, 129), (17, 1000), (64, 64))
 
 # bit patterns of a quiet NaN with a payload: arithmetic never produces these exact bits
-_POISON_BITS = {"float32": 0x7FC0DEAD, "float16": 0x7E5D, "bfloat16": 0x7FDD, "float64": 0x7FF8DEADBEEFDEAD}
+_POISON_BITS = POISON_BITS
+
+BF16_INTERPRETER_NOTE = (
+    "bfloat16 cases were skipped: Triton's interpreter computes on bfloat16 bit patterns as if they were "
+    "another type (a known Triton limitation), so correct kernels fail there; they run on a GPU"
+)
+
+#: re-run orders for race detection (besides the interpreter's grid order)
+ORDERS: tuple[tuple[str, int], ...] = (("reverse", 0), ("shuffle", 1))
 
 
 def tolerance_for(dtype: Any, overrides: dict[Any, tuple[float, float]] | None = None) -> tuple[float, float]:
@@ -77,9 +99,15 @@ class CaseResult:
     atol: float = 0.0
     rtol: float = 0.0
     error: str | None = None
+    skipped: str | None = None  # why the case did not run (bfloat16 in the interpreter)
+    worst_writer: str | None = None  # which program and lane wrote the worst element (interpreter)
+    orders: list[str] = field(default_factory=list)  # program orders the case was re-run in
+    maps: list[Any] = field(default_factory=list, repr=False)  # AccessMap per launch (interpreter)
 
     def describe(self) -> str:
         head = f"shape {_fmt_shape(self.shape)} {self.dtype}"
+        if self.skipped:
+            return f"{head}: skipped ({self.skipped})"
         if self.error:
             return f"{head}: {self.error}"
         if self.passed:
@@ -99,7 +127,8 @@ class CaseResult:
             if self.worst_index is not None
             else ""
         )
-        return f"{head}: " + ", ".join(parts) + worst
+        writer = f" ({self.worst_writer})" if self.worst_writer and self.worst_index is not None else ""
+        return f"{head}: " + ", ".join(parts) + worst + writer
 
 
 @dataclass
@@ -112,7 +141,8 @@ class CheckReport:
     notes: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.cases) and all(c.passed for c in self.cases)
+        ran = [c for c in self.cases if not c.skipped]
+        return bool(ran) and all(c.passed for c in ran)
 
     @property
     def passed(self) -> bool:
@@ -120,7 +150,18 @@ class CheckReport:
 
     @property
     def failures(self) -> list[CaseResult]:
-        return [c for c in self.cases if not c.passed]
+        return [c for c in self.cases if not c.passed and not c.skipped]
+
+    @property
+    def access_maps(self) -> list[Any]:
+        """The access maps (one per launch, interpreter mode) of the worst failing case, else of the
+        largest case."""
+        pool = [c for c in (self.failures or self.cases) if c.maps]
+        if not pool:
+            return []
+        if self.failures:
+            return pool[0].maps
+        return max(pool, key=lambda c: c.n_elements).maps
 
     @property
     def worst(self) -> CaseResult | None:
@@ -135,13 +176,16 @@ class CheckReport:
 
     def summary(self) -> str:
         """A few lines: verdict, the worst case, notes."""
-        n = len(self.cases)
+        ran = [c for c in self.cases if not c.skipped]
+        n = len(ran)
         if self:
             lines = [f"✔ {self.name}: all {n} cases pass ({self.mode})"]
-            worst = max(self.cases, key=lambda c: c.max_abs_err)
+            worst = max(ran, key=lambda c: c.max_abs_err)
             lines.append(f"  largest error: {worst.describe()}")
         else:
             lines = [f"✘ {self.name}: {len(self.failures)} of {n} cases fail ({self.mode})"]
+            if not ran:
+                lines = [f"✘ {self.name}: no case ran ({self.mode})"]
             errors = {c.error for c in self.failures}
             if len(self.failures) > 1 and len(errors) == 1 and None not in errors:
                 lines.append(f"  every failing case: {errors.pop()}")  # one cause, said once
@@ -204,7 +248,8 @@ class CheckReport:
             "name": self.name,
             "mode": self.mode,
             "passed": bool(self),
-            "cases": [{**c.__dict__, "shape": _fmt_shape(c.shape)} for c in self.cases],
+            "cases": [{**{k: v for k, v in c.__dict__.items() if k != "maps"}, "shape": _fmt_shape(c.shape)}
+                      for c in self.cases],
             "notes": list(self.notes),
         }
 
@@ -330,6 +375,7 @@ def check(
     rtol: float | None = None,
     seed: int = 0,
     name: str | None = None,
+    races: bool | str = "largest",
 ) -> CheckReport:
     """Run ``fn`` (a kernel's launcher) and ``reference`` on the same fresh random inputs, for every
     shape × dtype, and compare their outputs.
@@ -348,10 +394,17 @@ def check(
             ``wb.kernels.device()``: check moves them where the kernel runs.
         tolerances, atol, rtol: override ``TOLERANCES`` per output dtype, or for every dtype.
         seed: the first case's seed; each case gets its own.
+        races: in interpreter mode, which cases are re-run with the programs in other orders
+            (``ORDERS``): ``"largest"`` (default: the largest case of each dtype), ``"all"``/``True``,
+            or ``False``. Cross-program conflicts in the access maps are checked in every case
+            unless ``races=False``.
 
     Returns a ``CheckReport``; ``bool(report)`` says whether every case passed. It does not raise on a
-    failing kernel: the report names the case, the worst element, its index, and the error.
+    failing kernel: the report names the case, the worst element, its index (and, in interpreter mode,
+    the program and lane that wrote it), and the error.
     """
+    import warnings
+
     import torch
 
     m = mode()
@@ -360,20 +413,43 @@ def check(
     report = CheckReport(name or _name_of(fn), m.name)
     n_inputs = _n_tensor_params(fn)
     case_seed = seed
+    skipped_bf16 = False
     for dtype in dtypes:
-        for shape in shapes:
+        largest = max(range(len(shapes)), key=lambda i: _numel_of(shapes[i])) if shapes else -1
+        for i, shape in enumerate(shapes):
             case_seed += 1
+            if m.interpreted and dtype == torch.bfloat16:
+                report.cases.append(CaseResult(shape=shape, dtype="bfloat16", passed=True,
+                                               skipped="bfloat16 in the interpreter"))
+                skipped_bf16 = True
+                continue
             gen = torch.Generator().manual_seed(case_seed)
+            reorder = m.interpreted and (races in (True, "all") or (races == "largest" and i == largest))
             report.cases.append(
-                _run_case(fn, reference, shape, dtype, gen, n_inputs, make_inputs, tolerances, atol, rtol, m.device)
+                _run_case(fn, reference, shape, dtype, gen, n_inputs, make_inputs, tolerances, atol, rtol, m.device,
+                          record=m.interpreted, conflicts=races is not False, reorder=reorder)
             )
+    if skipped_bf16:
+        report.notes.append(BF16_INTERPRETER_NOTE)
+        warnings.warn(BF16_INTERPRETER_NOTE, stacklevel=2)
     report.notes += _coverage_notes(shapes, make_inputs is not None)
     if not m.interpreted:
         report.notes.append(
-            "out-of-bounds accesses are only detected in interpreter mode "
+            "out-of-bounds accesses and races are only detected in interpreter mode "
             "(run with WORKBENCH_TRITON_MODE=interpreter to check them)"
         )
     return report
+
+
+def _numel_of(shape: Any) -> int:
+    parts = shape if isinstance(shape, tuple) and shape and isinstance(shape[0], tuple) else (shape,)
+    total = 0
+    for part in parts:
+        if isinstance(part, tuple) and all(isinstance(d, int) for d in part):
+            total += math.prod(part)
+        elif isinstance(part, int):
+            total += part
+    return total
 
 
 def _coverage_notes(shapes: Sequence[Any], custom: bool) -> list[str]:
@@ -394,8 +470,12 @@ def _coverage_notes(shapes: Sequence[Any], custom: bool) -> list[str]:
     return notes
 
 
-def _run_case(fn, reference, shape, dtype, gen, n_inputs, make_inputs, tolerances, atol, rtol, device) -> CaseResult:
+def _run_case(fn, reference, shape, dtype, gen, n_inputs, make_inputs, tolerances, atol, rtol, device,
+              record=False, conflicts=True, reorder=False) -> CaseResult:
     import torch
+
+    from workbench.kernels import guard
+    from workbench.kernels.access import Recorder
 
     dname = str(dtype).replace("torch.", "")
     result = CaseResult(shape=shape, dtype=dname, passed=False)
@@ -413,14 +493,24 @@ def _run_case(fn, reference, shape, dtype, gen, n_inputs, make_inputs, tolerance
         result.error = f"the reference or the inputs failed: {type(err).__name__}: {err}"
         return result
     saved = [x.clone() if isinstance(x, torch.Tensor) else None for x in inputs]
+    record = record and guard.available()
+    recorder = Recorder()
+    atomics: list[dict[str, Any]] = []
     try:
-        with torch.no_grad(), poisoned_allocations():
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.no_grad())
+            stack.enter_context(poisoned_allocations())
+            if record:
+                stack.enter_context(guard.record(recorder))
+                atomics = stack.enter_context(guard.watch_atomics())
             got = _as_tuple(fn(*inputs))
     except Exception as err:
         where = user_frame(err)
         err = as_error(err)
         result.error = f"{type(err).__name__}: {_one_line(err)}" + (f" (at {where})" if where else "")
+        result.maps = recorder.maps
         return result
+    result.maps = recorder.maps
     for i, (before, x) in enumerate(zip(saved, inputs, strict=True)):
         if before is not None and not torch.equal(before, x) and not (before.isnan().any()):
             result.error = f"the kernel changed input {i} (a store through the wrong pointer?)"
@@ -439,7 +529,82 @@ def _run_case(fn, reference, shape, dtype, gen, n_inputs, make_inputs, tolerance
             result.error = f"output {k} has shape {tuple(g.shape)}, the reference gives {tuple(e.shape)}"
             return result
         _compare(result, k, g, e, tolerances, atol, rtol)
+    if atomics:
+        ev = atomics[0]
+        result.passed = False
+        result.error = (
+            f"an atomic in kernel `{ev['kernel']}` at line {ev['line']} (`{ev['text']}`) updates `{ev['tensor']}`, "
+            f"whose memory was never initialised ({sum(e['elements'] for e in atomics)} atomic updates hit "
+            "uninitialised elements): the launcher allocates it with torch.empty — fix: allocate it with "
+            "torch.zeros (or call .zero_() before the launch)"
+        )
+    if result.worst_index is not None and record:
+        result.worst_writer = _writer_of(got[result.worst_output], result.worst_index, recorder.maps)
+    if conflicts and record:
+        found = [r for amap in recorder.maps for r in amap.races]
+        if found:
+            result.passed = False
+            result.error = result.error or found[0].describe()
+    if reorder and record and result.passed and any(m.program_count > 1 for m in recorder.maps):
+        _reorder(result, fn, inputs, got, tolerances, atol, rtol)
     return result
+
+
+def _reorder(result: CaseResult, fn, inputs, got, tolerances, atol, rtol) -> None:
+    """Re-run the launcher with the programs in other orders; its outputs must not change."""
+    import torch
+
+    from workbench.kernels import guard
+
+    for kind, seed in ORDERS:
+        result.orders.append(kind)
+        try:
+            with torch.no_grad(), poisoned_allocations(), guard.order(kind, seed):
+                again = _as_tuple(fn(*inputs))
+        except Exception as err:  # noqa: BLE001 - an error in another order is a finding too
+            result.passed = False
+            result.error = f"in {kind} program order the launcher fails: {type(err).__name__}: {_one_line(err)}"
+            return
+        for k, (a, b) in enumerate(zip(got, again, strict=False)):
+            probe = CaseResult(shape=result.shape, dtype=result.dtype, passed=True)
+            _compare(probe, k, b, a.to(torch.float64) if a.dtype in (torch.float16, torch.bfloat16) else a,
+                     tolerances, atol, rtol)
+            if not probe.passed:
+                got_v = probe.got if isinstance(probe.got, str) else f"{probe.got:.6g}"
+                result.passed = False
+                result.error = (
+                    f"race: the result depends on the order the programs run in — with the programs in {kind} "
+                    f"order, output {k} differs in {probe.n_bad} of {probe.n_elements} elements, e.g. at index "
+                    f"{list(probe.worst_index or ())}: {got_v} instead of {probe.expected:.6g} (grid order); on a GPU "
+                    "programs run concurrently in no fixed order — a program must not read what another writes"
+                )
+                return
+
+
+def _writer_of(out: Any, index: tuple[int, ...], maps: list[Any]) -> str | None:
+    """Which program and lane wrote ``out[index]``, from the access maps (None if no map holds ``out``)."""
+    try:
+        stride = out.stride()
+        addr = out.data_ptr() + sum(i * s for i, s in zip(index, stride, strict=True)) * out.element_size()
+        storage = out.untyped_storage().data_ptr()
+    except Exception:  # noqa: BLE001 - a tensor without storage
+        return None
+    import numpy as np
+
+    for amap in reversed(maps):
+        for t in amap.tensors:
+            arg = getattr(t, "arg", None)
+            if arg is None or arg.storage != storage:
+                continue
+            inside, flat = arg.locate(np.array([addr], dtype=np.int64), arg.elsize)
+            if not inside[0]:
+                continue
+            logical = tuple(int(i) for i in np.unravel_index(int(flat[0]), t.shape)) if t.shape else ()
+            info = amap.who_wrote(t.name, logical)
+            if info is None:
+                return f"no program of `{amap.kernel}` stored to it (`{t.name}`{list(logical)})"
+            return f"{info.describe()} of `{amap.kernel}`, as `{t.name}`{list(logical)}"
+    return None
 
 
 def user_frame(err: BaseException) -> str | None:
