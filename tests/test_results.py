@@ -1,0 +1,150 @@
+"""The one JSON encoding of results (workbench.core.results) and the round trip of every result type."""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from workbench.core import results
+from workbench.core.results import from_json, plain, result_type, to_json
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclass
+class Point:
+    x: float
+    y: float = math.nan
+    tag: str | None = None
+
+
+@dataclass
+class Inner:
+    name: str
+    points: list[Point] = field(default_factory=list)
+    shape: tuple[int, ...] | None = None
+
+
+@result_type("test_outer", version=2)
+@dataclass
+class Outer:
+    title: str
+    inner: Inner
+    by_name: dict[str, Point]
+    maybe: Inner | None = None
+    values: list[float] = field(default_factory=list)
+    color: Color = Color.RED
+    where: Path | None = None
+    pair: tuple[str, int] = ("a", 1)
+    counts: dict[int, int] = field(default_factory=dict)
+    anything: dict[str, Any] = field(default_factory=dict)
+    optional_score: float | None = None
+
+    def json_extras(self) -> dict[str, Any]:
+        return {"n_points": len(self.inner.points)}
+
+
+def _outer() -> Outer:
+    return Outer(
+        title="t",
+        inner=Inner("in", [Point(1.0, 2.0, "a"), Point(np.float32(0.5), math.inf)], shape=(1, 3)),
+        by_name={"p": Point(np.float64(3.0), -math.inf, None)},
+        values=[1.0, math.nan, 2.5],
+        color=Color.BLUE,
+        where=Path("/tmp/model.onnx"),
+        pair=("b", np.int64(7)),
+        counts={3: 4},
+        anything={"arr": np.arange(3, dtype=np.int32), "f": np.float16(1.5), "nested": {"k": (1, 2)}},
+        optional_score=math.nan,
+    )
+
+
+def test_plain_rule():
+    assert plain(math.nan) is None and plain(math.inf) is None and plain(-math.inf) is None
+    assert plain(np.float32(math.nan)) is None
+    assert plain(np.int64(3)) == 3 and type(plain(np.int64(3))) is int
+    assert plain(np.bool_(True)) is True
+    assert plain(np.array([[1.0, np.nan], [np.inf, 2.0]])) == [[1.0, None], [None, 2.0]]
+    assert plain(Path("/a/b")) == "/a/b" and plain(Color.RED) == "red"
+    assert plain((1, {2: {3}})) == [1, {"2": [3]}]
+    assert plain(object).startswith("<class")  # anything else: its str(), never an exception
+    assert plain(Point(np.float32(1.0))) == {"x": 1.0, "y": None, "tag": None}
+
+
+def test_document_shape_is_strict_json():
+    text = to_json(_outer())
+    doc = json.loads(text)
+    assert doc["schema"] == "workbench.test_outer" and doc["schema_version"] == 2
+    assert "NaN" not in text and "Infinity" not in text
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict constant {c}"))
+    assert doc["values"] == [1.0, None, 2.5] and doc["inner"]["points"][1]["y"] is None
+    assert doc["anything"]["arr"] == [0, 1, 2] and doc["color"] == "blue" and doc["where"] == "/tmp/model.onnx"
+    assert doc["n_points"] == 2  # json_extras
+    assert doc["counts"] == {"3": 4} and doc["pair"] == ["b", 7]
+
+
+def test_round_trip_rebuilds_nested_dataclasses():
+    original = _outer()
+    back = from_json(to_json(original))
+    assert isinstance(back, Outer) and isinstance(back.inner, Inner) and isinstance(back.inner.points[0], Point)
+    assert isinstance(back.by_name["p"], Point) and back.maybe is None
+    assert back.inner.shape == (1, 3) and back.pair == ("b", 7) and back.counts == {3: 4}
+    assert back.color is Color.BLUE and back.where == Path("/tmp/model.onnx")
+    # non-finite floats come back as NaN in float fields, None where the field allows None
+    assert math.isnan(back.inner.points[1].y) and math.isnan(back.by_name["p"].y)
+    assert back.values[0] == 1.0 and math.isnan(back.values[1])
+    assert back.optional_score is None
+    assert back.anything == {"arr": [0, 1, 2], "f": 1.5, "nested": {"k": [1, 2]}}  # Any: the JSON value
+    # a second trip is the identity on the text
+    assert to_json(back) == to_json(from_json(to_json(back)))
+    assert Outer.from_json(original.to_json()) == back  # the methods the decorator adds
+
+
+def test_reader_tolerates_extra_and_missing_fields():
+    doc = json.loads(to_json(_outer()))
+    doc["added_in_a_later_version"] = 1
+    del doc["values"]  # a field with a default
+    back = results.from_dict(doc)
+    assert back.values == []
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(ValueError, match="newer workbench"):
+        results.from_dict({"schema": "workbench.test_outer", "schema_version": 3, "title": "t"})
+    with pytest.raises(ValueError, match="unknown result kind 'nope'"):
+        from_json('{"schema": "workbench.nope", "schema_version": 1}')
+    with pytest.raises(ValueError, match="not a workbench result"):
+        from_json('{"a": 1}')
+    with pytest.raises(ValueError, match="cannot rebuild Outer"):
+        from_json('{"schema": "workbench.test_outer", "schema_version": 1}')
+    with pytest.raises(ValueError, match="not a Point"):  # the document holds another class
+        from_json(to_json(_outer()), Point)
+    with pytest.raises(TypeError, match="not a registered result type"):
+        to_json(Point(1.0))
+    with pytest.raises(TypeError, match="needs a dataclass"):
+        result_type("x")(int)
+
+
+def test_kind_is_owned_by_one_class():
+    with pytest.raises(ValueError, match="already registered"):
+        @result_type("test_outer")
+        @dataclass
+        class Other:
+            a: int = 0
+
+    assert results.registered()["test_outer"] == (Outer, 2)
+
+
+def test_omit_leaves_fields_out():
+    doc = json.loads(to_json(_outer(), omit={Point: {"tag"}}))
+    assert "tag" not in doc["inner"]["points"][0] and "tag" in json.loads(to_json(_outer()))["inner"]["points"][0]

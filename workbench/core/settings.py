@@ -1,0 +1,175 @@
+"""Every ``WORKBENCH_*`` environment setting, in one place: its name, type, default and meaning.
+
+Settings are read from the environment each time they are asked for (never cached at import), so a
+test's ``monkeypatch.setenv`` or a notebook's ``os.environ[...] = ...`` takes effect on the next call.
+A value that cannot be parsed raises a ``WorkbenchError`` naming the variable and what it accepts.
+
+================================== ========= ================================= ===========================
+variable                           type      default                           what it changes
+================================== ========= ================================= ===========================
+``WORKBENCH_QUICK``                flag      off                               smallest settings (CI, Binder)
+``WORKBENCH_ARTIFACTS``            path      ``./workbench-artifacts``         the artifacts folder
+``WORKBENCH_CACHE``                path      ``~/.cache/workbench``            trained zoo weights
+``WORKBENCH_STEP_TIMEOUT``         seconds   3600                              isolated step time limit
+``WORKBENCH_ONNX_EXTERNAL_BYTES``  bytes     1 800 000 000                     ONNX external-data threshold
+``WORKBENCH_TRITON_MODE``          choice    "" (auto)                         ``interpreter`` forces it
+================================== ========= ================================= ===========================
+
+A flag is on for ``1``, ``true``, ``yes``, ``on`` and off for an empty value, ``0``, ``false``, ``no``,
+``off`` (any case). ``settings.describe()`` lists every setting with its current value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from workbench.core.errors import WorkbenchError
+
+__all__ = ["ARTIFACTS", "CACHE", "ONNX_EXTERNAL_BYTES", "QUICK", "SETTINGS", "STEP_TIMEOUT", "TRITON_MODE",
+           "Setting", "artifacts_dir", "cache_dir", "describe", "onnx_external_bytes", "quick",
+           "step_timeout_s", "triton_mode"]
+
+T = TypeVar("T")
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("use 1/true/yes/on or 0/false/no/off")
+
+
+def _path(text: str) -> Path:
+    if not text.strip():
+        raise ValueError("give a folder path")
+    return Path(text.strip()).expanduser()
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("give a number of seconds > 0")
+    return value
+
+
+def _bytes(text: str) -> int:
+    value = int(float(text.strip().replace("_", "")))  # "1e9" and "1_000_000" read as people write them
+    if value < 0:
+        raise ValueError("give a number of bytes >= 0")
+    return value
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in allowed:
+            raise ValueError("use one of " + ", ".join(repr(a) for a in allowed))
+        return value
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One environment setting: ``get()`` reads and parses it now (the default when unset)."""
+
+    name: str
+    parse: Callable[[str], T]
+    default: Callable[[], T]
+    doc: str
+    kind: str
+
+    def raw(self) -> str | None:
+        """The variable's text, or None when it is unset."""
+        return os.environ.get(self.name)
+
+    def get(self) -> T:
+        text = self.raw()
+        if text is None or (not text.strip() and self.kind != "flag"):
+            return self.default()
+        try:
+            return self.parse(text)
+        except ValueError as err:
+            raise WorkbenchError(f"{self.name}={text!r} is not a valid {self.kind}",
+                                 f"{err}, or unset {self.name} (default: {self.default()!r})") from None
+
+    def is_set(self) -> bool:
+        return self.raw() is not None
+
+
+QUICK: Setting[bool] = Setting(
+    "WORKBENCH_QUICK", _flag, lambda: False, "Use the smallest settings (fewer iterations, samples and "
+    "runs; small models in notebooks): what CI and Binder set.", "flag")
+ARTIFACTS: Setting[Path] = Setting(
+    "WORKBENCH_ARTIFACTS", _path, lambda: Path("workbench-artifacts"),
+    "The artifacts folder (exported, converted, quantized models and the manifest), unless "
+    "``set_workspace()`` chose one.", "path")
+CACHE: Setting[Path] = Setting(
+    "WORKBENCH_CACHE", _path, lambda: Path.home() / ".cache" / "workbench",
+    "Where trained zoo weights are cached.", "path")
+STEP_TIMEOUT: Setting[float] = Setting(
+    "WORKBENCH_STEP_TIMEOUT", _positive_float, lambda: 3600.0,
+    "Seconds an isolated step (export, convert, quantize in a worker process) may take.", "number of seconds")
+ONNX_EXTERNAL_BYTES: Setting[int] = Setting(
+    "WORKBENCH_ONNX_EXTERNAL_BYTES", _bytes, lambda: 1_800_000_000,
+    "ONNX exports whose weights exceed this many bytes keep them in an external data file (protobuf "
+    "files cannot exceed 2 GiB).", "number of bytes")
+TRITON_MODE: Setting[str] = Setting(
+    "WORKBENCH_TRITON_MODE", _choice("", "auto", "interpreter"), lambda: "",
+    "``interpreter`` runs Triton kernels in the interpreter even on a GPU machine (prints, bounds "
+    "checks); empty or ``auto`` chooses by the hardware.", "choice")
+
+#: every setting, in the order of the table above
+SETTINGS: tuple[Setting[Any], ...] = (QUICK, ARTIFACTS, CACHE, STEP_TIMEOUT, ONNX_EXTERNAL_BYTES, TRITON_MODE)
+
+
+def quick() -> bool:
+    """True when ``WORKBENCH_QUICK`` is on: use the smallest settings."""
+    return QUICK.get()
+
+
+def artifacts_dir() -> Path:
+    """``$WORKBENCH_ARTIFACTS`` (default ``./workbench-artifacts``), resolved to an absolute path."""
+    return ARTIFACTS.get().expanduser().resolve()
+
+
+def cache_dir() -> Path:
+    """``$WORKBENCH_CACHE`` (default ``~/.cache/workbench``); not created here."""
+    return CACHE.get()
+
+
+def step_timeout_s() -> float:
+    """``$WORKBENCH_STEP_TIMEOUT`` in seconds (default 3600)."""
+    return STEP_TIMEOUT.get()
+
+
+def onnx_external_bytes() -> int:
+    """``$WORKBENCH_ONNX_EXTERNAL_BYTES`` (default 1.8 GB)."""
+    return ONNX_EXTERNAL_BYTES.get()
+
+
+def triton_mode() -> str:
+    """``$WORKBENCH_TRITON_MODE``: ``"interpreter"`` or ``""`` (choose by the hardware)."""
+    mode = TRITON_MODE.get()
+    return "" if mode == "auto" else mode
+
+
+def describe() -> list[dict[str, Any]]:
+    """One dict per setting: ``name``, ``kind``, ``value`` (current), ``set`` (in the environment), ``doc``."""
+    rows = []
+    for s in SETTINGS:
+        try:
+            value: Any = s.get()
+        except WorkbenchError as err:
+            value = f"invalid: {err}"
+        rows.append({"name": s.name, "kind": s.kind, "value": value, "set": s.is_set(), "doc": s.doc})
+    return rows
