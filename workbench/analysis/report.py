@@ -1,18 +1,21 @@
 """Reports: JSON with a schema version, interactive plotly figures, and standalone HTML with static SVG.
 
 Every result object (Comparison, BenchReport, LayerReport, NodeProfile, TuneResult) serialises through
-``to_json_text`` so its JSON carries ``{"schema": "workbench.<kind>", "schema_version": N}`` and
-non-finite floats become ``null`` (JSON has no NaN).
+``workbench.core.results`` (one rule for every type: non-finite floats become ``null``, the document
+carries ``{"schema": "workbench.<kind>", "schema_version": N}``); ``jsonable`` and ``to_json_text``
+here are that module's ``plain`` and ``document`` under their former names.
 
 ``html_report(*results, path=...)`` writes one self-contained HTML page (no JavaScript, no network):
 latency distributions per backend, speed-up bars, throughput, memory and size bars, the
-accuracy-vs-latency Pareto front, and the tables. The plots are SVG drawn here, so the page renders
-anywhere (e-mail, CI artifacts, a Voilà page without a kernel). In notebooks, ``report.plot()`` gives
-plotly figures instead.
+accuracy-vs-latency Pareto front, and the tables. The page and its tables are Jinja2 templates with
+autoescaping (every name and message from a model or a runtime is escaped); the plots are SVG drawn
+here, so the page renders anywhere (e-mail, CI artifacts, a Voilà page without a kernel). In notebooks,
+``report.plot()`` gives plotly figures instead.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import math
@@ -20,7 +23,12 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from workbench.core.results import document, plain
+
+if TYPE_CHECKING:  # pragma: no cover
+    import jinja2
 
 #: bumped when a field is renamed or removed (adding a field does not bump it)
 SCHEMA_VERSION = 1
@@ -30,24 +38,13 @@ PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#f
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` with NumPy scalars/arrays turned into Python ones and NaN/Inf into None."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy scalar or array
-        return jsonable(value.tolist())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    return str(value)
+    """``value`` as JSON-ready data by the one rule of ``workbench.core.results.plain``."""
+    return plain(value)
 
 
 def to_json_text(kind: str, payload: dict[str, Any], indent: int | None = 2) -> str:
-    """The JSON text of a result of ``kind`` (``"comparison"``, ``"benchmark"``, …)."""
-    doc = {"schema": f"workbench.{kind}", "schema_version": SCHEMA_VERSION, **payload}
-    return json.dumps(jsonable(doc), indent=indent, allow_nan=False)
+    """The JSON text of a result of ``kind`` (``"comparison"``, ``"benchmark"``, …) from its fields."""
+    return json.dumps(document(kind, payload, SCHEMA_VERSION), indent=indent, allow_nan=False)
 
 
 # -- static SVG charts (no JavaScript, no plotting library) -----------------------------------------
@@ -255,25 +252,69 @@ def bench_figure(report: Any, kind: str = "latency") -> Any:
     return fig
 
 
+# -- HTML (Jinja2 templates, autoescaped) -------------------------------------------------------------
+
+TEMPLATES = {
+    "table.html": """\
+<table class="wb"><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{%- for row in rows %}<tr>{% for cell in row %}<td
+{%- if cell.ok is not none %} style="color:{{ '#1a7f37' if cell.ok else '#cf222e' }};font-weight:bold"{% endif %}>
+{{- cell.text }}</td>{% endfor %}</tr>{% endfor %}</table>""",
+    "bench_table.html": """\
+<div><b>Benchmark</b> ({{ cpu }})
+{%- if noisy %} — <b style='color:#9a6700'>noisy: the machine was busy, repeat the run</b>{% endif %}
+{{- table }}</div>""",
+    "comparison_table.html": """\
+<div><b>Comparison with {{ reference }} on {{ n_inputs }} input set(s): {{ 'PASS' if passed else 'FAIL' }}</b>
+{{- table }}</div>""",
+    "environment.html": "<details><summary>Environment</summary>{{ table }}</details>",
+    "page.html": """\
+<!DOCTYPE html><html><head><meta charset='utf-8'><title>{{ title }}</title><style>{{ css }}</style></head><body>
+<h1>{{ title }}</h1><p>Created {{ created }}</p>
+{%- for heading, parts in sections %}
+<h2>{{ heading }}</h2>
+{%- for part in parts %}
+{{ part }}
+{%- endfor %}
+{%- endfor %}
+</body></html>
+""",
+}
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.DictLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=False)
+
+
+def render(template: str, **context: Any) -> str:
+    """Render one of ``TEMPLATES`` with autoescaping; pass ready-made HTML (an SVG, a nested table)
+    wrapped in ``markupsafe.Markup`` so it is kept as it is."""
+    return _environment().get_template(template).render(**context)
+
+
+def _markup(text: str) -> Any:
+    from markupsafe import Markup
+
+    return Markup(text)  # noqa: S704 - HTML this module (or a result's html_sections) built, names escaped there
+
+
+def _cell_text(v: Any) -> str:
+    if isinstance(v, float):
+        return "" if not math.isfinite(v) else _fmt(v)
+    if isinstance(v, bool):
+        return "✔" if v else "✘"
+    return "" if v is None else str(v)
+
+
 def _table(rows: list[dict[str, Any]], columns: Sequence[str], highlight: str | None = None) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = []
-    for row in rows:
-        cells = []
-        for c in columns:
-            v = row.get(c)
-            if isinstance(v, float):
-                text = "" if not math.isfinite(v) else _fmt(v)
-            elif isinstance(v, bool):
-                text = "✔" if v else "✘"
-            else:
-                text = "" if v is None else str(v)
-            style = ""
-            if c == highlight and isinstance(v, bool):
-                style = f' style="color:{"#1a7f37" if v else "#cf222e"};font-weight:bold"'
-            cells.append(f"<td{style}>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="wb">{"<tr>" + head + "</tr>"}{"".join(body)}</table>'
+    cells = [[{"text": _cell_text(row.get(c)),
+               "ok": row.get(c) if c == highlight and isinstance(row.get(c), bool) else None} for c in columns]
+             for row in rows]
+    return render("table.html", columns=columns, rows=cells)
 
 
 BENCH_COLUMNS = ("label", "batch", "mode", "precision", "threads", "latency_p50_ms", "latency_p90_ms",
@@ -282,10 +323,10 @@ BENCH_COLUMNS = ("label", "batch", "mode", "precision", "threads", "latency_p50_
 
 
 def bench_table_html(report: Any) -> str:
-    rows = [r.row() for r in report.results]
-    note = " — <b style='color:#9a6700'>noisy: the machine was busy, repeat the run</b>" if report.noisy else ""
-    return f"<div><b>Benchmark</b> ({html.escape(report.environment.get('cpu', ''))}){note}" \
-           f"{_table(rows, BENCH_COLUMNS)}</div>"
+    """The table of a BenchReport (also its notebook view)."""
+    table = _table([r.row() for r in report.results], BENCH_COLUMNS)
+    return render("bench_table.html", cpu=report.environment.get("cpu", ""), noisy=report.noisy,
+                  table=_markup(table))
 
 
 def _bench_sections(report: Any) -> list[str]:
@@ -306,23 +347,22 @@ def _bench_sections(report: Any) -> list[str]:
 
 
 def _environment_html(env: dict[str, Any]) -> str:
-    rows = [{"key": k, "value": json.dumps(jsonable(v)) if isinstance(v, dict | list) else str(v)}
+    rows = [{"key": k, "value": json.dumps(plain(v)) if isinstance(v, dict | list) else str(v)}
             for k, v in env.items()]
-    return "<details><summary>Environment</summary>" + _table(rows, ("key", "value")) + "</details>"
+    return render("environment.html", table=_markup(_table(rows, ("key", "value"))))
+
+
+COMPARISON_COLUMNS = ("candidate", "output", "passed", "precision", "max_abs", "mean_abs", "rel_l2", "cosine",
+                      "top1", "psnr", "nan", "reason")
 
 
 def comparison_table_html(c: Any) -> str:
     """The table of a Comparison, PASS/FAIL coloured (also its notebook view)."""
-    rows = []
-    for r in c.results:
-        rows.append({"candidate": r.candidate, "output": r.output, "passed": r.passed, "precision": r.precision,
-                     "max_abs": r.max_abs, "mean_abs": r.mean_abs, "rel_l2": r.rel_l2, "cosine": r.cosine,
-                     "top1": r.top1, "psnr": r.psnr, "nan": r.nan_count, "reason": r.reason})
-    cols = ("candidate", "output", "passed", "precision", "max_abs", "mean_abs", "rel_l2", "cosine", "top1",
-            "psnr", "nan", "reason")
-    head = (f"<b>Comparison with {html.escape(c.reference.label)} on {c.n_inputs} input set(s): "
-            f"{'PASS' if c else 'FAIL'}</b>")
-    return f"<div>{head}{_table(rows, cols, highlight='passed')}</div>"
+    rows = [{"candidate": r.candidate, "output": r.output, "passed": r.passed, "precision": r.precision,
+             "max_abs": r.max_abs, "mean_abs": r.mean_abs, "rel_l2": r.rel_l2, "cosine": r.cosine,
+             "top1": r.top1, "psnr": r.psnr, "nan": r.nan_count, "reason": r.reason} for r in c.results]
+    return render("comparison_table.html", reference=c.reference.label, n_inputs=c.n_inputs, passed=bool(c),
+                  table=_markup(_table(rows, COMPARISON_COLUMNS, highlight="passed")))
 
 
 def _comparison_sections(c: Any) -> list[str]:
@@ -333,7 +373,11 @@ def _comparison_sections(c: Any) -> list[str]:
     return out
 
 
-def _sections(obj: Any) -> tuple[str, list[str]]:
+def sections(obj: Any) -> tuple[str, list[str]]:
+    """``(heading, [HTML parts])`` of one result in a report; TypeError for what cannot be shown.
+
+    BenchReport and Comparison are laid out here; any other result provides ``html_title`` and
+    ``html_sections()`` (LayerReport, NodeProfile, TuneResult)."""
     kind = type(obj).__name__
     if kind == "BenchReport":
         return "Benchmark", _bench_sections(obj)
@@ -357,13 +401,12 @@ def html_report(*results: Any, path: str | os.PathLike | None = None, title: str
     file is not overwritten unless ``overwrite=True``); the HTML text is returned either way."""
     from workbench.core.errors import WorkbenchError
 
-    body = [f"<h1>{html.escape(title)}</h1><p>Created {time.strftime('%Y-%m-%d %H:%M:%S')}</p>"]
+    parts = []
     for obj in results:
-        heading, parts = _sections(obj)
-        body.append(f"<h2>{html.escape(heading)}</h2>")
-        body.extend(p for p in parts if p)
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
+        heading, html_parts = sections(obj)
+        parts.append((heading, [_markup(p) for p in html_parts if p]))
+    page = render("page.html", title=title, css=_markup(CSS), created=time.strftime("%Y-%m-%d %H:%M:%S"),
+                  sections=parts)
     if path is not None:
         target = Path(path)
         if target.exists() and not overwrite:

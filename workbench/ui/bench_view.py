@@ -39,7 +39,7 @@ class BenchView(widgets.VBox):
     """A tabbed dashboard of one or more results; ``BenchView(report, comparison, tuned)``."""
 
     def __init__(self, *results: Any, title: str = "Compare and benchmark"):
-        from workbench.analysis.report import _sections
+        from workbench.analysis.report import sections
 
         if not results:
             raise WorkbenchError("BenchView needs at least one result",
@@ -48,7 +48,7 @@ class BenchView(widgets.VBox):
         pages, names = [], []
         for result in self.results:
             try:
-                heading, parts = _sections(result)
+                heading, parts = sections(result)
             except TypeError:
                 raise WorkbenchError(f"BenchView cannot show a {type(result).__name__}",
                                      "pass BenchReport, Comparison, LayerReport, NodeProfile or TuneResult") from None
