@@ -294,11 +294,14 @@ def accepted_formats() -> set[str]:
 
 
 def runtimes_with(hook: str) -> list[str]:
-    """Runtimes that implement an optional hook of ``Runner`` (``"profile_nodes"``, ``"layer_outputs"``, …)."""
+    """Runtimes that implement an optional hook of ``Runner`` (``"profile_nodes"``, ``"run_with_outputs"``, …)."""
     from workbench.core.runner import Runner
 
-    base = getattr(Runner, hook)
-    return [n for n, cls in runtimes().items() if getattr(cls, hook) is not base]
+    def impl(obj: Any) -> Any:  # a classmethod is bound anew on each lookup: compare its function
+        return getattr(obj, "__func__", obj)
+
+    base = impl(getattr(Runner, hook))
+    return [n for n, cls in runtimes().items() if impl(getattr(cls, hook)) is not base]
 
 
 def steps(kind: str | None = None) -> list[StepPlugin]:
