@@ -5,17 +5,40 @@ Public methods validate and time; subclasses implement ``_prepare_impl``, ``_inf
 
     with wb.runner(model, "onnxruntime") as r:
         outputs = r.infer(model.example_inputs())
+
+Hooks: what analysis code asks of a runtime, so that nothing above the runtimes special-cases one by
+name. The base class gives a generic default where one exists, or says "not supported"; a runtime
+overrides what it knows better, in its own file. ``registry.runtimes_with(hook)`` lists the runtimes
+that override an optional hook.
+
+============================ ======================================== =====================================
+hook                         what for                                 base
+============================ ======================================== =====================================
+``reference_options()``      full declared precision (validation)     ``{}``
+``as_written_options()``     run the graph as written (layerwise ref) ``{}``
+``benchmark_options(...)``   options for a benchmark mode             the options unchanged
+``effective_precision()``    what the prepared runtime computes in    the ``precision``/``dtype`` option
+``effective_threads()``      intra-op threads really used             the ``threads`` option, else None
+``effective_streams(...)``   concurrent streams really used           ``streams`` in async mode, else None
+``inference_call(feeds)``    the benchmark's timed call               ``infer(feeds, check=False)``
+``throughput_loop(...)``     several requests in flight               one thread per request
+``profile_nodes(...)``       per-kernel times                         not supported
+``layer_tensors(...)``       intermediate tensors of its own format   not supported
+``run_with_outputs(...)``    run with intermediate tensors as outputs not supported
+============================ ======================================== =====================================
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from workbench.core.errors import BackendUnavailable, IncompatibleModel, InputError
+from workbench.core.errors import BackendUnavailable, IncompatibleModel, InputError, WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.core.model import Model, TensorSpec
@@ -47,6 +70,42 @@ class Timing:
     last_infer_s: float | None = None
     infer_count: int = 0
     infer_times_s: list[float] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True)
+class KernelTime:
+    """One kernel's time in one profiled run (``Runner.profile_nodes``)."""
+
+    kernel: str  # the name the runtime reported
+    op_type: str
+    exec_type: str  # the implementation (e.g. OpenVINO's "brgconv_avx512_bf16"), or the provider
+    time_ms: float
+
+
+@dataclass(frozen=True)
+class LayerTensor:
+    """An intermediate tensor a runtime can add as an output of a model in its own format
+    (``Runner.layer_tensors``), for the layer-wise comparison."""
+
+    index: int  # position of the op in graph order
+    node: str  # the op's name
+    op_type: str
+    names: tuple[str, ...]  # tensor names whose reference twin it is compared with
+    key: Any  # what ``run_with_outputs`` takes to fetch it
+    nbytes: int  # estimated size at the given batch
+    note: str = ""  # e.g. "FakeQuantize": shown after the tensor's name
+
+
+def physical_cores() -> int:
+    """Physical CPU cores of this machine (at least 1)."""
+    import psutil
+
+    return int(psutil.cpu_count(logical=False) or 1)
+
+
+def default_in_flight() -> int:
+    """Requests in flight in a throughput run when none is asked for: one per physical core, at least 2."""
+    return max(2, physical_cores())
 
 
 class Runner:
@@ -99,6 +158,95 @@ class Runner:
         """Options that make this runtime compute at its full declared precision, used when a step's
         result is validated (OpenVINO's CPU plugin defaults to bf16 on some CPUs; validation wants fp32)."""
         return {}
+
+    # -- hooks (see the module doc) ------------------------------------------------------------
+    @classmethod
+    def as_written_options(cls) -> dict[str, Any]:
+        """Options that run the graph as written, without the runtime's graph rewrites (fusions), so
+        every intermediate tensor exists: the reference of a layer-wise comparison."""
+        return {}
+
+    @classmethod
+    def benchmark_options(cls, options: dict[str, Any], mode: str, streams: int | None) -> dict[str, Any]:
+        """``options`` adjusted for a benchmark in ``mode`` (``"sync"``: latency, ``"async"``: throughput
+        with ``streams`` requests in flight, None for the runtime's choice). Options given win."""
+        return dict(options)
+
+    def effective_precision(self) -> str | None:
+        """The precision the prepared runtime really computes in, in its own words (``"bf16"``,
+        ``"<Type: 'float32'>"``), or None when it cannot say. Base: the ``precision``/``dtype`` option."""
+        value = self.options.get("precision") or self.options.get("dtype")
+        return str(value) if value else None
+
+    def effective_threads(self) -> int | None:
+        """The intra-op threads the prepared runtime uses. Base: the ``threads`` option, else None."""
+        threads = self.options.get("threads")
+        return int(threads) if threads else None
+
+    def effective_streams(self, mode: str, streams: int | None) -> int | None:
+        """The concurrent streams (requests in flight) the runtime used for a run of ``mode`` where
+        ``streams`` were asked for. Base: ``streams`` in async mode, None in sync mode."""
+        return streams if mode == "async" else None
+
+    def inference_call(self, feeds: dict[str, np.ndarray]) -> Callable[[], Any]:
+        """The call a benchmark's timed loop repeats: inference alone, with ``feeds`` (already checked)
+        bound once where the runtime allows it, and outputs left in its buffers (as ``benchmark_app``
+        does). Base: the whole ``infer`` without input checks."""
+        return lambda: self.infer(feeds, check=False)
+
+    def throughput_loop(self, feeds: dict[str, np.ndarray], *, warmup: int, duration_s: float,
+                        iterations: int | None, jobs: int | None) -> tuple[list[float], float, int]:
+        """Keep ``jobs`` requests in flight (None: the runtime's choice) until ``iterations`` calls or
+        ``duration_s`` seconds; return (per-request latencies in s, wall time in s, requests in flight).
+
+        Base: ``jobs`` threads calling ``_infer_impl`` on the shared runner (the runtime's call must be
+        thread-safe; ``infer``'s bookkeeping is not, so it is bypassed)."""
+        jobs = jobs or default_in_flight()
+        for _ in range(warmup):
+            self.infer(feeds, check=False)
+        impl = self._infer_impl
+        per_thread: list[list[float]] = [[] for _ in range(jobs)]
+        quota = None if iterations is None else [iterations // jobs + (i < iterations % jobs) for i in range(jobs)]
+        start = time.perf_counter()
+        deadline = start + duration_s
+
+        def work(i: int) -> None:
+            times, perf = per_thread[i], time.perf_counter
+            while (len(times) < quota[i]) if quota is not None else (perf() < deadline or not times):
+                t0 = perf()
+                impl(feeds)
+                times.append(perf() - t0)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(jobs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return [x for times in per_thread for x in times], time.perf_counter() - start, jobs
+
+    @classmethod
+    def profile_nodes(cls, model: Model, feeds: dict[str, np.ndarray], runs: int, warmup: int,
+                      **options: Any) -> tuple[list[KernelTime], Model]:
+        """Run ``model`` ``warmup`` + ``runs`` times with the runtime's profiler on; return the kernels'
+        mean time per profiled run, and the model the runtime ran (whose graph names the kernels).
+        Optional: ``registry.runtimes_with("profile_nodes")`` lists the runtimes that have it."""
+        raise WorkbenchError(f"{cls.name} has no per-node profiler",
+                             "profile on a runtime that has one: workbench.core.registry.runtimes_with('profile_nodes')")
+
+    @classmethod
+    def layer_tensors(cls, model: Model, batch: int) -> list[LayerTensor]:
+        """The intermediate float tensors of ``model`` (in this runtime's own format) that
+        ``run_with_outputs`` can fetch. Optional, with ``run_with_outputs``."""
+        raise WorkbenchError(f"{cls.name} cannot list the intermediate tensors of a {model.format} model",
+                             "compare the layers of an ONNX model instead")
+
+    @classmethod
+    def run_with_outputs(cls, model: Model, keys: Sequence[Any], feeds: dict[str, np.ndarray],
+                         **options: Any) -> tuple[list[np.ndarray], str | None]:
+        """Run ``model`` with the tensors ``keys`` (``LayerTensor.key``) added as outputs; return their
+        values in order and the precision the runtime computed in. Optional, with ``layer_tensors``."""
+        raise WorkbenchError(f"{cls.name} cannot add intermediate outputs to a {model.format} model",
+                             "compare the layers of an ONNX model instead")
 
     # -- lifecycle -----------------------------------------------------------------------------
     def prepare(self) -> Runner:

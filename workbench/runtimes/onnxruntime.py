@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import json
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from workbench.core.data import feeds_for
 from workbench.core.errors import BackendUnavailable, WorkbenchError
 from workbench.core.registry import register_runtime
-from workbench.core.runner import Runner
+from workbench.core.runner import KernelTime, Runner, default_in_flight, physical_cores
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.core.model import Model
 
 OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
               "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}
@@ -87,6 +96,58 @@ class OnnxRuntimeRunner(Runner):
     def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = self.session.run(self._output_names, feeds)
         return dict(zip(self._output_names, values, strict=True))
+
+    # -- hooks -----------------------------------------------------------------------------------
+    @classmethod
+    def as_written_options(cls) -> dict[str, Any]:
+        """Graph optimisations off: every node of the ONNX graph runs, as the ONNX semantics say."""
+        return {"graph_optimization_level": "disable"}
+
+    @classmethod
+    def benchmark_options(cls, options: dict[str, Any], mode: str, streams: int | None) -> dict[str, Any]:
+        """Async mode without ``threads``: the physical cores split between the requests in flight,
+        rather than each session oversubscribing them."""
+        opts = dict(options)
+        if mode == "async" and "threads" not in opts:
+            opts["threads"] = max(1, physical_cores() // (streams or default_in_flight()))
+        return opts
+
+    def effective_threads(self) -> int | None:
+        """The ``threads`` option, else ONNX Runtime's default: one per physical core."""
+        return super().effective_threads() or physical_cores()
+
+    def inference_call(self, feeds: dict[str, np.ndarray]) -> Callable[[], Any]:
+        """``run_with_iobinding`` on inputs bound once, outputs left in ONNX Runtime's buffers."""
+        session = self.session
+        binding = session.io_binding()
+        for name, value in feeds.items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(value))
+        for out in session.get_outputs():
+            binding.bind_output(out.name)
+        return lambda: session.run_with_iobinding(binding)
+
+    @classmethod
+    def profile_nodes(cls, model: Model, feeds: dict[str, np.ndarray], runs: int, warmup: int,
+                      **options: Any) -> tuple[list[KernelTime], Model]:
+        """ONNX Runtime's profiler (a chrome trace): the ``*_kernel_time`` events of the profiled runs."""
+        with tempfile.TemporaryDirectory(prefix="wb-ort-profile-") as tmp:
+            with cls(model, enable_profiling=True, profile_prefix=str(Path(tmp) / "ort"), **options) as r:
+                feeds = feeds_for(r.model, feeds)
+                for _ in range(warmup + runs):
+                    r.infer(feeds)
+                trace = json.loads(Path(r.end_profiling()).read_text())
+        per_kernel: dict[str, list[float]] = defaultdict(list)
+        meta: dict[str, tuple[str, str]] = {}
+        for ev in trace:
+            if ev.get("cat") != "Node" or not ev.get("name", "").endswith("_kernel_time"):
+                continue
+            kernel = ev["name"][: -len("_kernel_time")]
+            per_kernel[kernel].append(ev.get("dur", 0) / 1e3)  # µs -> ms
+            args = ev.get("args", {})
+            meta[kernel] = (args.get("op_name", "?"), args.get("provider", ""))
+        # the last ``runs`` calls are the profiled ones, after the warm-up
+        kernels = [KernelTime(k, *meta[k], float(np.mean(times[-runs:]))) for k, times in per_kernel.items()]
+        return kernels, model
 
     def end_profiling(self) -> str:
         """Stop profiling and return the path of the JSON trace."""

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from workbench.core.data import feeds_for
 from workbench.core.errors import BackendUnavailable, WorkbenchError
 from workbench.core.registry import register_runtime
-from workbench.core.runner import Runner
+from workbench.core.runner import KernelTime, LayerTensor, Runner
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.core.model import Model
 
 PRECISIONS = {"fp32": "f32", "f32": "f32", "bf16": "bf16", "fp16": "f16", "f16": "f16"}
+#: ops whose outputs a layer-wise comparison skips (inputs, weights, outputs, shape arithmetic)
+LAYER_SKIP = {"Parameter", "Constant", "Result", "ShapeOf", "Convert"}
 
 
 @register_runtime
@@ -96,6 +105,148 @@ class OpenVINORunner(Runner):
     def inference_precision(self) -> str:
         """The precision the compiled model actually computes in (e.g. ``"bf16"`` by default here)."""
         return str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+
+    # -- hooks -----------------------------------------------------------------------------------
+    @classmethod
+    def reference_options(cls) -> dict[str, Any]:
+        """fp32: the CPU plugin's own default is bf16 on CPUs with AVX-512 BF16 or AMX."""
+        return {"precision": "fp32"}
+
+    @classmethod
+    def benchmark_options(cls, options: dict[str, Any], mode: str, streams: int | None) -> dict[str, Any]:
+        """Async mode: the ``THROUGHPUT`` hint, and ``streams`` as ``NUM_STREAMS`` when given."""
+        opts = dict(options)
+        if mode == "async":
+            opts.setdefault("hint", "THROUGHPUT")
+            if streams:
+                opts.setdefault("streams", streams)
+        return opts
+
+    def effective_precision(self) -> str | None:
+        """``INFERENCE_PRECISION_HINT`` of the compiled model (what it computes in, asked or not)."""
+        return self.inference_precision if self.is_prepared else super().effective_precision()
+
+    def effective_threads(self) -> int | None:
+        """``INFERENCE_NUM_THREADS`` of the compiled model (what it uses, not what was asked)."""
+        if not self.is_prepared:
+            return super().effective_threads()
+        return int(self.compiled.get_property("INFERENCE_NUM_THREADS")) or None
+
+    def effective_streams(self, mode: str, streams: int | None) -> int | None:
+        """``NUM_STREAMS`` of the compiled model, in either mode."""
+        try:
+            return int(self.compiled.get_property("NUM_STREAMS"))
+        except Exception:  # noqa: BLE001 - e.g. a device that does not report it
+            return streams
+
+    def inference_call(self, feeds: dict[str, np.ndarray]) -> Callable[[], Any]:
+        """``InferRequest.infer`` on input tensors bound once (sharing the arrays' memory)."""
+        import openvino as ov
+
+        request = self.request
+        for i, name in enumerate(self.model.input_names):
+            request.set_input_tensor(i, ov.Tensor(np.ascontiguousarray(feeds[name]), shared_memory=True))
+        return request.infer
+
+    def throughput_loop(self, feeds: dict[str, np.ndarray], *, warmup: int, duration_s: float,
+                        iterations: int | None, jobs: int | None) -> tuple[list[float], float, int]:
+        """OpenVINO's ``AsyncInferQueue`` with ``jobs`` requests (default: the compiled model's
+        ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``); latencies as the requests report them."""
+        import openvino as ov
+
+        jobs = jobs or int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        queue = ov.AsyncInferQueue(self.compiled, jobs)
+        latencies: list[float] = []
+        queue.set_callback(lambda request, _userdata: latencies.append(request.latency / 1e3))
+        inputs = [feeds[n] for n in self.model.input_names]
+        for _ in range(max(warmup, jobs)):
+            queue.start_async(inputs)
+        queue.wait_all()
+        latencies.clear()
+        n = 0
+        start = time.perf_counter()
+        deadline = start + duration_s
+        while (n < iterations) if iterations is not None else (time.perf_counter() < deadline or n < 2 * jobs):
+            queue.start_async(inputs)  # blocks while all jobs are busy
+            n += 1
+        queue.wait_all()
+        return latencies, time.perf_counter() - start, jobs
+
+    @classmethod
+    def profile_nodes(cls, model: Model, feeds: dict[str, np.ndarray], runs: int, warmup: int,
+                      **options: Any) -> tuple[list[KernelTime], Model]:
+        """The CPU plugin's per-layer performance counters (``PERF_COUNT``); kernels fused into another
+        or optimised away (``NOT_RUN``) are left out."""
+        config = {**(options.pop("config", None) or {}), "PERF_COUNT": "YES"}
+        with cls(model, config=config, **options) as r:
+            feeds = feeds_for(r.model, feeds)
+            for _ in range(warmup):
+                r.infer(feeds)
+            per_kernel: dict[str, list[float]] = defaultdict(list)
+            meta: dict[str, tuple[str, str]] = {}
+            for _ in range(runs):
+                r.infer(feeds)
+                for info in r.request.get_profiling_info():
+                    if str(info.status).endswith("NOT_RUN"):
+                        continue
+                    per_kernel[info.node_name].append(info.real_time.total_seconds() * 1e3)
+                    meta[info.node_name] = (info.node_type, info.exec_type)
+        kernels = [KernelTime(k, *meta[k], float(np.sum(times) / runs)) for k, times in per_kernel.items()]
+        return kernels, model
+
+    @classmethod
+    def layer_tensors(cls, model: Model, batch: int) -> list[LayerTensor]:
+        """The float outputs of an IR's ops, by their tensor names (the ONNX frontend keeps the ONNX
+        names). A FakeQuantize output carries the names of the tensor it quantizes, and a tensor read
+        only by FakeQuantize ops is left out (the quantized copy is what the model uses)."""
+        if model.format not in cls.default_for:
+            return super().layer_tensors(model, batch)
+        found = []
+        for index, op in enumerate(model.native().get_ordered_ops()):
+            kind, name = op.get_type_name(), op.get_friendly_name()
+            if kind in LAYER_SKIP:
+                continue
+            for port in op.outputs():
+                if not port.get_element_type().is_real():
+                    continue
+                names = port.get_names()
+                if kind == "FakeQuantize":
+                    names = op.input(0).get_source_output().get_names()
+                elif {t.get_node().get_type_name() for t in port.get_target_inputs()} == {"FakeQuantize"}:
+                    continue
+                shape = port.get_partial_shape()
+                dims = [d.get_length() if d.is_static else batch for d in shape] if shape.rank.is_static else None
+                nbytes = 4 * int(np.prod(dims)) if dims else 4 << 20
+                found.append(LayerTensor(index, name, kind, tuple(sorted(names)), (name, port.get_index()), nbytes,
+                                         "FakeQuantize" if kind == "FakeQuantize" else ""))
+        return found
+
+    @classmethod
+    def run_with_outputs(cls, model: Model, keys: Sequence[Any], feeds: dict[str, np.ndarray],
+                         **options: Any) -> tuple[list[np.ndarray], str | None]:
+        """Run the IR with the op output ports ``keys`` (``(op name, port index)``) added as outputs."""
+        import openvino as ov
+
+        from workbench.core.model import Model
+        from workbench.formats.openvino import specs_of
+
+        if model.format not in cls.default_for or model.path is None:
+            return super().run_with_outputs(model, keys, feeds, **options)
+        ov_model = ov.Core().read_model(str(model.path))
+        by_name = {op.get_friendly_name(): op for op in ov_model.get_ordered_ops()}
+        ov_model.add_outputs([by_name[name].output(i) for name, i in keys])  # no-op for a port already an output
+        # each model output is a Result node: the port it reads is the one asked for
+        sources = []
+        for out in ov_model.outputs:
+            src = out.get_node().input(0).get_source_output()
+            sources.append((src.get_node().get_friendly_name(), src.get_index()))
+        inputs, outputs = specs_of(ov_model)
+        layers = Model(model.format, name="layers", inputs=inputs, outputs=outputs, native=ov_model)
+        with cls(layers, **options) as r:
+            values = list(r.infer(feeds_for(layers, feeds)).values())
+            precision = r.effective_precision()
+        found = dict(zip(sources, values, strict=True))
+        return [found[tuple(k)] for k in keys], precision
 
     def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.request.infer([feeds[n] for n in self.model.input_names])

@@ -7,6 +7,20 @@ from typing import Any
 import numpy as np
 
 from workbench.core.errors import BackendUnavailable
+from workbench.core.runner import Runner
+
+
+class TorchRunner(Runner):
+    """What the torch-based runners share: their hooks (not a runtime itself; it is not registered)."""
+
+    def effective_threads(self) -> int | None:
+        """The ``threads`` option, else torch's intra-op thread count."""
+        threads = super().effective_threads()
+        if threads:
+            return threads
+        import torch
+
+        return torch.get_num_threads()
 
 
 def torch_version() -> str:

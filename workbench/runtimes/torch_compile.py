@@ -9,12 +9,17 @@ import numpy as np
 
 from workbench.core.errors import BackendUnavailable
 from workbench.core.registry import register_runtime
-from workbench.core.runner import Runner
-from workbench.runtimes.torch_common import call_module, named_outputs, set_threads, torch_version
+from workbench.runtimes.torch_common import (
+    TorchRunner,
+    call_module,
+    named_outputs,
+    set_threads,
+    torch_version,
+)
 
 
 @register_runtime
-class TorchCompileRunner(Runner):
+class TorchCompileRunner(TorchRunner):
     """Options: ``backend`` (default ``"inductor"``), ``mode`` (``None``, ``"max-autotune"``, …),
     ``dynamic`` (default False), ``threads``. The first ``infer`` compiles (seconds to a minute):
     ``prepare()`` does it on the model's example inputs so timings exclude it."""

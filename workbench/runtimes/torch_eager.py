@@ -7,12 +7,17 @@ from typing import Any, ClassVar
 import numpy as np
 
 from workbench.core.registry import register_runtime
-from workbench.core.runner import Runner
-from workbench.runtimes.torch_common import call_module, named_outputs, set_threads, torch_version
+from workbench.runtimes.torch_common import (
+    TorchRunner,
+    call_module,
+    named_outputs,
+    set_threads,
+    torch_version,
+)
 
 
 @register_runtime
-class TorchEagerRunner(Runner):
+class TorchEagerRunner(TorchRunner):
     """Runs the module as written. Options: ``threads`` (intra-op threads), ``dtype`` (``"fp32"`` or
     ``"bf16"``: autocast on CPU)."""
 

@@ -7,12 +7,17 @@ from typing import ClassVar
 import numpy as np
 
 from workbench.core.registry import register_runtime
-from workbench.core.runner import Runner
-from workbench.runtimes.torch_common import call_module, named_outputs, set_threads, torch_version
+from workbench.runtimes.torch_common import (
+    TorchRunner,
+    call_module,
+    named_outputs,
+    set_threads,
+    torch_version,
+)
 
 
 @register_runtime
-class TorchScriptRunner(Runner):
+class TorchScriptRunner(TorchRunner):
     """Options: ``threads``, ``optimize`` (``torch.jit.optimize_for_inference``; default False)."""
 
     name: ClassVar[str] = "torchscript"
