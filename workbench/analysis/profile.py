@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.core import settings
 from workbench.core.errors import WorkbenchError
+from workbench.core.results import result_type, to_json
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -47,6 +49,7 @@ class NodeTime:
     in_graph: bool
 
 
+@result_type("node_profile")
 @dataclass
 class NodeProfile:
     """Per-node latency on one or more runtimes. ``per_node()`` feeds ``GraphView.overlay``."""
@@ -92,10 +95,8 @@ class NodeProfile:
         return frame[frame["backend"] == backend].nlargest(n, "time_ms")
 
     def to_json(self, indent: int | None = 2) -> str:
-        from workbench.analysis.report import to_json_text
-
-        return to_json_text("node_profile", {"model": self.model, "runs": self.runs, "backends": self.backends,
-                                             "rows": [asdict(r) for r in self.rows]}, indent=indent)
+        """JSON with ``schema: "workbench.node_profile"``; ``NodeProfile.from_json(text)`` reads it back."""
+        return to_json(self, indent=indent)
 
     # used by report.html_report
     html_title = "Per-node latency"
@@ -275,8 +276,6 @@ def profile_nodes(
         runs: profiled runs, averaged (default 20; 5 with ``WORKBENCH_QUICK=1``); ``warmup`` runs first.
         **options: runner options for both runtimes (e.g. ``threads=1``).
     """
-    import os
-
     from workbench.api import load
     from workbench.core.model import Model
 
@@ -292,7 +291,7 @@ def profile_nodes(
         raise WorkbenchError(f"no per-node profiler for {unknown or 'no backend'}",
                              f"profile on {' or '.join(PROFILERS)}")
     if runs is None:
-        runs = QUICK_RUNS if os.environ.get("WORKBENCH_QUICK", "") not in ("", "0") else 20
+        runs = QUICK_RUNS if settings.quick() else 20
     if runs < 1:
         raise WorkbenchError(f"runs must be at least 1, got {runs}", "pass runs=20")
     feeds = inputs if inputs is not None else model.example_inputs()
