@@ -148,3 +148,42 @@ def test_kind_is_owned_by_one_class():
 def test_omit_leaves_fields_out():
     doc = json.loads(to_json(_outer(), omit={Point: {"tag"}}))
     assert "tag" not in doc["inner"]["points"][0] and "tag" in json.loads(to_json(_outer()))["inner"]["points"][0]
+
+
+# -- the real result types ------------------------------------------------------------------------------
+
+
+def _round_trip(obj: Any) -> Any:
+    text = obj.to_json()
+    back = type(obj).from_json(text)
+    assert type(back) is type(obj)
+    assert back.to_json() == text  # nothing lost, nothing added
+    return back
+
+
+def test_node_profile_round_trip():
+    from workbench.analysis.profile import NodeProfile, NodeTime
+
+    prof = NodeProfile([NodeTime("onnxruntime", "conv", "conv_kernel", "Conv", "CPU", np.float64(0.25), 0.5, True),
+                        NodeTime("onnxruntime", "reorder", "reorder", "Reorder", "CPU", 0.25, 0.5, False)],
+                       runs=5, backends=["onnxruntime"], model="digits-cnn")
+    back = _round_trip(prof)
+    assert back.rows[0] == NodeTime("onnxruntime", "conv", "conv_kernel", "Conv", "CPU", 0.25, 0.5, True)
+    assert back.per_node() == prof.per_node()
+
+
+def test_tune_result_round_trip():
+    from workbench.analysis.autotune import Trial, TuneResult
+
+    fast = Trial("openvino", "int8", {"hint": "LATENCY"}, "/a/model.xml", p50_ms=1.0, rel_l2=0.01, valid=True,
+                 on_front=True, confirmed_p50_ms=0.9)
+    broken = Trial("onnxruntime", "bf16", {}, "m.onnx", error="not supported")  # NaN figures
+    tuned = TuneResult("digits-cnn", [fast, broken], fast, "rel_l2", {"max_rel_l2": 0.05}, "print(1)\n",
+                       environment={"cpu": "x"}, skipped=["coreml: needs macOS"])
+    doc = json.loads(tuned.to_json())
+    assert doc["schema"] == "workbench.autotune" and doc["best"]["label"] == fast.label
+    assert doc["trials"][1]["p50_ms"] is None
+    back = _round_trip(tuned)
+    assert back.best is back.trials[0] and back.best.label == fast.label  # the best is one of the trials
+    assert math.isnan(back.trials[1].p50_ms) and back.trials[1].error == "not supported"
+    assert back.summary() == tuned.summary()

@@ -34,14 +34,15 @@ import types
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from workbench.core import settings
 from workbench.core.errors import WorkbenchError
+from workbench.core.results import result_type, to_json
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from workbench.core.model import Model
 
-QUICK = os.environ.get("WORKBENCH_QUICK", "") not in ("", "0")
 ORT_PRECISIONS = ("fp32", "int8")
 OV_PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
@@ -69,6 +70,10 @@ class Trial:
     confirmed_p50_ms: float | None = None  # re-timed, interleaved with the other finalists
     error: str | None = None
 
+    def json_extras(self) -> dict[str, Any]:
+        """Derived figures a reader of the JSON wants (``workbench.core.results``)."""
+        return {"label": self.label}
+
     @property
     def label(self) -> str:
         knobs = ", ".join(f"{k}={v}" for k, v in self.options.items())
@@ -79,6 +84,7 @@ class Trial:
         return self.confirmed_p50_ms if self.confirmed_p50_ms is not None else self.p50_ms
 
 
+@result_type("autotune")
 @dataclass
 class TuneResult:
     """The trials of ``wb.autotune``; ``best``, ``front`` (Pareto), ``script``, ``to_frame()``, ``plot()``."""
@@ -91,6 +97,12 @@ class TuneResult:
     script: str
     environment: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # configurations that cannot run here, and why
+
+    def __post_init__(self) -> None:
+        # read back from JSON, ``best`` is a copy: make it the trial itself again (``t is self.best``)
+        if self.best is not None and all(t is not self.best for t in self.trials):
+            self.best = next((t for t in self.trials if (t.label, t.model) == (self.best.label, self.best.model)),
+                             self.best)
 
     @property
     def front(self) -> list[Trial]:
@@ -128,13 +140,8 @@ class TuneResult:
         return f"<TuneResult best={self.best.label if self.best else None}>\n{self.summary()}"
 
     def to_json(self, indent: int | None = 2) -> str:
-        from workbench.analysis.report import to_json_text
-
-        return to_json_text("autotune", {
-            "model": self.model, "error_axis": self.error_axis, "budget": self.budget,
-            "best": {**asdict(self.best), "label": self.best.label} if self.best else None,
-            "trials": [{**asdict(t), "label": t.label} for t in self.trials], "skipped": self.skipped,
-            "script": self.script, "environment": self.environment}, indent=indent)
+        """JSON with ``schema: "workbench.autotune"``; ``TuneResult.from_json(text)`` reads it back."""
+        return to_json(self, indent=indent)
 
     def _points(self) -> list[dict[str, Any]]:
         pts = []
@@ -388,9 +395,10 @@ def autotune(
 
     original = model if isinstance(model, Model) else load(model)
     space = {**default_space(), **(space or {})}
-    duration_s = duration_s if duration_s is not None else (0.3 if QUICK else 1.0)
-    confirm_rounds = confirm_rounds if confirm_rounds is not None else (1 if QUICK else 3)
-    samples = calibration_samples or (8 if QUICK else 32)
+    quick = settings.quick()
+    duration_s = duration_s if duration_s is not None else (0.3 if quick else 1.0)
+    confirm_rounds = confirm_rounds if confirm_rounds is not None else (1 if quick else 3)
+    samples = calibration_samples or (8 if quick else 32)
     say = print if progress else (lambda *a, **k: None)
 
     onnx_model = original
