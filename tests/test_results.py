@@ -187,3 +187,37 @@ def test_tune_result_round_trip():
     assert back.best is back.trials[0] and back.best.label == fast.label  # the best is one of the trials
     assert math.isnan(back.trials[1].p50_ms) and back.trials[1].error == "not supported"
     assert back.summary() == tuned.summary()
+
+
+def _comparison() -> Any:
+    from workbench.core.metrics import compare_outputs
+
+    ref = {"logits": np.array([[1.0, 2.0, 3.0], [0.5, 0.1, 0.2]], np.float32)}
+    cand = {"logits": np.array([[1.0, np.nan, 3.0], [0.5, 0.1, np.inf]], np.float32)}
+    return compare_outputs(ref, cand, label="int8")
+
+
+def test_comparison_round_trip():
+    c = _comparison()
+    doc = json.loads(c.to_json())
+    assert doc["schema"] == "workbench.comparison" and doc["passed"] is False
+    assert doc["results"][0]["nan_count"] == 1 and doc["results"][0]["inf_count"] == 1
+    back = _round_trip(c)
+    assert bool(back) is bool(c) and back.result("int8", "logits").shape == c.result(0).shape
+    assert back.summary() == c.summary()
+
+
+def test_validation_round_trip():
+    from workbench.steps.validate import Validation
+
+    c = _comparison()
+    v = Validation("quantize", "int8", vs_parent=c, vs_original=c, metrics={"accuracy": 0.9},
+                   original_metrics={"accuracy": 0.95}, metric_drop={"accuracy": 0.05}, backend="onnxruntime",
+                   figures={"passed": False, "rel_l2": math.inf, "top1": np.float32(1.0)})
+    doc = json.loads(v.to_json())
+    assert doc["schema"] == "workbench.validation" and doc["passed"] is False and doc["figures"]["rel_l2"] is None
+    back = _round_trip(v)
+    assert back.vs_original.result(0).nan_count == 1 and back.metric_drop == {"accuracy": 0.05}
+    assert back.to_dict() == v.to_dict()  # the manifest's form agrees too
+    # an infinite figure is kept as "no finite value": it reads back as NaN, and summary() still works
+    assert Validation.from_dict(v.to_dict()).summary() == v.summary().replace("rel_l2=inf", "rel_l2=nan")

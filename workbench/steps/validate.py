@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.results import plain, result_type
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -37,6 +38,7 @@ BATCH = 4  # rows per input set where the batch axis is dynamic (top-k agreement
 _runs: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
+@result_type("validation")
 @dataclass
 class Validation:
     """How a step's result compares with its parent and with the original.
@@ -75,8 +77,10 @@ class Validation:
         if self.skipped:
             return f"SKIPPED {self.step}: {self.skipped}"
         f = self.figures
+        # figures read back from JSON hold None where the value was NaN or infinite
+        rel_l2, cosine = (math.nan if f.get(k) is None else f[k] for k in ("rel_l2", "cosine"))
         text = (f"{'PASS' if self else 'FAIL'} {self.step} [{self.precision}] vs original: "
-                f"rel_l2={f.get('rel_l2', math.nan):.2e} cos={f.get('cosine', math.nan):.6f}")
+                f"rel_l2={rel_l2:.2e} cos={cosine:.6f}")
         if f.get("top1") is not None:
             text += f" top1={f['top1']:.3f}"
         if self.metrics:
@@ -103,7 +107,11 @@ class Validation:
                "backend": self.backend, "metrics": self.metrics, "original_metrics": self.original_metrics,
                "metric_drop": self.metric_drop}
         out.update({k: v for k, v in self.figures.items() if k not in out})
-        return _plain(out)
+        return plain(out)
+
+    def json_extras(self) -> dict[str, Any]:
+        """Derived figures a reader of ``to_json()`` wants (``workbench.core.results``)."""
+        return {"passed": bool(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Validation:
@@ -123,18 +131,6 @@ class Validation:
                 frame.insert(0, "against", title)
                 frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame([self.to_dict()])
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 # -- running ---------------------------------------------------------------------------------------
