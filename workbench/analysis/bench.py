@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.analysis.compare import _feeds_for
+from workbench.core import settings as env_settings  # `settings` is the benchmark's own dict here
 from workbench.core.errors import InputError, WorkbenchError
+from workbench.core.results import plain, result_type, to_json
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -43,7 +45,6 @@ if TYPE_CHECKING:  # pragma: no cover
 NOISE_SPREAD = 0.10  # robust coefficient of variation: 1.4826 · MAD / median
 NOISE_TAIL = 2.0  # p99 / p50
 NOISE_OTHER_CPU = 0.25  # share of all CPUs busy with other processes during the timed runs
-QUICK = os.environ.get("WORKBENCH_QUICK", "") not in ("", "0")
 MAX_KEPT_LATENCIES = 4000  # latencies kept per result for plots (evenly subsampled)
 
 
@@ -253,6 +254,7 @@ class BenchResult:
         return row
 
 
+@result_type("benchmark")
 @dataclass
 class BenchReport:
     """Results of ``wb.benchmark``: one ``BenchResult`` per model × runtime × batch size, the settings and
@@ -329,21 +331,13 @@ class BenchReport:
         return bench_table_html(self)
 
     def to_dict(self, latencies: bool = True) -> dict[str, Any]:
-        results = []
-        for r in self.results:
-            d = asdict(r)
-            if not latencies:
-                d.pop("latencies_ms")
-            results.append(d)
-        return {"created": self.created, "settings": self.settings, "environment": self.environment,
-                "results": results}
+        """The report as plain JSON-ready data (``workbench.core.results.plain``)."""
+        return plain(self, omit=None if latencies else {BenchResult: ("latencies_ms",)})
 
     def to_json(self, indent: int | None = 2, latencies: bool = False) -> str:
         """JSON with ``schema: "workbench.benchmark"`` and a schema version (``latencies=True`` adds
-        every kept latency)."""
-        from workbench.analysis.report import to_json_text
-
-        return to_json_text("benchmark", self.to_dict(latencies), indent=indent)
+        every kept latency); ``BenchReport.from_json(text)`` reads it back."""
+        return to_json(self, indent=indent, omit=None if latencies else {BenchResult: ("latencies_ms",)})
 
     def plot(self, kind: str = "latency") -> Any:
         """A plotly figure: ``"latency"`` (distributions), ``"speedup"``, ``"throughput"`` or ``"memory"``."""
@@ -577,7 +571,7 @@ def benchmark(
     if mode not in ("sync", "async"):
         raise WorkbenchError(f"unknown mode {mode!r}", "use mode='sync' (latency) or mode='async' (throughput)")
     if duration_s is None:
-        duration_s = 0.5 if QUICK else 2.0
+        duration_s = 0.5 if env_settings.quick() else 2.0
     if duration_s <= 0 and iterations is None:
         raise WorkbenchError("duration_s must be positive", "pass duration_s=2.0 or iterations=100")
     sizes = [batch_sizes] if isinstance(batch_sizes, int) else list(batch_sizes)
