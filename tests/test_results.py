@@ -221,3 +221,33 @@ def test_validation_round_trip():
     assert back.to_dict() == v.to_dict()  # the manifest's form agrees too
     # an infinite figure is kept as "no finite value": it reads back as NaN, and summary() still works
     assert Validation.from_dict(v.to_dict()).summary() == v.summary().replace("rel_l2=inf", "rel_l2=nan")
+
+
+def test_bench_report_round_trip():
+    from workbench.analysis.bench import BenchReport, BenchResult, LatencyStats
+
+    ok = BenchResult("x.onnx", "x", "onnx", "onnxruntime", 1, "sync", {"threads": 1}, threads=1,
+                     latency=LatencyStats.of([0.001, 0.002, 0.003]), throughput=np.float64(500.0),
+                     latencies_ms=[1.0, 2.0, 3.0])
+    failed = BenchResult("x.xml", "x", "openvino", "openvino", 1, "sync", error="cannot compile",
+                         latency=LatencyStats.of([]))  # NaN statistics
+    report = BenchReport([ok, failed], {"duration_s": 0.5}, {"cpu": "test", "libraries": {"numpy": "2"}})
+    doc = json.loads(report.to_json())
+    assert doc["schema"] == "workbench.benchmark" and "latencies_ms" not in doc["results"][0]
+    assert doc["results"][1]["latency"]["p50"] is None
+    back = BenchReport.from_json(report.to_json(latencies=True))
+    assert back.to_json(latencies=True) == report.to_json(latencies=True)
+    assert back.results[0].latency == ok.latency and back.results[0].latencies_ms == [1.0, 2.0, 3.0]
+    assert math.isnan(back.results[1].latency.p50) and back.results[1].error == "cannot compile"
+    assert BenchReport.from_json(report.to_json()).results[0].latencies_ms == []  # left out: the default
+    assert back.summary() == report.summary()
+
+
+def test_every_result_type_is_registered():
+    import workbench.analysis.autotune  # noqa: F401 - registers on import
+    import workbench.analysis.bench  # noqa: F401
+    import workbench.analysis.profile  # noqa: F401
+    import workbench.core.metrics  # noqa: F401
+    import workbench.steps.validate  # noqa: F401
+
+    assert {"comparison", "benchmark", "node_profile", "autotune", "validation"} <= set(results.registered())
