@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     import netron
     from playwright.sync_api import sync_playwright
 
-    from workbench.core.graph import Graph
+    from workbench.formats.onnx import read_graph
 
     work = Path(tempfile.mkdtemp(prefix="wb-graph-bench-"))
     (work / "model").mkdir()
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         name = f"synthetic{n}"
         real = synthetic_onnx(n, work / "model" / f"{name}.onnx")
         t = time.perf_counter()
-        g = Graph.from_onnx(str(work / "model" / f"{name}.onnx"))
+        g = read_graph(str(work / "model" / f"{name}.onnx"))
         payload = g.to_view()
         (work / "payload" / f"{name}.json").write_text(json.dumps(payload))
         names.append((name, real, (time.perf_counter() - t) * 1000))

@@ -9,8 +9,11 @@ import warnings
 import numpy as np
 import pytest
 
+from workbench.analysis.graph_diff import diff
 from workbench.core.errors import ModelFormatError, WorkbenchError
-from workbench.core.graph import Graph, canonical_op, diff
+from workbench.core.graph import Graph, canonical_op
+from workbench.formats import onnx as onnx_format
+from workbench.formats import torchscript as torchscript_format
 
 
 def _small_cnn_onnx(path, with_identity: bool = False):
@@ -53,7 +56,7 @@ def cnn(tmp_path_factory):
 
 
 def test_onnx_counts_shapes_params_macs(cnn):
-    g = Graph.from_onnx(str(cnn))
+    g = onnx_format.read_graph(str(cnn))
     assert [n.op for n in g.nodes] == ["Conv", "Relu", "Flatten", "Gemm"]
     assert len(g.edges) == 3
     assert g.inputs == ["input"] and g.outputs == ["logits"]
@@ -73,7 +76,7 @@ def test_onnx_counts_shapes_params_macs(cnn):
 
 
 def test_details_have_weights_statistics(cnn):
-    g = Graph.from_onnx(str(cnn))
+    g = onnx_format.read_graph(str(cnn))
     d = g.details("/features/conv/Conv")
     assert d["attributes"]["pads"] == [1, 1, 1, 1]
     w = {x["name"]: x for x in d["weights"]}["conv.weight"]
@@ -86,7 +89,7 @@ def test_details_have_weights_statistics(cnn):
 
 
 def test_view_payload_is_consistent(cnn):
-    g = Graph.from_onnx(str(cnn))
+    g = onnx_format.read_graph(str(cnn))
     v = g.to_view()
     names = [r[0] for r in v["nodes"]]
     assert names[0] == "input" and v["nodes"][0][1] == "Input" and v["nodes"][-1][1] == "Output"
@@ -111,8 +114,10 @@ def test_resnet18_from_torch(zoo):
 
 def test_openvino_and_diff_against_onnx(cnn):
     ov = pytest.importorskip("openvino")
-    a = Graph.from_onnx(str(cnn))
-    b = Graph.from_openvino(ov.convert_model(str(cnn)))
+    from workbench.formats import openvino as openvino_format
+
+    a = onnx_format.read_graph(str(cnn))
+    b = openvino_format.read_graph(ov.convert_model(str(cnn)))
     assert "Convolution" in b.op_histogram()
     assert b.node("/features/conv/Conv").op in ("Add", "Convolution")
     assert b.macs == a.macs
@@ -131,13 +136,13 @@ def test_torchscript_shapes_from_example_inputs():
                               torch.nn.Linear(256, 10)).eval()
     x = torch.randn(1, 1, 8, 8)
     ts = torch.jit.trace(net, (x,))
-    g = Graph.from_torchscript(ts, {"input": x.numpy()}, input_names=["input"])
+    g = torchscript_format.read_graph(ts, {"input": x.numpy()}, input_names=["input"])
     assert g.num_params == sum(p.numel() for p in net.parameters())
     assert g.macs == 2304 + 2560
     conv = next(n for n in g.nodes if canonical_op(n.op) == "conv")
     assert g.tensors[conv.outputs[0]].shape == (1, 4, 8, 8)
     assert conv.scope == ("0",)
-    bare = Graph.from_torchscript(ts)  # without example inputs: structure and params, no shapes
+    bare = torchscript_format.read_graph(ts)  # without example inputs: structure and params, no shapes
     assert bare.num_params == g.num_params and bare.macs == 0 and bare.notes
 
 
@@ -159,9 +164,9 @@ def _quantize(src, dst):
 
 
 def test_diff_fp32_vs_qdq(cnn, tmp_path):
-    q = Graph.from_onnx(str(_quantize(cnn, tmp_path / "cnn_qdq.onnx")))
-    a = Graph.from_onnx(str(cnn))
-    d = a.diff(q)
+    q = onnx_format.read_graph(str(_quantize(cnn, tmp_path / "cnn_qdq.onnx")))
+    a = onnx_format.read_graph(str(cnn))
+    d = diff(a, q)
     added_ops = {q.node(n).op for n in d.added}
     assert added_ops == {"QuantizeLinear", "DequantizeLinear"}
     pairs = d.pairs()
@@ -184,7 +189,7 @@ def test_diff_before_after_simplification(tmp_path):
 
     src = _small_cnn_onnx(tmp_path / "cnn_id.onnx", with_identity=True)
     slim = onnxslim.slim(onnx.load(str(src)))
-    a, b = Graph.from_onnx(str(src)), Graph.from_onnx(slim)
+    a, b = onnx_format.read_graph(str(src)), onnx_format.read_graph(slim)
     d = diff(a, b)
     assert [a.node(n).op for n in d.removed] == ["Identity"]
     assert not d.added
@@ -197,7 +202,7 @@ def test_structural_match_without_names(cnn):
     proto = onnx.load(str(cnn))
     for i, n in enumerate(proto.graph.node):
         n.name = f"renamed_{i}"
-    a, b = Graph.from_onnx(str(cnn)), Graph.from_onnx(proto)
+    a, b = onnx_format.read_graph(str(cnn)), onnx_format.read_graph(proto)
     assert diff(a, b, match="name").counts()["added"] == 4
     d = diff(a, b, match="structure")
     assert d.counts() == {"same": 4, "changed": 0, "added": 0, "removed": 0}
@@ -210,7 +215,7 @@ def test_overlay_payload(cnn):
     pd = pytest.importorskip("pandas")
     from workbench.ui.graph_view import overlay_payload
 
-    g = Graph.from_onnx(str(cnn))
+    g = onnx_format.read_graph(str(cnn))
     p = overlay_payload(g, {"/features/conv/Conv": 0.5, "r": 0.1}, "latency", "ms", thresholds=[0.2])
     assert p["values"] == {"/features/conv/Conv": 0.5, "/features/act/Relu": 0.1}  # tensor names map to nodes
     assert p["kind"] == "numeric" and p["thresholds"] == [0.2]
@@ -252,7 +257,7 @@ def test_netron_assets_are_guarded(tmp_path):
 
 
 def test_import_workbench_stays_light():
-    code = ("import sys, workbench, workbench.ui, workbench.core.graph; "
+    code = ("import sys, workbench, workbench.ui, workbench.core.graph, workbench.analysis.graph_diff; "
             "bad = [m for m in ('ipywidgets', 'anywidget', 'torch', 'onnxruntime', 'openvino') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -54,9 +54,9 @@ def load(source: Any, example_inputs: Any = None, *, trust: bool = False, **opti
         if path.exists():
             if example_inputs is not None:
                 options["example_inputs"] = example_inputs
-            from workbench import formats
+            from workbench.core.detect import load_path
 
-            return formats.load_path(path, trust=trust, **options)
+            return load_path(path, trust=trust, **options)
         from workbench import zoo
 
         if text in zoo.names():

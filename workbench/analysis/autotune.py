@@ -211,7 +211,7 @@ def quantize_int8(model: Model, runtime: str, calibration: list[dict[str, Any]])
 
 def _quantize_directly(model: Model, tool: str, calibration: list[dict[str, Any]]) -> Model:
     from workbench.core.model import LineageEntry
-    from workbench.formats import load_path
+    from workbench.core.detect import load_path
     from workbench.steps.workspace import unique_path
 
     start = time.perf_counter()
@@ -257,7 +257,7 @@ def static_openvino(model: Model, batch: int = 1) -> Model:
     import openvino as ov
 
     from workbench.core.model import LineageEntry
-    from workbench.formats import load_path
+    from workbench.core.detect import load_path
     from workbench.steps.workspace import unique_path
 
     start = time.perf_counter()

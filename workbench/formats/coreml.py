@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import BackendUnavailable, ModelFormatError
+from workbench.core.model import Model, TensorSpec
 from workbench.core.registry import Format, register_format
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.core.graph import Graph
-from workbench.core.model import Model, TensorSpec
 
 # Core ML ArrayFeatureType.ArrayDataType values
 _ARRAY_DTYPES = {65568: "float32", 65552: "float16", 65600: "float64", 131104: "int32", 131080: "int8"}
@@ -83,6 +83,14 @@ class CoreMLFormat(Format):
     name = "coreml"
     description = "Core ML (.mlpackage, .mlmodel)"
     suffixes = (".mlpackage", ".mlmodel")
+    folder = True  # an .mlpackage is a folder (an .mlmodel a single protobuf file)
+    priority = 50
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> bool:
+        if path.is_dir():
+            return path.suffix.lower() == ".mlpackage" or (path / "Manifest.json").is_file()
+        return path.suffix.lower() == ".mlmodel"  # a bare protobuf: nothing in its bytes says Core ML
 
     @classmethod
     def load(cls, path: Path, **options: Any) -> Model:
@@ -90,6 +98,14 @@ class CoreMLFormat(Format):
 
     @classmethod
     def graph(cls, model: Model) -> Graph:
-        from workbench.core.graph import Graph
+        raise ModelFormatError(f"the native graph view does not read {cls.name} models",
+                               "show it with wb.show(model, viewer='netron'), or convert it to ONNX first")
 
-        return Graph.from_model(model)
+    @classmethod
+    def describe(cls, model: Model) -> dict[str, Any]:
+        keys = ("spec_version", "model_type", "producer", "precision")
+        return {k: model.metadata[k] for k in keys if k in model.metadata}
+
+    @classmethod
+    def precision(cls, model: Model) -> str | None:
+        return model.metadata.get("precision")  # read from an ML program's spec by ``load``

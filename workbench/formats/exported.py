@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import operator
+from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from workbench.core.errors import ModelFormatError
-from workbench.core.registry import Format, register_format
-
-if TYPE_CHECKING:  # pragma: no cover
-    from workbench.core.graph import Graph
+from workbench.core.graph import Graph, Node, Tensor, Weight, jsonable, mark_params
 from workbench.core.model import Model, TensorSpec
+from workbench.core.registry import Format, register_format
+from workbench.formats.torchscript import archive_members, explain_archive
 
 
 def _dim(d: Any, i: int) -> int | str:
@@ -89,11 +90,142 @@ def load(path: Path, **_: Any) -> Model:
                  metadata=meta)
 
 
+# -- the graph -----------------------------------------------------------------------------------
+def read_graph(ep: Any, name: str | None = None,
+                          input_names: list[str] | None = None) -> Graph:
+    """Read a ``torch.export.ExportedProgram`` (shapes from FX metadata, scope from nn_module_stack)."""
+    import torch
+
+    sig = ep.graph_signature
+    params = dict(sig.inputs_to_parameters)
+    buffers = dict(sig.inputs_to_buffers)
+    consts = dict(getattr(sig, "inputs_to_lifted_tensor_constants", {}) or {})
+    state = ep.state_dict
+    constants = getattr(ep, "constants", {}) or {}
+    tensors: dict[str, Tensor] = {}
+    weights: dict[str, Weight] = {}
+    nodes: list[Node] = []
+    inputs: list[str] = []
+    outputs: list[str] = []
+    alias: dict[str, str] = {}  # fx node name -> tensor / weight name
+    element_of: dict[str, list[str]] = defaultdict(list)  # multi-output node -> its getitem tensors
+    user_inputs = list(sig.user_inputs)
+    rename = dict(zip(user_inputs, input_names, strict=False)) if input_names and len(input_names) == len(
+        user_inputs) else {}
+
+    def val_tensor(nm: str, val: Any) -> Tensor:
+        if isinstance(val, torch.Tensor):
+            return Tensor(nm, tuple(int(d) if isinstance(d, int) or str(d).isdigit() else str(d)
+                                    for d in val.shape), str(val.dtype).replace("torch.", ""))
+        return Tensor(nm)
+
+    for fx in ep.graph.nodes:
+        if fx.op == "placeholder":
+            target = params.get(fx.name) or buffers.get(fx.name) or consts.get(fx.name)
+            if target is not None:
+                value = state.get(target, constants.get(target))
+                t = val_tensor(target, value if value is not None else fx.meta.get("val"))
+                weights[target] = Weight(target, tuple(int(d) for d in (t.shape or ())), t.dtype or "",
+                                         is_param=fx.name in params,
+                                         loader=(lambda v=value: v.detach().float().cpu().numpy()
+                                                 if v.is_floating_point() else v.detach().cpu().numpy()))
+                tensors[target] = t
+                alias[fx.name] = target
+            elif fx.name in user_inputs:
+                nm = rename.get(fx.name, fx.name)
+                alias[fx.name] = nm
+                tensors[nm] = val_tensor(nm, fx.meta.get("val"))
+                inputs.append(nm)
+            continue
+        if fx.op == "output":
+            for a in _fx_nodes(fx.args):
+                outputs.append(alias.get(a.name, a.name))
+            continue
+        if fx.op != "call_function":
+            continue
+        if fx.target is operator.getitem:  # a multi-output op's element: name it producer:index
+            src = fx.args[0]
+            alias[fx.name] = f"{alias.get(src.name, src.name)}:{fx.args[1]}"
+            tensors[alias[fx.name]] = val_tensor(alias[fx.name], fx.meta.get("val"))
+            element_of[src.name].append(alias[fx.name])
+            continue
+        ins = [alias.get(a.name, a.name) for a in _fx_nodes((fx.args, fx.kwargs))]
+        val = fx.meta.get("val")
+        if isinstance(val, list | tuple):
+            outs = [f"{fx.name}:{k}" for k in range(len(val))]
+            for k, v in enumerate(val):
+                tensors[outs[k]] = val_tensor(outs[k], v)
+        else:
+            outs = [fx.name]
+            tensors[fx.name] = val_tensor(fx.name, val)
+        stack = fx.meta.get("nn_module_stack") or {}
+        scope = tuple(path for path, _ in stack.values() if path)
+        node = Node(fx.name, _torch_op_name(fx.target), ins, outs, weights=[t for t in ins if t in weights],
+                    attrs=_fx_attrs(fx), scope=scope,
+                    positions={t: k for k, t in enumerate(ins)})
+        nodes.append(node)
+    # a getitem alias "x:0" must name the producer's output
+    for n in nodes:
+        n.outputs += [t for t in element_of.get(n.name, []) if t not in n.outputs]
+    mark_params(nodes, weights, respect_flags=True)
+    return Graph(name or "model", "exported_program", nodes, tensors, weights, inputs, outputs)
+
+
+def _fx_nodes(obj: Any) -> list[Any]:
+    import torch.fx
+
+    out: list[Any] = []
+    if isinstance(obj, torch.fx.Node):
+        out.append(obj)
+    elif isinstance(obj, list | tuple):
+        for x in obj:
+            out += _fx_nodes(x)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            out += _fx_nodes(x)
+    return out
+
+
+def _torch_op_name(target: Any) -> str:
+    name = str(target)
+    if name.startswith("aten.") and name.count(".") >= 2:
+        name = name.rsplit(".", 1)[0]  # drop the overload (".default")
+    return name if "<" not in name else getattr(target, "__name__", name)
+
+
+def _fx_attrs(fx: Any) -> dict[str, Any]:
+    import torch.fx
+
+    schema = getattr(fx.target, "_schema", None)
+    names = [a.name for a in schema.arguments] if schema is not None else []
+    attrs: dict[str, Any] = {}
+    for i, a in enumerate(fx.args):
+        if isinstance(a, torch.fx.Node) or (isinstance(a, list | tuple) and any(
+                isinstance(x, torch.fx.Node) for x in a)):
+            continue
+        attrs[names[i] if i < len(names) else f"arg{i}"] = jsonable(a)
+    for k, a in fx.kwargs.items():
+        if not isinstance(a, torch.fx.Node):
+            attrs[k] = jsonable(a)
+    return attrs
+
+
 @register_format
 class ExportedProgramFormat(Format):
     name = "exported_program"
     description = "torch.export ExportedProgram (.pt2)"
     suffixes = (".pt2",)
+    priority = 20  # after TorchScript: both are zip archives, told apart by their members
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> bool:
+        names = archive_members(path, head)
+        return any(n.endswith("models/model.json") or n.endswith("serialized_exported_program.json")
+                   for n in names)
+
+    @classmethod
+    def explain(cls, path: Path, head: bytes) -> ModelFormatError | None:
+        return explain_archive(path, head)
 
     @classmethod
     def load(cls, path: Path, **options: Any) -> Model:
@@ -101,6 +233,8 @@ class ExportedProgramFormat(Format):
 
     @classmethod
     def graph(cls, model: Model) -> Graph:
-        from workbench.core.graph import Graph
+        return read_graph(model.native(), name=model.name, input_names=model.input_names).with_file_size(model)
 
-        return Graph.from_model(model)
+    @classmethod
+    def describe(cls, model: Model) -> dict[str, Any]:
+        return {k: model.metadata[k] for k in ("nodes",) if k in model.metadata}

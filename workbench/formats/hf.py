@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.core.errors import BackendUnavailable, ModelFormatError, OfflineError
+from workbench.core.model import Model
 from workbench.core.registry import Format, register_format
+from workbench.formats.torch_module import from_module, read_graph
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.core.graph import Graph
-from workbench.core.model import Model
 
 SAMPLE_TEXT = ["The workbench takes a model to deployment.", "Numbers are checked at every step."]
 
@@ -39,8 +40,6 @@ def load(path: Path, example_inputs: Any = None, **options: Any) -> Model:
         raise ModelFormatError(f"transformers could not load the folder {path}: {first}",
                                "the folder needs config.json and the weights (model.safetensors or pytorch_model.bin)") from None
     feeds = example_inputs if example_inputs is not None else _example_feeds(path, config)
-    from workbench.formats.torch_module import from_module
-
     names = ["input_ids", "attention_mask"]
     dyn = {n: {0: "batch", 1: "sequence"} for n in names}
     wrapped = from_module(module, {n: feeds[n] for n in names}, name=path.name, input_names=names,
@@ -98,6 +97,11 @@ class HuggingFaceFormat(Format):
     description = "a Hugging Face model folder (config.json)"
     suffixes = ()
     folder = True
+    priority = 60  # after Core ML: an .mlpackage is a folder too
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> bool:
+        return path.is_dir() and (path / "config.json").is_file()
 
     @classmethod
     def load(cls, path: Path, **options: Any) -> Model:
@@ -105,6 +109,9 @@ class HuggingFaceFormat(Format):
 
     @classmethod
     def graph(cls, model: Model) -> Graph:
-        from workbench.core.graph import Graph
+        return read_graph(model.native(), model.example_inputs(), name=model.name, input_names=model.input_names,
+                          keyword=True).with_file_size(model)
 
-        return Graph.from_model(model)
+    @classmethod
+    def describe(cls, model: Model) -> dict[str, Any]:
+        return {k: model.metadata[k] for k in ("architecture", "parameters") if k in model.metadata}

@@ -1,19 +1,33 @@
-"""ONNX models (``.onnx``), with or without external data files."""
+"""ONNX models (``.onnx``), with or without external data files.
+
+Detection parses the protobuf (the header only: external tensors are not read), so a misnamed
+``.bin`` that holds ONNX loads as ONNX, and a damaged ``.onnx`` gets an error that says so.
+"""
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from workbench.core.errors import ModelFormatError
+from workbench.core.graph import Graph, Node, Shape, Tensor, Weight, mark_params, path_scope
+from workbench.core.model import Model, TensorSpec
 from workbench.core.registry import Format, register_format
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.core.graph import Graph
-from workbench.core.model import Model, TensorSpec
+    import onnx
+
+# ops whose presence makes a graph quantized (QDQ or QOperator form); MatMulNBits is 4-bit
+QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger",
+                           "ConvInteger", "DynamicQuantizeLinear", "MatMulNBits"})
 
 
-def _proto_header(path: Path) -> Any:
+# -- reading the file ----------------------------------------------------------------------------
+def _proto_header(path: Path) -> onnx.ModelProto:
     """The ModelProto without external tensors (cheap even for multi-GB models)."""
     import onnx
 
@@ -21,6 +35,9 @@ def _proto_header(path: Path) -> Any:
 
 
 def sniff(path: Path) -> bool:
+    """True when ``path`` parses as an ONNX model with a graph."""
+    if not path.is_file():
+        return False
     try:
         proto = _proto_header(path)
     except Exception:  # noqa: BLE001 - any parse failure means "not ONNX"
@@ -43,11 +60,25 @@ def explain_parse_failure(path: Path) -> ModelFormatError:
                             "pass a model saved with onnx.save or torch.onnx.export")
 
 
-_ONNX_TO_NUMPY = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
-                  9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+def onnx_dtype_name(elem_type: int) -> str:
+    """NumPy's name for an ONNX element type (``"float32"``, ``"bfloat16"``, ``"int4"``), or ONNX's own
+    name in lower case for types NumPy has no dtype for (``"string"``)."""
+    from onnx import TensorProto, helper
+
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, ValueError, TypeError):
+        dtype = None
+    if dtype is not None and dtype.kind != "O":
+        return dtype.name
+    try:
+        return TensorProto.DataType.Name(elem_type).lower()
+    except ValueError:
+        return f"onnx:{elem_type}"
 
 
 def value_info_spec(vi: Any) -> TensorSpec:
+    """A graph input/output's ``TensorSpec`` (unnamed dynamic dims: ``"batch"`` first, ``"?"`` after)."""
     t = vi.type.tensor_type
     dims: list[int | str] = []
     for i, d in enumerate(t.shape.dim):
@@ -55,12 +86,51 @@ def value_info_spec(vi: Any) -> TensorSpec:
             dims.append(int(d.dim_value))
         else:
             dims.append(d.dim_param or ("batch" if i == 0 else "?"))
-    return TensorSpec(vi.name, tuple(dims), _ONNX_TO_NUMPY.get(t.elem_type, f"onnx:{t.elem_type}"))
+    return TensorSpec(vi.name, tuple(dims), onnx_dtype_name(t.elem_type))
+
+
+def iter_tensors(proto: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
+    """Every tensor stored in the model: initializers and attribute tensors (``Constant`` values),
+    in the main graph, its subgraphs (``If`` / ``Loop`` bodies) and its functions."""
+    from onnx import AttributeProto
+
+    def in_graph(graph: Any) -> Iterator[Any]:
+        yield from graph.initializer
+        yield from (s.values for s in graph.sparse_initializer)
+        yield from in_nodes(graph.node)
+
+    def in_nodes(nodes: Any) -> Iterator[Any]:
+        for node in nodes:
+            for attr in node.attribute:
+                if attr.type == AttributeProto.TENSOR:
+                    yield attr.t
+                elif attr.type == AttributeProto.TENSORS:
+                    yield from attr.tensors
+                elif attr.type == AttributeProto.GRAPH:
+                    yield from in_graph(attr.g)
+                elif attr.type == AttributeProto.GRAPHS:
+                    for g in attr.graphs:
+                        yield from in_graph(g)
+
+    yield from in_graph(proto.graph)
+    for function in proto.functions:
+        yield from in_nodes(function.node)
+
+
+def external_names(proto: onnx.ModelProto) -> list[str]:
+    """The file names an ONNX proto's external tensors point at."""
+    from onnx.external_data_helper import uses_external_data
+
+    names = set()
+    for tensor in iter_tensors(proto):
+        if uses_external_data(tensor):
+            names.update(e.value for e in tensor.external_data if e.key == "location")
+    return sorted(names)
 
 
 def external_data_files(path: Path) -> list[Path]:
     """The external data files an ONNX model refers to (found next to it)."""
-    return [path.parent / n for n in _external_names(_proto_header(path)) if (path.parent / n).exists()]
+    return [path.parent / n for n in external_names(_proto_header(path)) if (path.parent / n).exists()]
 
 
 def load(path: Path, **_: Any) -> Model:
@@ -71,7 +141,7 @@ def load(path: Path, **_: Any) -> Model:
         proto = _proto_header(path)
     except Exception:  # noqa: BLE001
         raise explain_parse_failure(path) from None
-    external = _external_names(proto)
+    external = external_names(proto)
     missing = [n for n in external if not (path.parent / n).exists()]
     if missing:
         raise ModelFormatError(
@@ -93,15 +163,117 @@ def load(path: Path, **_: Any) -> Model:
                  native_loader=lambda: onnx.load_model(str(path), load_external_data=True))
 
 
-def _external_names(proto: Any) -> list[str]:
-    """The file names an ONNX proto's external tensors point at."""
-    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+# -- the graph -----------------------------------------------------------------------------------
+def read_graph(proto: onnx.ModelProto | str | Path, name: str | None = None) -> Graph:
+    """Read an ``onnx.ModelProto`` (or the path of one) as a ``Graph``; shapes come from ONNX shape
+    inference where the file lacks them. Initializers and ``Constant`` nodes become weights."""
+    import onnx
+    from onnx import numpy_helper
 
-    names = set()
-    for tensor in _get_all_tensors(proto):
-        if uses_external_data(tensor):
-            names.update(e.value for e in tensor.external_data if e.key == "location")
-    return sorted(names)
+    if isinstance(proto, str | bytes) or hasattr(proto, "__fspath__"):
+        proto = onnx.load(proto)
+    notes: list[str] = []
+    try:
+        inferred = onnx.shape_inference.infer_shapes(proto)
+    except Exception as err:  # noqa: BLE001 - a graph without inferred shapes is still a graph
+        inferred = proto
+        notes.append(f"ONNX shape inference failed ({str(err).splitlines()[0][:120]}); some shapes are unknown")
+    g = inferred.graph
+    tensors: dict[str, Tensor] = {}
+
+    def vi_tensor(vi: Any) -> Tensor:
+        tt = vi.type.tensor_type
+        shape: Shape | None = None
+        if tt.HasField("shape"):
+            shape = tuple(int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
+                          for d in tt.shape.dim)
+        return Tensor(vi.name, shape, onnx_dtype_name(tt.elem_type) if tt.elem_type else None)
+
+    for vi in [*g.input, *g.output, *g.value_info]:
+        tensors[vi.name] = vi_tensor(vi)
+    weights: dict[str, Weight] = {}
+    for init in proto.graph.initializer:  # the original proto: its arrays are loaded already
+        weights[init.name] = Weight(init.name, tuple(int(d) for d in init.dims), onnx_dtype_name(init.data_type),
+                                    loader=(lambda t=init: numpy_helper.to_array(t)))
+        tensors[init.name] = Tensor(init.name, weights[init.name].shape, weights[init.name].dtype)
+    initializer_names = set(weights)
+    nodes: list[Node] = []
+    for i, nd in enumerate(g.node):
+        if nd.op_type == "Constant" and not nd.domain:
+            for out in nd.output:
+                w = _constant_weight(out, nd)
+                weights[out] = w
+                tensors[out] = Tensor(out, w.shape, w.dtype)
+            continue
+        attrs = {a.name: _attr_value(a) for a in nd.attribute}
+        op = nd.op_type if nd.domain in ("", "ai.onnx") else f"{nd.domain}.{nd.op_type}"
+        ins = list(nd.input)
+        nodes.append(Node(nd.name or f"{nd.op_type}_{i}", op, [t for t in ins if t], list(nd.output),
+                          weights=[t for t in ins if t in weights], attrs=attrs, scope=onnx_scope(nd),
+                          positions={t: k for k, t in enumerate(ins)}))
+    inputs = [vi.name for vi in g.input if vi.name not in initializer_names]
+    outputs = [vi.name for vi in g.output]
+    for nm in [*inputs, *outputs]:
+        tensors.setdefault(nm, Tensor(nm))
+    mark_params(nodes, weights)
+    return Graph(name or g.name or "model", "onnx", nodes, tensors, weights, inputs, outputs, notes)
+
+
+def onnx_scope(nd: Any) -> tuple[str, ...]:
+    """A node's module path: the exporter's ``pkg.torch.onnx.name_scopes`` metadata, else its "/" name."""
+    for p in nd.metadata_props:
+        if p.key == "pkg.torch.onnx.name_scopes":
+            try:
+                scopes = ast.literal_eval(p.value)
+            except (ValueError, SyntaxError):
+                break
+            return tuple(s for s in scopes[:-1] if s)
+    return path_scope(nd.name)
+
+
+def _attr_value(a: Any) -> Any:
+    from onnx import helper
+
+    try:
+        v = helper.get_attribute_value(a)
+    except Exception:  # noqa: BLE001
+        return "?"
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, list | tuple):
+        return [x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in v][:64]
+    if hasattr(v, "dims") and hasattr(v, "data_type"):
+        return f"tensor{list(v.dims)}"
+    if hasattr(v, "node"):
+        return f"graph({len(v.node)} nodes)"
+    return v
+
+
+def _constant_weight(out: str, nd: Any) -> Weight:
+    from onnx import helper, numpy_helper
+
+    for a in nd.attribute:
+        if a.name == "value":
+            t = a.t
+            return Weight(out, tuple(int(d) for d in t.dims), onnx_dtype_name(t.data_type),
+                          loader=(lambda t=t: numpy_helper.to_array(t)))
+        if a.name.startswith("value_"):
+            v = np.asarray(helper.get_attribute_value(a))
+            return Weight(out, tuple(v.shape), str(v.dtype), loader=(lambda v=v: v))
+    return Weight(out, (), "unknown")
+
+
+def graph_precision(proto: onnx.ModelProto) -> str | None:
+    """``"int8"`` for a QDQ/QOperator graph (``"int4"`` with ``MatMulNBits``), ``"fp16"`` for fp16
+    weights, else None (the graph says nothing beyond fp32)."""
+    from onnx import TensorProto
+
+    ops = {n.op_type for n in proto.graph.node}
+    if ops & QUANTIZED_OPS:
+        return "int4" if "MatMulNBits" in ops else "int8"
+    if any(t.data_type == TensorProto.FLOAT16 for t in proto.graph.initializer):
+        return "fp16"
+    return None
 
 
 @register_format
@@ -109,16 +281,36 @@ class OnnxFormat(Format):
     name = "onnx"
     description = "ONNX (.onnx, external data beside it)"
     suffixes = (".onnx",)
+    priority = 90  # last among files: parsing protobuf is the most expensive test and the least specific
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> bool:
+        return sniff(path)
+
+    @classmethod
+    def explain(cls, path: Path, head: bytes) -> ModelFormatError | None:
+        return explain_parse_failure(path) if path.is_file() and path.suffix.lower() in cls.suffixes else None
 
     @classmethod
     def load(cls, path: Path, **options: Any) -> Model:
         return load(path, **options)
+
     @classmethod
     def files(cls, path: Path) -> list[Path]:
-        return [path, *external_data_files(path)]
+        return [path, *external_data_files(path)] if path.is_file() else []
 
     @classmethod
     def graph(cls, model: Model) -> Graph:
-        from workbench.core.graph import Graph
+        return read_graph(model.native(), name=model.name).with_file_size(model)
 
-        return Graph.from_model(model)
+    @classmethod
+    def describe(cls, model: Model) -> dict[str, Any]:
+        keys = ("opset", "producer", "ir_version", "nodes", "external_data")
+        return {k: model.metadata[k] for k in keys if k in model.metadata}
+
+    @classmethod
+    def precision(cls, model: Model) -> str | None:
+        try:
+            return graph_precision(model.native())
+        except Exception:  # noqa: BLE001 - a graph we cannot read says nothing about precision
+            return None

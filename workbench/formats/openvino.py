@@ -1,16 +1,25 @@
-"""OpenVINO IR models (``.xml`` + ``.bin``)."""
+"""OpenVINO IR models (``.xml`` + ``.bin``).
+
+Detection reads the XML root (``<net>``); the weights file must sit next to the ``.xml``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from workbench.core.errors import BackendUnavailable, ModelFormatError
+from workbench.core.graph import Graph, Node, Shape, Tensor, Weight, jsonable, mark_params, path_scope
+from workbench.core.model import Model, TensorSpec
 from workbench.core.registry import Format, register_format
 
-if TYPE_CHECKING:  # pragma: no cover
-    from workbench.core.graph import Graph
-from workbench.core.model import Model, TensorSpec
+# OpenVINO element type names -> NumPy's names (the ones the graph uses for every format)
+OV_DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16", "f64": "float64", "i8": "int8",
+             "u8": "uint8", "i4": "int4", "u4": "uint4", "i16": "int16", "u16": "uint16", "i32": "int32",
+             "u32": "uint32", "i64": "int64", "u64": "uint64", "boolean": "bool", "u1": "uint1",
+             "f8e4m3": "float8e4m3", "f8e5m2": "float8e5m2", "nf4": "nf4"}
+# ops that make an IR compute in int8 (NNCF / POT quantization)
+QUANTIZED_OPS = frozenset({"FakeQuantize", "FakeConvert"})
 
 
 def _ov() -> Any:
@@ -71,21 +80,123 @@ def load(path: Path, **_: Any) -> Model:
                  metadata=meta)
 
 
+# -- the graph -----------------------------------------------------------------------------------
+def read_graph(ov_model: Any, name: str | None = None) -> Graph:
+    """Read an ``openvino.Model``: Constants (and Converts that decompress them) become weights."""
+    tensors: dict[str, Tensor] = {}
+    weights: dict[str, Weight] = {}
+    nodes: list[Node] = []
+    inputs: list[str] = []
+    outputs: list[str] = []
+    out_name: dict[tuple[int, int], str] = {}  # (id(node), port) -> tensor name
+    used_names: set[str] = set()
+
+    def tensor_name(op: Any, port: int) -> str:
+        key = (id(op), port)
+        if key not in out_name:
+            names = sorted(op.output(port).get_names())
+            base = names[0] if names else (op.get_friendly_name() + (f":{port}" if port else ""))
+            nm, k = base, 1
+            while nm in used_names:
+                nm, k = f"{base}#{k}", k + 1
+            used_names.add(nm)
+            out_name[key] = nm
+        return out_name[key]
+
+    ops = list(ov_model.get_ordered_ops())
+    keep_alive = ops  # id() keys are valid while the op objects live
+    for op in ops:
+        kind = op.get_type_name()
+        outs = [tensor_name(op, p) for p in range(op.get_output_size())]
+        for p, t in enumerate(outs):
+            port = op.output(p)
+            tensors[t] = Tensor(t, _shape(port.get_partial_shape()),
+                                OV_DTYPES.get(port.get_element_type().get_type_name(),
+                                               port.get_element_type().get_type_name()))
+        ins = []
+        for inp in op.inputs():
+            src = inp.get_source_output()
+            ins.append(tensor_name(src.get_node(), src.get_index()))
+        if kind == "Parameter":
+            inputs.append(outs[0])
+            continue
+        if kind == "Result":
+            outputs.append(ins[0])
+            continue
+        if kind == "Constant":
+            t = outs[0]
+            weights[t] = Weight(t, tuple(int(d) for d in op.get_output_shape(0)), tensors[t].dtype,
+                                loader=(lambda o=op: o.get_data()))
+            continue
+        if kind == "Convert" and ins and ins[0] in weights:  # weight decompression: fold into the weight
+            weights[outs[0]] = Weight(outs[0], weights[ins[0]].shape, tensors[outs[0]].dtype or "",
+                                      is_param=False, loader=weights[ins[0]].loader, source=ins[0])
+            continue
+        try:
+            attrs = {k: jsonable(v) for k, v in op.get_attributes().items()}
+        except Exception:  # noqa: BLE001 - some ops have attributes the Python API cannot read
+            attrs = {}
+        node = Node(op.get_friendly_name(), kind, ins, outs, weights=[t for t in ins if t in weights],
+                    attrs=attrs, scope=path_scope(op.get_friendly_name()),
+                    positions={t: k for k, t in enumerate(ins)})
+        nodes.append(node)
+    del keep_alive
+    mark_params(nodes, weights)
+    fname = name or ov_model.get_friendly_name() or "model"
+    return Graph(fname, "openvino", nodes, tensors, weights, inputs, outputs)
+
+
+def _shape(ps: Any) -> Shape | None:
+    if ps.rank.is_dynamic:
+        return None
+    return tuple(int(d.get_length()) if d.is_static else "?" for d in ps)
+
+
+def graph_precision(ov_model: Any) -> str | None:
+    """``"int8"`` for an IR with FakeQuantize / FakeConvert ops, else None. Weights stored as fp16 say
+    nothing: OpenVINO decompresses them and computes in the device's precision."""
+    ops = {op.get_type_name() for op in ov_model.get_ordered_ops()}
+    return "int8" if ops & QUANTIZED_OPS else None
+
+
 @register_format
 class OpenVINOFormat(Format):
     name = "openvino"
     description = "OpenVINO IR (.xml + .bin)"
     suffixes = (".xml",)
+    priority = 40
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> bool:
+        return path.is_file() and head.lstrip().startswith(b"<") and b"<net" in head
+
+    @classmethod
+    def explain(cls, path: Path, head: bytes) -> ModelFormatError | None:
+        if path.is_file() and head.lstrip().startswith(b"<"):
+            return ModelFormatError(f"{path} is an XML file but not an OpenVINO IR (no <net> root)",
+                                    "pass the .xml written by openvino.save_model or ovc")
+        return None
 
     @classmethod
     def load(cls, path: Path, **options: Any) -> Model:
         return load(path, **options)
+
     @classmethod
     def files(cls, path: Path) -> list[Path]:
         return [p for p in (path, path.with_suffix(".bin")) if p.exists()]
 
     @classmethod
     def graph(cls, model: Model) -> Graph:
-        from workbench.core.graph import Graph
+        return read_graph(model.native(), name=model.name).with_file_size(model)
 
-        return Graph.from_model(model)
+    @classmethod
+    def describe(cls, model: Model) -> dict[str, Any]:
+        keys = ("producer", "nodes", "openvino_name")
+        return {k: model.metadata[k] for k in keys if k in model.metadata}
+
+    @classmethod
+    def precision(cls, model: Model) -> str | None:
+        try:
+            return graph_precision(model.native())
+        except Exception:  # noqa: BLE001 - a graph we cannot read says nothing about precision
+            return None

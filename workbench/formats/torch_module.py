@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.core.errors import ModelFormatError
+from workbench.core.model import Model, TensorSpec
 from workbench.core.registry import Format, register_format
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.core.graph import Graph
-from workbench.core.model import Model, TensorSpec
 
 
 def torch_dtype_name(dtype: Any) -> str:
@@ -168,6 +168,45 @@ def from_module(
     )
 
 
+def read_graph(module: Any, example_inputs: Mapping[str, np.ndarray] | None, name: str | None = None,
+               input_names: list[str] | None = None, keyword: bool = False) -> Graph:
+    """An ``nn.Module``'s graph, through ``torch.export`` on its example inputs (``keyword``: pass
+    them by name, as Hugging Face models take them); ``torch.jit.trace`` when export fails."""
+    import torch
+
+    from workbench.formats import exported, torchscript
+
+    if not example_inputs:
+        raise ModelFormatError("the graph of a torch module needs example inputs",
+                               "load it with wb.load(module, example_inputs=...)")
+    names = input_names or list(example_inputs)
+    tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in example_inputs.items()}
+    was_training = getattr(module, "training", False)
+    module.eval()
+    try:
+        if keyword:
+            ep = torch.export.export(module, (), kwargs=tensors, strict=False)
+        else:
+            ep = torch.export.export(module, tuple(tensors[n] for n in names if n in tensors), strict=False)
+    except Exception as err:  # noqa: BLE001 - fall back to TorchScript tracing
+        try:
+            args = tuple(tensors[n] for n in names if n in tensors)
+            traced = torch.jit.trace(module, args, check_trace=False)
+        except Exception:  # noqa: BLE001
+            raise ModelFormatError(
+                f"torch.export could not capture {name or 'the module'} ({str(err).splitlines()[0][:160]})",
+                "export it to ONNX (wb.export(model, 'onnx')) and show that, or use viewer='netron'",
+            ) from err
+        g = torchscript.read_graph(traced, example_inputs, name=name)
+        g.notes.append("torch.export failed; the graph comes from torch.jit.trace")
+        return g
+    finally:
+        module.train(was_training)
+    g = exported.read_graph(ep, name=name, input_names=names if not keyword else None)
+    g.format = "torch"
+    return g
+
+
 @register_format
 class TorchModuleFormat(Format):
     name = "torch"
@@ -177,6 +216,9 @@ class TorchModuleFormat(Format):
 
     @classmethod
     def graph(cls, model: Model) -> Graph:
-        from workbench.core.graph import Graph
+        return read_graph(model.native(), model.example_inputs(), name=model.name,
+                          input_names=model.input_names).with_file_size(model)
 
-        return Graph.from_model(model)
+    @classmethod
+    def describe(cls, model: Model) -> dict[str, Any]:
+        return {k: model.metadata[k] for k in ("parameters", "class") if k in model.metadata}

@@ -1,19 +1,53 @@
-"""TorchScript models (``.pt`` archives written by ``torch.jit.save``)."""
+"""TorchScript models (``.pt`` archives written by ``torch.jit.save``).
+
+TorchScript, ExportedProgram and ``torch.save`` files are all zip archives: detection tells them
+apart by their members (``archive_members``), and ``explain_archive`` says why a zip is none of them.
+"""
 
 from __future__ import annotations
 
 import json
+import zipfile
+from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
+
+from workbench.core.detect import known_formats
 from workbench.core.errors import ModelFormatError
+from workbench.core.graph import Graph, Node, Tensor, Weight, dotted_scope, jsonable, mark_params
+from workbench.core.model import Model, TensorSpec
 from workbench.core.registry import Format, register_format
 
-if TYPE_CHECKING:  # pragma: no cover
-    from workbench.core.graph import Graph
-from workbench.core.model import Model, TensorSpec
-
 SPEC_FILE = "workbench_specs.json"  # written by wb.export into the archive's extra files
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def archive_members(path: Path, head: bytes) -> list[str]:
+    """The member names of the zip archive at ``path`` (``[]`` when it is not a readable zip)."""
+    if not head.startswith(ZIP_MAGIC) or not path.is_file():
+        return []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist()
+    except zipfile.BadZipFile:
+        return []
+
+
+def explain_archive(path: Path, head: bytes) -> ModelFormatError | None:
+    """Why a zip archive is not a torch model: damaged, or holding something else (None if not a zip)."""
+    if not head.startswith(ZIP_MAGIC) or not path.is_file():
+        return None
+    try:
+        with zipfile.ZipFile(path):
+            pass
+    except zipfile.BadZipFile as err:
+        return ModelFormatError(f"{path} is a damaged zip archive ({err})",
+                                "the file is truncated or corrupt: save or copy it again")
+    return ModelFormatError(f"{path} is a zip archive but not a TorchScript or ExportedProgram file",
+                            f"pass one of: {known_formats()}")
 
 
 def specs_to_json(inputs: list[TensorSpec], outputs: list[TensorSpec]) -> str:
@@ -54,11 +88,190 @@ def load(path: Path, example_inputs: Any = None, **options: Any) -> Model:
                                      "pass example_inputs= to wb.load"]})
 
 
+# -- the graph -----------------------------------------------------------------------------------
+def read_graph(module: Any, example_inputs: Mapping[str, np.ndarray] | None = None,
+                     name: str | None = None, input_names: list[str] | None = None) -> Graph:
+    """Read a ``torch.jit.ScriptModule`` (inlined graph). Shapes come from running it node by node
+    on ``example_inputs`` when given; the module path comes from the weights each node reads."""
+    import torch
+
+    graph = module.inlined_graph
+    g_inputs = list(graph.inputs())
+    tensors: dict[str, Tensor] = {}
+    weights: dict[str, Weight] = {}
+    nodes: list[Node] = []
+    values: dict[str, Any] = {}  # debugName -> python/torch value (for shapes)
+    attr_path: dict[str, str] = {g_inputs[0].debugName(): ""}  # GetAttr chains -> "layer1.0.conv1"
+    notes: list[str] = []
+    feeds = list(example_inputs.values()) if example_inputs else None
+    inputs = [v.debugName() for v in g_inputs[1:]]
+    if feeds is not None and len(feeds) == len(inputs):
+        for v, arr in zip(inputs, feeds, strict=True):
+            values[v] = torch.from_numpy(np.ascontiguousarray(arr))
+    else:
+        feeds = None
+        notes.append("no example inputs: shapes and MACs are unknown for this TorchScript model")
+    alias: dict[str, str] = {}  # graph input / GetAttr output -> public name or weight path
+    if input_names and len(input_names) == len(inputs):
+        alias.update(zip(inputs, input_names, strict=True))
+    for v in g_inputs[1:]:
+        nm = alias.get(v.debugName(), v.debugName())
+        tensors[nm] = _ts_tensor(nm, values.get(v.debugName()))
+    inputs = [alias.get(v, v) for v in inputs]
+    running = feeds is not None
+    lists: dict[str, list[str]] = {}
+    containers = ("prim::ListConstruct", "prim::TupleConstruct")
+    for n in graph.nodes():
+        kind = n.kind()
+        outs = [o.debugName() for o in n.outputs()]
+        ins = [i.debugName() for i in n.inputs()]
+        if kind == "prim::GetAttr":
+            parent = attr_path.get(ins[0])
+            if parent is None:
+                continue
+            path = f"{parent}.{n.s('name')}" if parent else n.s("name")
+            attr_path[outs[0]] = path
+            obj = _ts_attr(module, path)
+            if isinstance(obj, torch.Tensor):
+                if path not in weights:
+                    weights[path] = Weight(path, tuple(obj.shape), str(obj.dtype).replace("torch.", ""),
+                                           is_param=isinstance(obj, torch.nn.Parameter) or obj.requires_grad,
+                                           loader=(lambda o=obj: o.detach().float().numpy()
+                                                   if o.is_floating_point() else o.detach().numpy()))
+                    tensors[path] = Tensor(path, tuple(obj.shape), weights[path].dtype)
+                alias[outs[0]] = path
+                values[outs[0]] = obj
+            continue
+        if kind == "prim::Constant":
+            try:
+                values[outs[0]] = n.output().toIValue()
+            except Exception:  # noqa: BLE001
+                values[outs[0]] = None
+            continue
+        if kind in containers:
+            values[outs[0]] = [values.get(i) for i in ins]
+            lists[outs[0]] = ins
+            continue
+        if kind in ("prim::ListUnpack", "prim::TupleUnpack") and ins[0] in values:
+            for o, v in zip(outs, values[ins[0]] or [], strict=False):
+                values[o] = v
+        if running and kind.startswith("aten::"):
+            try:
+                res = _ts_call(n, [values[i] for i in ins])
+                if len(outs) == 1:
+                    values[outs[0]] = res
+                else:
+                    for o, r in zip(outs, res, strict=False):
+                        values[o] = r
+            except Exception as err:  # noqa: BLE001 - stop computing shapes, keep reading the graph
+                running = False
+                notes.append(f"shapes stop at {kind} ({str(err).splitlines()[0][:100]})")
+        elif kind in ("prim::If", "prim::Loop", "prim::CallFunction", "prim::CallMethod"):
+            running = False
+        for o in outs:
+            tensors[o] = _ts_tensor(o, values.get(o))
+        flat: list[str] = []
+        for i in ins:  # a list argument (cat's tensors) reads its elements
+            flat += [alias.get(x, x) for x in lists[i]] if i in lists else [alias.get(i, i)]
+        tensor_ins = [i for i in flat if i in tensors or i in weights]
+        wts = [i for i in tensor_ins if i in weights]
+        node = Node(outs[0] if outs else f"{kind}_{len(nodes)}", kind.replace("::", "."), tensor_ins, outs,
+                    weights=wts, attrs=_ts_attrs(ins, values), scope=(),
+                    positions={t: k for k, t in enumerate(tensor_ins)})
+        if wts:
+            node.scope = dotted_scope(wts[0].rsplit(".", 1)[0])
+        nodes.append(node)
+    # node names: prefer the module path of weights ("layer1.0.conv1/aten._convolution")
+    _ts_fill_scopes(nodes)
+    # tensors that are weights carry their weight name, keep node inputs pointing at weight keys
+    outputs = [o.debugName() for o in graph.outputs()]
+    # drop weights never read by a node (GetAttr of submodules)
+    mark_params(nodes, weights, respect_flags=True)
+    return Graph(name or "model", "torchscript", nodes, tensors, weights, inputs, outputs, notes)
+
+
+def _ts_tensor(name: str, val: Any) -> Tensor:
+    import torch
+
+    if isinstance(val, torch.Tensor):
+        return Tensor(name, tuple(int(d) for d in val.shape), str(val.dtype).replace("torch.", ""))
+    return Tensor(name)
+
+
+def _ts_attr(module: Any, path: str) -> Any:
+    obj = module
+    for p in path.split("."):
+        try:
+            obj = getattr(obj, p)
+        except AttributeError:
+            return None
+    return obj
+
+
+def _ts_call(n: Any, args: list[Any]) -> Any:
+    """Run one TorchScript aten node on concrete values (keyword-only arguments by name)."""
+    import torch
+
+    schema = torch._C.parse_schema(n.schema())
+    packet = getattr(torch.ops.aten, schema.name.split("::")[1])
+    fn = getattr(packet, schema.overload_name or "default")
+    pos = [v for a, v in zip(schema.arguments, args, strict=False) if not a.kwarg_only]
+    kw = {a.name: v for a, v in zip(schema.arguments, args, strict=False) if a.kwarg_only}
+    return fn(*pos, **kw)
+
+
+def _ts_attrs(ins: list[str], values: dict[str, Any]) -> dict[str, Any]:
+    """Non-tensor arguments (strides, padding, flags) of a TorchScript node, by position."""
+    import torch
+
+    attrs: dict[str, Any] = {}
+    for k, i in enumerate(ins):
+        v = values.get(i)
+        if v is None or isinstance(v, torch.Tensor):
+            continue
+        if isinstance(v, list) and any(isinstance(x, torch.Tensor) for x in v):
+            continue
+        attrs[f"arg{k}"] = jsonable(v)
+    return attrs
+
+
+def _ts_fill_scopes(nodes: list[Node]) -> None:
+    """Nodes without weights take the scope shared by their neighbours (relu after bn1 -> its block)."""
+    producer = {t: n for n in nodes for t in n.outputs}
+    consumers: dict[str, list[Node]] = defaultdict(list)
+    for n in nodes:
+        for t in n.inputs:
+            consumers[t].append(n)
+    for n in nodes:
+        if n.scope:
+            continue
+        near = [producer[t].scope for t in n.inputs if t in producer and producer[t].scope]
+        near += [c.scope for t in n.outputs for c in consumers.get(t, []) if c.scope]
+        if near:
+            common = near[0]
+            for s in near[1:]:
+                k = 0
+                while k < min(len(common), len(s)) and common[k] == s[k]:
+                    k += 1
+                common = common[:k]
+            n.scope = common[:-1] if common == near[0] and len(near) == 1 else common
+
+
 @register_format
 class TorchScriptFormat(Format):
     name = "torchscript"
     description = "TorchScript (.pt)"
     suffixes = (".pt",)
+    priority = 10  # TorchScript archives also hold data.pkl: ask before the torch.save pickle format
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> bool:
+        names = archive_members(path, head)
+        return any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names)
+
+    @classmethod
+    def explain(cls, path: Path, head: bytes) -> ModelFormatError | None:
+        return explain_archive(path, head)
 
     @classmethod
     def load(cls, path: Path, **options: Any) -> Model:
@@ -66,6 +279,9 @@ class TorchScriptFormat(Format):
 
     @classmethod
     def graph(cls, model: Model) -> Graph:
-        from workbench.core.graph import Graph
-
-        return Graph.from_model(model)
+        try:
+            feeds = model.example_inputs()
+        except Exception:  # noqa: BLE001 - shapes are optional for TorchScript
+            feeds = None
+        return read_graph(model.native(), feeds, name=model.name,
+                          input_names=model.input_names).with_file_size(model)

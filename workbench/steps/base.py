@@ -119,7 +119,7 @@ def portable(model: Model) -> Model:
 def _in_worker(writer: Callable[..., Any], source: Model, tmp: Path, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Runs in the worker: reload a model on disk, write the artifact, return its metadata."""
     if source.path is not None and source.native() is None:
-        from workbench.formats import load_path
+        from workbench.core.detect import load_path
 
         loaded = load_path(source.path)
         source._native, source._native_loader = loaded._native, loaded._native_loader
@@ -242,7 +242,7 @@ def _memo_key(key: str) -> str:
 
 def _derive(parent: Model, spec: StepSpec, out: Path, meta: dict[str, Any], seconds: float,
             tool_vers: dict[str, str] | None = None) -> Model:
-    from workbench.formats import load_path
+    from workbench.core.detect import load_path
 
     if spec.options.get("method") == "pt2e":  # torchao registers the quantized_decomposed ops the file uses
         import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401
@@ -339,7 +339,7 @@ def source_model(model: Any) -> Model:
 def relink(model: Model, _depth: int = 0) -> Model:
     """``model`` with the lineage the workspace manifest records for its file (see ``source_model``)."""
     from workbench import zoo
-    from workbench.formats import load_path
+    from workbench.core.detect import load_path
     from workbench.steps.workspace import read_manifest, relpath, workspace
 
     entries = {a["path"]: a for a in read_manifest()["artifacts"]}

@@ -138,7 +138,7 @@ def run_custom(parent: Model, step: Step) -> Model:
 
         made = run_isolated(_custom_in_worker, step.func, portable(parent), opts,
                             timeout=step.options.get("timeout"), label=f"custom step {step.name} of {parent.name}")
-        from workbench.formats import load_path
+        from workbench.core.detect import load_path
 
         result = load_path(Path(made))
     else:

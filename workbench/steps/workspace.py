@@ -132,7 +132,7 @@ def file_sha256(path: Path) -> str:
 
 def model_sha256(model: Model) -> str | None:
     """One sha256 over every file of a model on disk (None for in-memory models)."""
-    from workbench.formats import model_files
+    from workbench.core.detect import model_files
 
     files = model_files(model)
     if not files:
@@ -210,7 +210,7 @@ def relpath(path: Path, root: Path | None = None) -> str:
 
 def record(model: Model, *, cache_key: str | None = None, validation: dict[str, Any] | None = None) -> dict[str, Any]:
     """Add (or update) the manifest entry of ``model``'s artifact and return it."""
-    from workbench.formats import model_files
+    from workbench.core.detect import model_files
 
     if model.path is None:
         raise ValueError("only models on disk go into the manifest")
@@ -268,7 +268,7 @@ def find_cached(cache_key: str) -> dict[str, Any] | None:
         if not path.exists():
             continue
         try:
-            from workbench.formats import load_path
+            from workbench.core.detect import load_path
 
             model = load_path(path)
             if model_sha256(model) == entry.get("sha256"):

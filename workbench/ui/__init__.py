@@ -36,8 +36,8 @@ def show(model: Any, viewer: str = "native", **kwargs: Any) -> Any:
     Returns the widget (``GraphView``, ``NetronView`` or ``DiffView``); call ``.overlay(...)`` on a
     GraphView to colour it.
     """
+    from workbench.analysis.graph_diff import GraphDiff
     from workbench.core.errors import WorkbenchError
-    from workbench.core.graph import GraphDiff
 
     if isinstance(model, GraphDiff) or (isinstance(model, tuple) and len(model) == 2):
         from workbench.ui.graph_view import DiffView

@@ -18,8 +18,9 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
+from workbench.analysis.graph_diff import GraphDiff, diff
 from workbench.core.errors import WorkbenchError
-from workbench.core.graph import Graph, GraphDiff, diff
+from workbench.core.graph import Graph
 
 _WIDGETS = Path(__file__).resolve().parent.parent / "widgets"
 

@@ -76,7 +76,7 @@ def model_files_for_netron(source: Any) -> tuple[list[Path], str]:
         files = [path]
         try:
             from workbench.api import load
-            from workbench.formats import model_files
+            from workbench.core.detect import model_files
 
             files = [Path(f).resolve() for f in model_files(load(path))] or files
         except Exception:  # noqa: BLE001 - a file Netron reads but the workbench does not
@@ -90,7 +90,7 @@ def model_files_for_netron(source: Any) -> tuple[list[Path], str]:
 
     model = source if isinstance(source, Model) else load(source)
     if model.path is not None and Path(model.path).exists() and Path(model.path).is_file():
-        from workbench.formats import model_files
+        from workbench.core.detect import model_files
 
         try:
             files = [Path(f).resolve() for f in model_files(model)]
