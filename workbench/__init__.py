@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# public name -> (module, attribute); attribute None means the module itself
+# public name -> (module, attribute); attribute None means the module itself. The functions that take a
+# model point at workbench.api, which loads zoo names, paths and modules before calling the engine.
 _LAZY: dict[str, tuple[str, str | None]] = {
     "load": ("workbench.api", "load"),
     "Model": ("workbench.core.model", "Model"),
@@ -21,24 +22,24 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "runner": ("workbench.api", "runner"),
     "registry": ("workbench.core.registry", None),
     "Runner": ("workbench.core.runner", "Runner"),
-    "export": ("workbench.steps.export", "export"),
-    "convert": ("workbench.steps.convert", "convert"),
-    "quantize": ("workbench.steps.quantize", "quantize"),
-    "Pipeline": ("workbench.steps.pipeline", "Pipeline"),
+    "export": ("workbench.api", "export"),
+    "convert": ("workbench.api", "convert"),
+    "quantize": ("workbench.api", "quantize"),
+    "Pipeline": ("workbench.api", "Pipeline"),
     "Step": ("workbench.steps.pipeline", "Step"),
     "set_workspace": ("workbench.steps.workspace", "set_workspace"),
     "artifacts": ("workbench.steps.workspace", "artifacts"),
-    "compare": ("workbench.analysis.compare", "compare"),
-    "compare_layers": ("workbench.analysis.compare", "compare_layers"),
+    "compare": ("workbench.api", "compare"),
+    "compare_layers": ("workbench.api", "compare_layers"),
     "Comparison": ("workbench.analysis.compare", "Comparison"),
     "compare_outputs": ("workbench.analysis.compare", "compare_outputs"),
-    "LayerReport": ("workbench.analysis.compare", "LayerReport"),
-    "profile_nodes": ("workbench.analysis.profile", "profile_nodes"),
+    "LayerReport": ("workbench.analysis.layerwise", "LayerReport"),
+    "profile_nodes": ("workbench.api", "profile_nodes"),
     "html_report": ("workbench.analysis.report", "html_report"),
     "TuneResult": ("workbench.analysis.autotune", "TuneResult"),
-    "benchmark": ("workbench.analysis.bench", "benchmark"),
+    "benchmark": ("workbench.api", "benchmark"),
     "BenchReport": ("workbench.analysis.bench", "BenchReport"),
-    "autotune": ("workbench.analysis.autotune", "autotune"),
+    "autotune": ("workbench.api", "autotune"),
     "Graph": ("workbench.core.graph", "Graph"),
     "show": ("workbench.ui", "show"),
     "Workbench": ("workbench.ui.app", "Workbench"),
@@ -69,12 +70,21 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from workbench import kernels, zoo  # noqa: F401
-    from workbench.core import errors  # noqa: F401
     from workbench.api import (  # noqa: F401
+        Pipeline,
+        autotune,
         backends,
-        load,  # noqa: F401
+        benchmark,
+        compare,
+        compare_layers,
+        convert,
+        export,
+        load,
+        profile_nodes,
+        quantize,
         runner,
     )
+    from workbench.core import errors  # noqa: F401
     from workbench.core.errors import WorkbenchError  # noqa: F401
     from workbench.core.model import Model, TensorSpec  # noqa: F401
     from workbench.core.runner import Runner  # noqa: F401

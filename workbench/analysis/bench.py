@@ -31,15 +31,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.analysis.compare import _feeds_for
+from workbench.analysis.compare import as_target, target_label
+from workbench.core import registry
 from workbench.core import settings as env_settings  # `settings` is the benchmark's own dict here
-from workbench.core.errors import InputError, WorkbenchError
+from workbench.core.data import batch_feeds, batch_of, feeds_for
+from workbench.core.errors import WorkbenchError
+from workbench.core.precision import precision_of
 from workbench.core.results import plain, result_type, to_json
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from workbench.core.runner import Runner
 
 #: the noise flag is raised when one of these is exceeded
 NOISE_SPREAD = 0.10  # robust coefficient of variation: 1.4826 · MAD / median
@@ -52,8 +54,8 @@ MAX_KEPT_LATENCIES = 4000  # latencies kept per result for plots (evenly subsamp
 
 INTERESTING_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
                      "avx512_fp16", "amx_bf16", "amx_int8", "amx_tile", "neon", "asimd")
-LIBRARIES = ("numpy", "torch", "onnx", "onnxruntime", "openvino", "nncf", "coremltools", "triton",
-             "transformers", "deployment-workbench")
+#: libraries whose versions a report records, besides each registered runtime's (``Runner.distributions``)
+LIBRARIES = ("numpy", "onnx", "nncf", "triton", "transformers", "deployment-workbench")
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,7 +79,8 @@ def _static_environment() -> dict[str, Any]:
     except OSError:
         pass
     versions = {}
-    for lib in LIBRARIES:
+    runtimes = [d for cls in registry.runtimes().values() for d in cls.distributions]
+    for lib in dict.fromkeys([*runtimes, *LIBRARIES]):
         try:
             versions[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:
@@ -355,59 +358,6 @@ class BenchReport:
 # -- running ---------------------------------------------------------------------------------------
 
 
-def _effective_threads(r: Runner) -> int | None:
-    try:
-        if r.name == "openvino":  # what the compiled model really uses, not what was asked
-            return int(r.compiled.get_property("INFERENCE_NUM_THREADS")) or None
-        if r.options.get("threads"):
-            return int(r.options["threads"])
-        if r.name == "onnxruntime":
-            import psutil
-
-            return psutil.cpu_count(logical=False)  # ONNX Runtime's default: one per physical core
-        if r.name.startswith("torch"):
-            import torch
-
-            return torch.get_num_threads()
-    except Exception:  # noqa: BLE001 - a count we cannot read stays None
-        return None
-    return None
-
-
-def _effective_streams(r: Runner, mode: str, streams: int | None) -> int | None:
-    if r.name == "openvino":
-        try:
-            return int(r.compiled.get_property("NUM_STREAMS"))
-        except Exception:  # noqa: BLE001
-            return streams
-    return streams if mode == "async" else None
-
-
-def _inference_call(r: Runner, feeds: dict[str, np.ndarray], inference_only: bool) -> Any:
-    """The call the timed loop repeats.
-
-    ``inference_only`` (benchmark_app's default) binds the inputs once and leaves the outputs in the
-    runtime's buffers: OpenVINO infers on its bound input tensors, ONNX Runtime runs an I/O binding.
-    Otherwise the Runner's whole ``infer`` is timed (inputs copied in, outputs copied out to NumPy).
-    """
-    if inference_only and r.name == "openvino":
-        import openvino as ov
-
-        request = r.request
-        for i, name in enumerate(r.model.input_names):
-            request.set_input_tensor(i, ov.Tensor(np.ascontiguousarray(feeds[name]), shared_memory=True))
-        return request.infer
-    if inference_only and r.name == "onnxruntime":
-        session = r.session
-        binding = session.io_binding()
-        for name, value in feeds.items():
-            binding.bind_cpu_input(name, np.ascontiguousarray(value))
-        for out in session.get_outputs():
-            binding.bind_output(out.name)
-        return lambda: session.run_with_iobinding(binding)
-    return lambda: r.infer(feeds, check=False)
-
-
 def _sync_loop(call: Any, warmup: int, duration_s: float, iterations: int | None,
                min_iterations: int) -> tuple[list[float], float]:
     for _ in range(warmup):
@@ -430,54 +380,6 @@ def _sync_loop(call: Any, warmup: int, duration_s: float, iterations: int | None
     return times, perf() - start
 
 
-def _openvino_async(r: Any, feeds: dict[str, np.ndarray], warmup: int, duration_s: float,
-                    iterations: int | None, jobs: int | None) -> tuple[list[float], float, int]:
-    import openvino as ov
-
-    jobs = jobs or int(r.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-    queue = ov.AsyncInferQueue(r.compiled, jobs)
-    latencies: list[float] = []
-    queue.set_callback(lambda request, _userdata: latencies.append(request.latency / 1e3))
-    inputs = [feeds[n] for n in r.model.input_names]
-    for _ in range(max(warmup, jobs)):
-        queue.start_async(inputs)
-    queue.wait_all()
-    latencies.clear()
-    n = 0
-    start = time.perf_counter()
-    deadline = start + duration_s
-    while (n < iterations) if iterations is not None else (time.perf_counter() < deadline or n < 2 * jobs):
-        queue.start_async(inputs)  # blocks while all jobs are busy
-        n += 1
-    queue.wait_all()
-    return latencies, time.perf_counter() - start, jobs
-
-
-def _threaded_async(r: Runner, feeds: dict[str, np.ndarray], warmup: int, duration_s: float,
-                    iterations: int | None, streams: int) -> tuple[list[float], float]:
-    for _ in range(warmup):
-        r.infer(feeds, check=False)
-    impl = r._infer_impl  # the runtime's call; Runner.infer's bookkeeping is not thread-safe
-    per_thread: list[list[float]] = [[] for _ in range(streams)]
-    quota = None if iterations is None else [iterations // streams + (i < iterations % streams) for i in range(streams)]
-    start = time.perf_counter()
-    deadline = start + duration_s
-
-    def work(i: int) -> None:
-        times, perf = per_thread[i], time.perf_counter
-        while (len(times) < quota[i]) if quota is not None else (perf() < deadline or not times):
-            t0 = perf()
-            impl(feeds)
-            times.append(perf() - t0)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(streams)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return [x for times in per_thread for x in times], time.perf_counter() - start
-
-
 def _noise(latencies_s: Sequence[float], latency: LatencyStats, other_cpu: float) -> list[str]:
     """Why the numbers may not be trusted. The spread is measured robustly (median absolute deviation),
     so one garbage-collection pause does not flag a run, but a busy machine does."""
@@ -494,37 +396,14 @@ def _noise(latencies_s: Sequence[float], latency: LatencyStats, other_cpu: float
     return reasons
 
 
-def _batch_feeds(model: Any, base_model: Any, batch: int) -> dict[str, np.ndarray]:
-    """Example inputs of ``batch`` items for ``model`` (from the task of the model it came from)."""
-    for spec in model.inputs:
-        if spec.shape and isinstance(spec.shape[0], int) and spec.shape[0] != batch:
-            raise InputError(f"{model.name} has a fixed batch of {spec.shape[0]} on input {spec.name!r}",
-                             "benchmark that batch size, or export the model with a dynamic batch axis")
-    return _feeds_for(model, base_model.example_inputs(batch=batch))
-
-
-def _physical_cores() -> int:
-    return int(_static_environment()["physical_cores"] or 1)
-
-
-def _default_in_flight() -> int:
-    """Concurrent calls in async mode when ``streams`` is not given: one per physical core (at least 2)."""
-    return max(2, _physical_cores())
-
-
-def _sanitise_options(backend: str, options: dict[str, Any], mode: str, streams: int | None,
-                      threads: int | None) -> dict[str, Any]:
+def _benchmark_options(backend: str, options: dict[str, Any], mode: str, streams: int | None,
+                       threads: int | None) -> dict[str, Any]:
+    """The runner options of one configuration: ``threads`` for every runtime, then the runtime's own
+    adjustments for the mode (``Runner.benchmark_options``: OpenVINO's THROUGHPUT hint, …)."""
     opts = dict(options)
     if threads is not None:
         opts.setdefault("threads", threads)
-    if backend == "openvino" and mode == "async":
-        opts.setdefault("hint", "THROUGHPUT")
-        if streams:
-            opts.setdefault("streams", streams)
-    if backend == "onnxruntime" and mode == "async" and "threads" not in opts:
-        # split the cores between the concurrent calls rather than oversubscribing them
-        opts["threads"] = max(1, _physical_cores() // (streams or _default_in_flight()))
-    return opts
+    return registry.get_runtime(backend).benchmark_options(opts, mode, streams)
 
 
 def benchmark(
@@ -566,8 +445,6 @@ def benchmark(
     A configuration that cannot run (a fixed batch size, a missing runtime) is recorded with its
     error, and the others still run; ``bool(report)`` says whether all ran.
     """
-    from workbench.analysis.compare import _as_target, _label
-
     if mode not in ("sync", "async"):
         raise WorkbenchError(f"unknown mode {mode!r}", "use mode='sync' (latency) or mode='async' (throughput)")
     if duration_s is None:
@@ -586,9 +463,9 @@ def benchmark(
     for item in items:
         if backends is not None and not isinstance(item, tuple):
             names = [backends] if isinstance(backends, str) else list(backends)
-            targets += [_as_target(item, b) for b in names]
+            targets += [as_target(item, b) for b in names]
         else:
-            targets.append(_as_target(item))
+            targets.append(as_target(item))
     settings = {"duration_s": duration_s, "iterations": iterations, "warmup": warmup, "mode": mode,
                 "streams": streams, "threads": threads, "batch_sizes": sizes if inputs is None else "given",
                 "min_iterations": min_iterations, "inference_only": inference_only}
@@ -596,7 +473,7 @@ def benchmark(
     results: list[BenchResult] = []
     torch_threads = _torch_threads()
     for t in targets:
-        label = _label(t, used)
+        label = target_label(t, used)
         for batch in sizes:
             if progress:
                 print(f"benchmarking {label} batch {batch or 'given'} …", flush=True)
@@ -611,19 +488,18 @@ def benchmark(
 def _bench_one(t: Any, label: str, batch: int, inputs: dict[str, np.ndarray] | None, *, duration_s: float,
                iterations: int | None, warmup: int, min_iterations: int, threads: int | None, mode: str,
                streams: int | None, inference_only: bool) -> BenchResult:
-    from workbench.analysis.compare import precision_of
     from workbench.steps.routing import runner as make_runner
 
-    res = BenchResult(label, t.model.name, t.model.format, t.backend, batch or _batch_of(inputs), mode)
+    res = BenchResult(label, t.model.name, t.model.format, t.backend, batch or batch_of(inputs), mode)
     own = t.runner is None
     r = None
     meter = _ResourceMeter()
     res.rss_before_bytes = meter.rss_before
     try:
-        opts = _sanitise_options(t.backend, t.options, mode, streams, threads)
+        opts = _benchmark_options(t.backend, t.options, mode, streams, threads)
         res.options = {k: v if isinstance(v, bool | int | float | str | type(None)) else str(v) for k, v in opts.items()}
         r = t.runner or make_runner(t.model, t.backend, **opts)
-        feeds = _feeds_for(r.model, inputs) if inputs is not None else _batch_feeds(r.model, t.model, batch)
+        feeds = feeds_for(r.model, inputs) if inputs is not None else batch_feeds(r.model, batch, t.model)
         start = time.perf_counter()
         if not r.is_prepared:
             r.prepare()
@@ -632,21 +508,20 @@ def _bench_one(t: Any, label: str, batch: int, inputs: dict[str, np.ndarray] | N
         r.infer(feeds)  # checked: a wrong input fails here with a clear message, not in the loop
         res.first_infer_s = time.perf_counter() - t0
         res.first_inference_s = res.prepare_s + res.first_infer_s
-        res.threads = _effective_threads(r)
+        res.threads = r.effective_threads()
         res.precision = precision_of(r.model, r)
         res.size_bytes = r.model.size_bytes if r.model.path is not None else t.model.size_bytes
         mark = meter.cpu_mark()
         if mode == "sync":
-            call = _inference_call(r, feeds, inference_only)
+            # inference alone (inputs bound once, as benchmark_app does), or what a Python serving loop sees
+            call = r.inference_call(feeds) if inference_only else (lambda: r.infer(feeds, check=False))
             times, wall = _sync_loop(call, warmup, duration_s, iterations, min_iterations)
             in_flight = 1
-        elif r.name == "openvino":
-            times, wall, in_flight = _openvino_async(r, feeds, warmup, duration_s, iterations, streams)
         else:
-            in_flight = streams or _default_in_flight()
-            times, wall = _threaded_async(r, feeds, warmup, duration_s, iterations, in_flight)
+            times, wall, in_flight = r.throughput_loop(feeds, warmup=warmup, duration_s=duration_s,
+                                                       iterations=iterations, jobs=streams)
         res.other_cpu_share = meter.other_cpu_share(mark)
-        res.streams = _effective_streams(r, mode, in_flight if mode == "async" else None)
+        res.streams = r.effective_streams(mode, in_flight if mode == "async" else None)
         res.duration_s = wall
         res.iterations = len(times)
         res.latency = LatencyStats.of(times)
@@ -663,13 +538,6 @@ def _bench_one(t: Any, label: str, batch: int, inputs: dict[str, np.ndarray] | N
         if own and r is not None:
             r.close()
     return res
-
-
-def _batch_of(inputs: dict[str, np.ndarray] | None) -> int:
-    if not inputs:
-        return 1
-    first = next(iter(inputs.values()))
-    return int(np.shape(first)[0]) if np.ndim(first) else 1
 
 
 def _torch_threads() -> int | None:

@@ -1,4 +1,5 @@
-"""Per-node latency: ONNX Runtime's profiler and OpenVINO's per-layer performance counters, one table.
+"""Per-node latency from each runtime's own profiler (``Runner.profile_nodes``: ONNX Runtime's profiler,
+OpenVINO's per-layer performance counters), in one table.
 
 ``profile_nodes(model, ["onnxruntime", "openvino"])`` runs the model a few times on each runtime with
 profiling on and returns a ``NodeProfile``: one row per executed kernel (backend, node, op type, time
@@ -13,24 +14,25 @@ inserted itself (layout reorders) keep their own name and ``in_graph=False``.
 
 from __future__ import annotations
 
-import json
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.core import settings
+from workbench.analysis.compare import as_model
+from workbench.core import registry, settings
 from workbench.core.errors import WorkbenchError
+from workbench.core.model import Model
 from workbench.core.results import result_type, to_json
+from workbench.steps import routing
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from workbench.core.model import Model
+#: the format a model without a profiling runtime of its own is exported to
+ONNX = "onnx"
 
 QUICK_RUNS = 5
 
@@ -124,7 +126,7 @@ class NodeProfile:
 # -- name mapping ------------------------------------------------------------------------------------
 
 
-class _NameMap:
+class NameMap:
     """Maps a runtime's kernel name to a node of the model's graph: by node name, by the name of a
     tensor the node produced, or by the longest '/'-separated prefix of either."""
 
@@ -136,24 +138,14 @@ class _NameMap:
         self.op_types = set(node_types.values())
 
     @classmethod
-    def of(cls, model: Model) -> _NameMap:
+    def of(cls, model: Model) -> NameMap:
+        """The names of ``model``'s graph (``Model.graph()``, read by its format plugin)."""
         try:
-            if model.format == "onnx":
-                graph = model.native().graph
-                return cls({n.name: n.op_type for n in graph.node},
-                           {o: n.name for n in graph.node for o in n.output},
-                           {n.name: list(n.input) for n in graph.node})
-            if model.format == "openvino":
-                ops = model.native().get_ordered_ops()
-                producers = {}
-                for op in ops:
-                    for out in op.outputs():
-                        for name in out.get_names():
-                            producers[name] = op.get_friendly_name()
-                return cls({op.get_friendly_name(): op.get_type_name() for op in ops}, producers)
+            graph = model.graph()
         except Exception:  # noqa: BLE001 - without a graph, kernels keep their own names
-            pass
-        return cls({}, {})
+            return cls({}, {})
+        return cls({n.name: n.op for n in graph.nodes}, {t: n.name for n in graph.nodes for t in n.outputs},
+                   {n.name: list(n.inputs) for n in graph.nodes})
 
     def resolve(self, name: str, op_type: str | None = None) -> str | None:
         """The graph node behind kernel ``name``. A fused kernel named after the last node of the fusion
@@ -190,106 +182,47 @@ class _NameMap:
         return None
 
 
-# -- runtimes ----------------------------------------------------------------------------------------
+# -- profiling ---------------------------------------------------------------------------------------
 
 
-def _profile_onnxruntime(model: Model, feeds: dict[str, np.ndarray], runs: int, warmup: int,
-                         options: dict[str, Any]) -> list[NodeTime]:
-    from workbench.analysis.compare import _feeds_for
-    from workbench.steps.routing import runner
-
-    with tempfile.TemporaryDirectory(prefix="wb-ort-profile-") as tmp:
-        r = runner(model, "onnxruntime", enable_profiling=True, profile_prefix=str(Path(tmp) / "ort"), **options)
-        with r:
-            feeds = _feeds_for(r.model, feeds)
-            for _ in range(warmup + runs):
-                r.infer(feeds)
-            trace = json.loads(Path(r.end_profiling()).read_text())
-            names = _NameMap.of(r.model)
-    per_kernel: dict[str, list[float]] = defaultdict(list)
-    meta: dict[str, tuple[str, str]] = {}
-    for ev in trace:
-        if ev.get("cat") != "Node" or not ev.get("name", "").endswith("_kernel_time"):
-            continue
-        kernel = ev["name"][: -len("_kernel_time")]
-        per_kernel[kernel].append(ev.get("dur", 0) / 1e3)  # µs -> ms
-        args = ev.get("args", {})
-        meta[kernel] = (args.get("op_name", "?"), args.get("provider", ""))
-    rows = []
-    for kernel, times in per_kernel.items():
-        last = times[-runs:]  # the profiled runs, after the warm-up ones
-        op, provider = meta[kernel]
-        node = names.resolve(kernel, op)
-        rows.append(NodeTime("onnxruntime", node or kernel, kernel, op, provider, float(np.mean(last)), 0.0,
-                             node is not None))
-    return rows
-
-
-def _profile_openvino(model: Model, feeds: dict[str, np.ndarray], runs: int, warmup: int,
-                      options: dict[str, Any]) -> list[NodeTime]:
-    from workbench.analysis.compare import _feeds_for
-    from workbench.steps.routing import runner
-
-    config = {**(options.pop("config", None) or {}), "PERF_COUNT": "YES"}
-    with runner(model, "openvino", config=config, **options) as r:
-        feeds = _feeds_for(r.model, feeds)
-        for _ in range(warmup):
-            r.infer(feeds)
-        per_kernel: dict[str, list[float]] = defaultdict(list)
-        meta: dict[str, tuple[str, str]] = {}
-        for _ in range(runs):
-            r.infer(feeds)
-            for info in r.request.get_profiling_info():
-                if str(info.status).endswith("NOT_RUN"):
-                    continue  # fused into another kernel or optimised away
-                per_kernel[info.node_name].append(info.real_time.total_seconds() * 1e3)
-                meta[info.node_name] = (info.node_type, info.exec_type)
-        # friendly names of the model OpenVINO read: the IR, or the ONNX graph it was read from
-        names = _NameMap.of(r.model)
-    rows = []
-    for kernel, times in per_kernel.items():
-        op, exec_type = meta[kernel]
-        node = names.resolve(kernel, op)
-        rows.append(NodeTime("openvino", node or kernel, kernel, op, exec_type, float(np.sum(times) / runs), 0.0,
-                             node is not None))
-    return rows
-
-
-PROFILERS = {"onnxruntime": _profile_onnxruntime, "openvino": _profile_openvino}
+def profilers() -> list[str]:
+    """The runtimes with a per-node profiler (``Runner.profile_nodes``)."""
+    return registry.runtimes_with("profile_nodes")
 
 
 def profile_nodes(
-    model: Any,
-    backends: str | Sequence[str] = ("onnxruntime", "openvino"),
+    model: Model,
+    backends: str | Sequence[str] | None = None,
     *,
     inputs: dict[str, np.ndarray] | None = None,
     runs: int | None = None,
     warmup: int = 3,
     **options: Any,
 ) -> NodeProfile:
-    """Time every node of ``model`` on each of ``backends`` (``"onnxruntime"``, ``"openvino"``).
+    """Time every node of ``model`` on each of ``backends`` (e.g. ``["onnxruntime", "openvino"]``).
 
     Args:
         model: a Model (ONNX, OpenVINO IR, or a torch model: exported to ONNX once, and that graph
-            profiled on every runtime) or a zoo name/path.
+            profiled on every runtime).
+        backends: runtimes with a per-node profiler (default: every available one, ``profilers()``).
         inputs: the feeds (default: the model's example inputs).
         runs: profiled runs, averaged (default 20; 5 with ``WORKBENCH_QUICK=1``); ``warmup`` runs first.
-        **options: runner options for both runtimes (e.g. ``threads=1``).
+        **options: runner options for every runtime (e.g. ``threads=1``).
     """
-    from workbench.api import load
-    from workbench.core.model import Model
-
-    model = model if isinstance(model, Model) else load(model)
-    if model.format not in ("onnx", "openvino"):
-        # profile one ONNX graph on every runtime, so node names agree between them and with the graph view
-        from workbench.steps.routing import prepare_for
-
-        model = prepare_for(model, "onnxruntime")
+    available = profilers()
+    if backends is None:
+        backends = [b for b in available if registry.get_runtime(b).availability()]
     names = [backends] if isinstance(backends, str) else list(backends)
-    unknown = [b for b in names if b not in PROFILERS]
+    unknown = [b for b in names if b not in available]
     if unknown or not names:
         raise WorkbenchError(f"no per-node profiler for {unknown or 'no backend'}",
-                             f"profile on {' or '.join(PROFILERS)}")
+                             f"profile on {' or '.join(available)}")
+    model = as_model(model)
+    # formats some profiling runtime is natural for (ONNX, IR) are profiled as they are; any other model
+    # is exported to ONNX once, so node names agree between the runtimes and with the graph view
+    native = {f for b in available for f in getattr(registry.get_runtime(b), "default_for", ())}
+    if model.format not in native:
+        model = routing.prepare_for(model, registry.default_runtime(ONNX))
     if runs is None:
         runs = QUICK_RUNS if settings.quick() else 20
     if runs < 1:
@@ -297,7 +230,14 @@ def profile_nodes(
     feeds = inputs if inputs is not None else model.example_inputs()
     rows: list[NodeTime] = []
     for b in names:
-        got = PROFILERS[b](model, feeds, runs, warmup, dict(options))
+        runtime = registry.get_runtime(b)
+        kernels, ran = runtime.profile_nodes(routing.prepare_for(model, b), feeds, runs, warmup, **dict(options))
+        names_map = NameMap.of(ran)  # the graph the runtime read: the IR, or the ONNX graph
+        got = []
+        for k in kernels:
+            node = names_map.resolve(k.kernel, k.op_type)
+            got.append(NodeTime(runtime.name, node or k.kernel, k.kernel, k.op_type, k.exec_type, k.time_ms, 0.0,
+                                node is not None))
         total = sum(r.time_ms for r in got) or 1.0
         for r in got:
             r.share = r.time_ms / total

@@ -123,6 +123,8 @@ class Runner:
     aliases: ClassVar[tuple[str, ...]] = ()
     #: formats for which this is the natural runtime (``wb.runner``'s and validation's default)
     default_for: ClassVar[tuple[str, ...]] = ()
+    #: the Python distributions it runs on (their versions go into benchmark reports)
+    distributions: ClassVar[tuple[str, ...]] = ()
     #: keep up to this many per-call times in ``timing.infer_times_s``
     max_recorded_times: ClassVar[int] = 100_000
 

@@ -19,6 +19,7 @@ class CoreMLRunner(Runner):
 
     name: ClassVar[str] = "coreml"
     formats: ClassVar[tuple[str, ...]] = ("coreml",)
+    distributions: ClassVar[tuple[str, ...]] = ("coremltools",)
     aliases: ClassVar[tuple[str, ...]] = ()
     default_for: ClassVar[tuple[str, ...]] = ("coreml",)
     devices: ClassVar[tuple[str, ...]] = ("CPU", "GPU", "ANE")

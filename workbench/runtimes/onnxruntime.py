@@ -37,6 +37,7 @@ class OnnxRuntimeRunner(Runner):
 
     name: ClassVar[str] = "onnxruntime"
     formats: ClassVar[tuple[str, ...]] = ("onnx",)
+    distributions: ClassVar[tuple[str, ...]] = ("onnxruntime",)
     aliases: ClassVar[tuple[str, ...]] = ("ort",)
     default_for: ClassVar[tuple[str, ...]] = ("onnx",)
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8", "int4")

@@ -35,6 +35,7 @@ class OpenVINORunner(Runner):
 
     name: ClassVar[str] = "openvino"
     formats: ClassVar[tuple[str, ...]] = ("openvino", "onnx", "torch", "exported_program", "hf")
+    distributions: ClassVar[tuple[str, ...]] = ("openvino",)
     aliases: ClassVar[tuple[str, ...]] = ("ov",)
     default_for: ClassVar[tuple[str, ...]] = ("openvino",)
     devices: ClassVar[tuple[str, ...]] = ("CPU", "GPU", "NPU", "AUTO")

@@ -26,6 +26,7 @@ class TorchCompileRunner(TorchRunner):
 
     name: ClassVar[str] = "torch_compile"
     formats: ClassVar[tuple[str, ...]] = ("torch", "hf", "exported_program")
+    distributions: ClassVar[tuple[str, ...]] = ("torch",)
     aliases: ClassVar[tuple[str, ...]] = ("inductor",)
     default_for: ClassVar[tuple[str, ...]] = ()
 

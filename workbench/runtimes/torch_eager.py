@@ -23,6 +23,7 @@ class TorchEagerRunner(TorchRunner):
 
     name: ClassVar[str] = "torch_eager"
     formats: ClassVar[tuple[str, ...]] = ("torch", "hf", "exported_program", "torchscript")
+    distributions: ClassVar[tuple[str, ...]] = ("torch",)
     aliases: ClassVar[tuple[str, ...]] = ("torch", "eager")
     default_for: ClassVar[tuple[str, ...]] = ("torch", "hf", "exported_program")
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "bf16")

@@ -22,6 +22,7 @@ class TorchScriptRunner(TorchRunner):
 
     name: ClassVar[str] = "torchscript"
     formats: ClassVar[tuple[str, ...]] = ("torchscript",)
+    distributions: ClassVar[tuple[str, ...]] = ("torch",)
     aliases: ClassVar[tuple[str, ...]] = ("jit",)
     default_for: ClassVar[tuple[str, ...]] = ("torchscript",)
 

@@ -2,7 +2,7 @@
 
 The result is run on the same inputs as its parent and as the original model (each on its natural
 runtime; OpenVINO at fp32 inference precision, so the artifact is judged and not the runtime's bf16
-default), and compared with both (``workbench.analysis.compare``: max abs, relative L2, cosine, top-k agreement
+default), and compared with both (``workbench.core.metrics``: max abs, relative L2, cosine, top-k agreement
 for logits). The tolerance is the one for the precision of the step (``workbench/core/tolerances.py``):
 against the parent, the looser of the two models' precisions; against the original, the loosest
 precision of the whole lineage. Where the model has evaluation data, the task metric is computed too
@@ -27,7 +27,7 @@ from workbench.core.results import plain, result_type
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from workbench.analysis.compare import Comparison
+    from workbench.core.metrics import Comparison
     from workbench.core.model import Model
 
 Feeds = dict[str, np.ndarray]
@@ -142,7 +142,7 @@ def runner_for(model: Model) -> tuple[str, dict[str, Any]] | None:
     backend = default_backend(model)
     if not get_backend(backend).availability():
         return None
-    return backend, ({"precision": "fp32"} if backend == "openvino" else {})
+    return backend, get_backend(backend).reference_options()
 
 
 def validation_inputs(original: Model, candidate: Model) -> list[Feeds]:
@@ -156,7 +156,8 @@ def validation_inputs(original: Model, candidate: Model) -> list[Feeds]:
 
 def _run_model(model: Model, inputs: list[Feeds], key: str) -> dict[str, Any]:
     """Outputs of ``model`` on ``inputs`` (cached per model and input key), its metric and precision."""
-    from workbench.analysis.compare import _feeds_for, precision_of
+    from workbench.core.data import feeds_for
+    from workbench.core.precision import precision_of
     from workbench.steps.routing import runner
 
     store = _runs.setdefault(model, {})
@@ -168,8 +169,8 @@ def _run_model(model: Model, inputs: list[Feeds], key: str) -> dict[str, Any]:
     backend, options = choice
     info: dict[str, Any] = {"backend": backend}
     with runner(model, backend, **options) as r:
-        info["outputs"] = [{k: np.asarray(v) for k, v in r.infer(_feeds_for(r.model, f)).items()} for f in inputs]
-        info["precision"] = _precision(model, r) if model.lineage else precision_of(model, r)
+        info["outputs"] = [{k: np.asarray(v) for k, v in r.infer(feeds_for(r.model, f)).items()} for f in inputs]
+        info["precision"] = precision_of(model, r)
         task = model.task
         if task is not None and task.has_evaluation:
             infer = _renaming(r)
@@ -180,29 +181,10 @@ def _run_model(model: Model, inputs: list[Feeds], key: str) -> dict[str, Any]:
     return info
 
 
-def _precision(model: Model, r: Any) -> str:
-    """The loosest precision the steps recorded along the lineage, and the runtime's own (bf16, …).
-
-    The steps know what they made (an ONNX fp16 conversion is a quantize step but fp16, not int8),
-    so their record is used rather than ``compare.precision_of``'s guess from the step names."""
-    from workbench.analysis.compare import loosest, normalize_precision
-
-    found = [normalize_precision(model.metadata.get("precision", "fp32"))]
-    found += [normalize_precision(e.options.get("precision", "")) for e in model.lineage if e.options]
-    found += [normalize_precision(p.metadata.get("precision", "")) for p in (e.parent for e in model.lineage) if p]
-    found.append(normalize_precision(r.options.get("precision") or ""))
-    if hasattr(r, "inference_precision") and r.is_prepared:
-        try:
-            found.append(normalize_precision(r.inference_precision))
-        except Exception:  # noqa: BLE001 - not every runtime can say
-            pass
-    return loosest(*found)
-
-
 def _renaming(r: Any) -> Any:
-    from workbench.analysis.compare import _feeds_for
+    from workbench.core.data import feeds_for
 
-    return lambda feeds: r.infer(_feeds_for(r.model, feeds))
+    return lambda feeds: r.infer(feeds_for(r.model, feeds))
 
 
 def _fixed_batch(model: Model) -> int | None:
@@ -212,7 +194,8 @@ def _fixed_batch(model: Model) -> int | None:
 
 def validate_step(result: Model, parent: Model) -> Validation:
     """Run ``result``, ``parent`` and the original on the same inputs and compare (see the module doc)."""
-    from workbench.analysis.compare import compare_outputs, loosest
+    from workbench.core.metrics import compare_outputs
+    from workbench.core.precision import loosest
 
     step = result.lineage[-1].step if result.lineage else "load"
     original = result.original
