@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from workbench.core import settings
 from workbench.core.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,8 +30,7 @@ DEFAULT_SAMPLES = 32
 
 def calibration_feeds(model: Model, calibration: Any = None, n: int | None = None) -> tuple[list[Feeds], dict[str, Any], str]:
     """(samples, a JSON description for the lineage, a sha256 of the data) for ``model``."""
-    quick = os.environ.get("WORKBENCH_QUICK") == "1"
-    limit = n or (16 if quick else DEFAULT_SAMPLES)
+    limit = n or (16 if settings.quick() else DEFAULT_SAMPLES)
     if calibration is None or (isinstance(calibration, str) and calibration in ("zoo", "model")):
         feeds = model.calibration_data(n=limit)
         desc: dict[str, Any] = {"source": "model", "n": len(feeds)}

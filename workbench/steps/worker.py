@@ -31,9 +31,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from workbench.core import settings
 from workbench.core.errors import StepError, WorkbenchError
 
-DEFAULT_TIMEOUT_S = float(os.environ.get("WORKBENCH_STEP_TIMEOUT", "3600"))
 _HEADER = struct.Struct("!Q")
 
 
@@ -219,7 +219,7 @@ def run_isolated(fn: Any, *args: Any, timeout: float | None = None, label: str =
     arrives as itself. One call at a time (the worker is single-threaded).
     """
     global _worker
-    timeout = DEFAULT_TIMEOUT_S if timeout is None else timeout
+    timeout = settings.step_timeout_s() if timeout is None else timeout
     with _worker_lock:
         if _worker is None or not _worker.alive:
             _worker = Worker()

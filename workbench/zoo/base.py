@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,13 +9,15 @@ from typing import Any
 
 import numpy as np
 
+from workbench.core import settings
+
 Feeds = dict[str, np.ndarray]
 Predict = Callable[[Feeds], Feeds]
 
 
 def cache_dir() -> Path:
     """Where trained zoo weights are cached (``$WORKBENCH_CACHE``, default ``~/.cache/workbench``)."""
-    root = Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "workbench"))
+    root = settings.cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
