@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import workbench as wb
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.kernels.custom_op import TritonSoftmax, register_op, with_kernels
 from workbench.kernels.library.softmax import softmax
 from workbench.kernels.library.vector_add import add
@@ -79,3 +79,62 @@ def test_with_kernels_rejects_what_it_cannot_swap(zoo):
         with_kernels(torch.nn.Linear(2, 2))
     with pytest.raises(WorkbenchError, match="no submodule matched"):
         with_kernels(zoo("tiny-transformer"), {torch.nn.Conv2d: lambda m: m})
+
+
+def test_triton_op_kind_compiles_with_torch_compile(kernel_mode):
+    """kind="triton_op": on a GPU a real torch.library.triton_op (Inductor sees the kernel; checked by
+    benchmarks/gpu_check.py); in the interpreter an opaque custom op with a fake implementation, which
+    torch.compile keeps as one node and runs eagerly."""
+    import shutil
+
+    from workbench.kernels.library.softmax import softmax as softmax_launcher
+
+    op = register_op("wbtest::softmax_traced", softmax_launcher, kind="triton_op")
+    assert op._workbench_kind == ("custom_op (interpreter)" if kernel_mode.interpreted else "triton_op")
+    x = torch.randn(6, 33, device=kernel_mode.device)
+    torch.library.opcheck(op, (x,))  # schema, fake/meta implementation, autograd registration
+
+    def f(t):
+        return torch.ops.wbtest.softmax_traced(t * 2.0) + 1.0
+
+    expected = torch.softmax(x * 2.0, -1) + 1.0
+    backends = ["aot_eager"] + (["inductor"] if shutil.which("g++") or kernel_mode.device == "cuda" else [])
+    for backend in backends:
+        torch._dynamo.reset()
+        compiled = torch.compile(f, backend=backend, fullgraph=True)
+        torch.testing.assert_close(compiled(x), expected, atol=1e-6, rtol=1e-5)
+
+
+def test_fused_attention_swaps_into_the_tiny_transformer(zoo):
+    from workbench.kernels.custom_op import TritonAttention, is_qkv_attention
+
+    original = zoo("tiny-transformer")
+    fast = with_kernels(original, attention=True)
+    replaced = fast.lineage[-1].options["replaced"]
+    assert replaced["is_qkv_attention"] == ["blocks.0.attn", "blocks.1.attn"]
+    assert len(replaced["LayerNorm"]) == 5
+    attn = fast.native().blocks[0].attn
+    assert "workbench::attention" in repr(attn) and attn.heads == 4
+    assert is_qkv_attention("", original.native().blocks[0].attn) and not is_qkv_attention("", attn)
+    feeds = original.example_inputs(batch=2)
+    ids = torch.from_numpy(feeds["input_ids"])
+    with torch.no_grad():
+        np.testing.assert_allclose(fast.native()(ids).numpy(), original.native()(ids).numpy(), atol=1e-4)
+    with pytest.raises(WorkbenchError, match="qkv"):
+        TritonAttention(torch.nn.Linear(2, 2))
+
+
+def test_device_is_where_the_kernels_run(zoo, kernel_mode):
+    from workbench.kernels.custom_op import on_device, to_device
+
+    original = zoo("tiny-transformer")
+    if kernel_mode.interpreted:
+        with pytest.raises(WorkbenchError, match="interpreter"):
+            with_kernels(original, device="cuda")
+    base = to_device(original)
+    assert base.lineage[-1].options == {"device": kernel_mode.device}
+    # the CPU-in/CPU-out wrapper the runners need off the CPU (exercised here on the CPU itself)
+    wrapped = on_device(torch.nn.Linear(3, 2), "cpu")
+    assert wrapped.out_features == 2 and wrapped.weight.shape == (2, 3)  # attributes reach the wrapped module
+    out = wrapped(torch.ones(1, 3))
+    assert out.device.type == "cpu" and out.shape == (1, 2)

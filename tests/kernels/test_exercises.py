@@ -72,7 +72,7 @@ def test_subtle_bug_is_caught_only_by_the_tighter_dtype():
 
 
 def test_exercise_api_errors_and_listing(capsys):
-    from workbench.errors import WorkbenchError
+    from workbench.core.errors import WorkbenchError
 
     with pytest.raises(WorkbenchError, match="no exercise named"):
         exercise("softmax.nope")
@@ -84,3 +84,34 @@ def test_exercise_api_errors_and_listing(capsys):
     assert "def log_softmax" in capsys.readouterr().out
     assert "log_softmax_kernel" in ex.stub and "TODO" in ex.stub
     assert "Exercise `softmax.log_softmax`" in ex._repr_markdown_()
+
+
+@pytest.mark.parametrize("topic", ["matmul", "attention", "dequant_matmul"])
+def test_every_gpu_autotune_config_is_correct_in_the_interpreter(topic):
+    """The configurations triton.autotune picks from on a GPU, each run through the interpreter on a
+    shape that is not a multiple of its tiles: a wrong config would otherwise surface only on a GPU."""
+    import torch
+
+    from workbench.kernels.checker import check
+
+    module = importlib.import_module(f"workbench.kernels.library.{topic}")
+    for cfg in module.GPU_CONFIGS:
+        kw = cfg.kwargs
+        if topic == "matmul":
+            def fn(a, b, kw=kw):
+                return module.matmul(a, b, blocks=(kw["BLOCK_M"], kw["BLOCK_N"], kw["BLOCK_K"]), group_m=kw["GROUP_M"])
+            shapes = [((kw["BLOCK_M"] + 3, 40), (40, kw["BLOCK_N"] // 2 + 5))]
+            make = None
+        elif topic == "attention":
+            def fn(q, k, v, kw=kw):
+                return module.attention(q, k, v, blocks=[kw["BLOCK_M"], kw["BLOCK_N"]])
+            shapes = [(1, 1, kw["BLOCK_M"] + kw["BLOCK_N"] // 2 + 1, 24)]
+            make = None
+        else:
+            def fn(x, w, s, kw=kw):
+                return module.int8_matmul(x, w, s, blocks=(kw["BLOCK_M"], kw["BLOCK_N"], kw["BLOCK_K"]))
+            shapes = [(kw["BLOCK_M"] + 1, kw["BLOCK_N"] // 2 + 3, kw["BLOCK_K"] + 5)]
+            make = module.make_inputs
+        report = check(fn, module.reference, shapes=shapes, dtypes=[torch.float32], make_inputs=make,
+                       tolerances={torch.float32: (1e-4, 1e-4)}, races=False)
+        assert report, f"{topic} config {kw}: {report.summary()}"

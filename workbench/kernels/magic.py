@@ -112,6 +112,7 @@ def prepare_namespace(namespace: dict[str, Any]) -> dict[str, Any]:
     namespace.setdefault("triton", triton)
     namespace.setdefault("tl", tl)
     namespace.setdefault("torch", torch)
+    namespace.setdefault("wrap_triton", torch.library.wrap_triton)  # launchers torch.compile can trace
     return namespace
 
 

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.errors import BackendUnavailable, WorkbenchError
+from workbench.core.errors import BackendUnavailable, WorkbenchError
 
 
 class KernelError(WorkbenchError, RuntimeError):

@@ -12,6 +12,7 @@ import math
 import torch
 import triton
 import triton.language as tl
+from torch.library import wrap_triton
 
 from workbench.kernels.checker import dot_tolerance
 from workbench.kernels.modes import mode
@@ -57,24 +58,37 @@ def attention_kernel(
              out.to(o_ptr.dtype.element_ty), mask=(offs_m[:, None] < seq_len) & d_mask)
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Non-causal scaled dot-product attention over (batch, heads, seq, head_dim) tensors."""
+# Tiles tried by triton.autotune on a GPU, once per (sequence length, head size). BLOCK_D is fixed by
+# the head size; tests run every configuration through the interpreter for correctness.
+GPU_CONFIGS = [
+    triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
+    for bm, bn, w, s in ((128, 64, 4, 3), (128, 64, 8, 3), (128, 128, 8, 3), (64, 64, 4, 3), (128, 32, 4, 4),
+                         (64, 32, 4, 4))
+]
+_autotuned = None
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, blocks: list[int] | None = None) -> torch.Tensor:
+    """Non-causal scaled dot-product attention over (batch, heads, seq, head_dim) tensors. On a GPU
+    the tiles are autotuned unless ``blocks=(BLOCK_M, BLOCK_N)`` is given; 16 × 16 in the interpreter."""
+    global _autotuned
     assert q.shape == k.shape == v.shape and q.dim() == 4, "q, k, v must share a (B, H, S, D) shape"
     B, H, S, D = q.shape
     q3, k3, v3 = (t.reshape(B * H, S, D).contiguous() for t in (q, k, v))
     o = torch.empty_like(q3)
     block_d = max(16, triton.next_power_of_2(D))
-    if mode().interpreted:
-        block_m, block_n, warps, stages = 16, 16, 4, 1
-    else:
-        block_m, block_n = (128, 64) if block_d <= 64 else (128, 32)
-        warps, stages = (4 if block_d <= 64 else 8), 3
-    grid = (triton.cdiv(S, block_m), B * H)
-    attention_kernel[grid](
-        q3, k3, v3, o,
-        q3.stride(0), q3.stride(1), k3.stride(0), k3.stride(1), v3.stride(0), v3.stride(1), o.stride(0), o.stride(1),
-        S, D, 1.0 / math.sqrt(D),
-        BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d, num_warps=warps, num_stages=stages,
+    args = (q3, k3, v3, o,
+            q3.stride(0), q3.stride(1), k3.stride(0), k3.stride(1), v3.stride(0), v3.stride(1), o.stride(0), o.stride(1),
+            S, D, 1.0 / math.sqrt(D))
+    if blocks is None and not mode().interpreted:
+        if _autotuned is None:
+            _autotuned = triton.autotune(configs=GPU_CONFIGS, key=["seq_len", "head_dim"])(attention_kernel)
+        grid = lambda meta: (triton.cdiv(S, meta["BLOCK_M"]), B * H)  # noqa: E731
+        wrap_triton(_autotuned)[grid](*args, BLOCK_D=block_d)
+        return o.reshape(B, H, S, D)
+    block_m, block_n = blocks or (16, 16)
+    wrap_triton(attention_kernel)[(triton.cdiv(S, block_m), B * H)](
+        *args, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d, num_warps=4, num_stages=1 if mode().interpreted else 3,
     )
     return o.reshape(B, H, S, D)
 

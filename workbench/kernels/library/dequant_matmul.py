@@ -41,15 +41,34 @@ def int8_matmul_kernel(
              y.to(y_ptr.dtype.element_ty), mask=(offs_m[:, None] < M) & (offs_n[None, :] < N))
 
 
-def int8_matmul(x: torch.Tensor, w_int8: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """``x (M, K) @ (w_int8 (N, K) * scale (N,)[:, None]).T`` -> (M, N) in x's dtype."""
+# Tiles tried by triton.autotune on a GPU, once per (M, N, K): small BLOCK_M for the weight-bound
+# small-batch case, larger ones for big batches. Tests run every configuration through the interpreter.
+GPU_CONFIGS = [
+    triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w, num_stages=s)
+    for bm, bn, bk, w, s in ((16, 64, 128, 4, 4), (16, 128, 128, 4, 4), (32, 64, 128, 4, 4), (16, 256, 64, 8, 3),
+                             (64, 64, 64, 4, 3), (64, 128, 64, 4, 4), (128, 128, 64, 8, 3), (128, 256, 64, 8, 3))
+]
+_autotuned = None
+
+
+def int8_matmul(x: torch.Tensor, w_int8: torch.Tensor, scale: torch.Tensor, *,
+                blocks: tuple[int, int, int] | None = None) -> torch.Tensor:
+    """``x (M, K) @ (w_int8 (N, K) * scale (N,)[:, None]).T`` -> (M, N) in x's dtype. On a GPU the tiles
+    are autotuned unless ``blocks`` is given; 16 × 16 × 16 in the interpreter."""
+    global _autotuned
     M, K = x.shape
     N = w_int8.shape[0]
     y = torch.empty((M, N), device=x.device, dtype=x.dtype)
-    bm, bn, bk = (16, 16, 16) if mode().interpreted else (64, 64, 64)
-    grid = (triton.cdiv(M, bm), triton.cdiv(N, bn))
-    int8_matmul_kernel[grid](x, w_int8, scale, y, M, N, K, x.stride(0), x.stride(1), w_int8.stride(0), w_int8.stride(1),
-                             y.stride(0), y.stride(1), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)
+    args = (x, w_int8, scale, y, M, N, K, x.stride(0), x.stride(1), w_int8.stride(0), w_int8.stride(1),
+            y.stride(0), y.stride(1))
+    if blocks is None and not mode().interpreted:
+        if _autotuned is None:
+            _autotuned = triton.autotune(configs=GPU_CONFIGS, key=["M", "N", "K"])(int8_matmul_kernel)
+        grid = lambda meta: (triton.cdiv(M, meta["BLOCK_M"]), triton.cdiv(N, meta["BLOCK_N"]))  # noqa: E731
+        _autotuned[grid](*args)
+        return y
+    bm, bn, bk = blocks or (16, 16, 16)
+    int8_matmul_kernel[(triton.cdiv(M, bm), triton.cdiv(N, bn))](*args, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)
     return y
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from torch.library import wrap_triton
 
 
 @triton.jit
@@ -45,7 +46,7 @@ def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: f
     y = torch.empty_like(x2)
     block = min(triton.next_power_of_2(n_cols), 65536 // x.element_size())
     num_warps = min(max(block // 256, 1), 8)
-    layernorm_kernel[(x2.shape[0],)](x2, weight, bias, y, x2.stride(0), n_cols, eps, BLOCK_SIZE=block, num_warps=num_warps)
+    wrap_triton(layernorm_kernel)[(x2.shape[0],)](x2, weight, bias, y, x2.stride(0), n_cols, eps, BLOCK_SIZE=block, num_warps=num_warps)
     return y.reshape(x.shape)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from torch.library import wrap_triton
 
 
 @triton.jit
@@ -30,7 +31,8 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     out = torch.empty((x2.shape[0], n_cols), dtype=x.dtype, device=x.device)
     block = triton.next_power_of_2(n_cols)
     num_warps = 4 if block < 2048 else 8 if block < 4096 else 16
-    softmax_kernel[(x2.shape[0],)](out, x2, x2.stride(0), out.stride(0), n_cols, BLOCK_SIZE=block, num_warps=num_warps)
+    # wrap_triton: under torch.compile (a triton_op on a GPU) Inductor sees the kernel; eager, it just launches
+    wrap_triton(softmax_kernel)[(x2.shape[0],)](out, x2, x2.stride(0), out.stride(0), n_cols, BLOCK_SIZE=block, num_warps=num_warps)
     return out.reshape(x.shape)
 
 
