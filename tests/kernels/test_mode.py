@@ -80,3 +80,23 @@ def test_public_names_are_the_functions_even_after_every_submodule_was_imported(
 
     for name in ("check", "bench", "mode", "setup", "exercise", "exercises", "run", "register_op", "with_kernels"):
         assert callable(getattr(wb.kernels, name)) and not isinstance(getattr(wb.kernels, name), type(wb)), name
+
+
+def test_interpret_setting_is_read_without_triton_knobs(monkeypatch):
+    """Triton < 3.4 has no triton.knobs: the environment variable is read instead."""
+    import builtins
+
+    from workbench.kernels import modes
+
+    real_import = builtins.__import__
+
+    def no_knobs(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "triton" and fromlist and "knobs" in fromlist:
+            raise ImportError("cannot import name 'knobs' from 'triton'")
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", no_knobs)
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert modes._decorates_interpreted() is True
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    assert modes._decorates_interpreted() is False

@@ -130,8 +130,12 @@ def _has_compiled_jit_functions() -> bool:
 
 
 def _decorates_interpreted() -> bool:
-    from triton import knobs
-
+    """Whether ``@triton.jit`` makes interpreted kernels now: ``triton.knobs`` (Triton ≥ 3.4) reads the
+    setting; older versions read the environment variable when a kernel is decorated."""
+    try:
+        from triton import knobs
+    except ImportError:  # Triton < 3.4 has no knobs module
+        return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
     return bool(knobs.runtime.interpret)
 
 
