@@ -23,6 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.core import settings
+from workbench.core.results import plain
+
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.core.model import Model
 
@@ -51,7 +54,7 @@ def using_workspace(path: str | os.PathLike) -> Iterator[Path]:
 
 def workspace() -> Path:
     """The artifacts folder: ``set_workspace()``'s, else ``$WORKBENCH_ARTIFACTS``, else ``./workbench-artifacts``."""
-    root = _root or Path(os.environ.get("WORKBENCH_ARTIFACTS", "workbench-artifacts")).expanduser().resolve()
+    root = _root or settings.artifacts_dir()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -185,18 +188,8 @@ def read_manifest(root: Path | None = None) -> dict[str, Any]:
 def _write_manifest(root: Path, data: dict[str, Any]) -> None:
     path = manifest_path(root)
     tmp = tmp_sibling(path)
-    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
+    tmp.write_text(json.dumps(plain(data), indent=1, allow_nan=False))  # strict JSON: NaN/inf are null
     os.replace(tmp, path)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if isinstance(value, set | tuple):
-        return list(value)
-    return repr(value)
 
 
 def relpath(path: Path, root: Path | None = None) -> str:
@@ -226,7 +219,7 @@ def record(model: Model, *, cache_key: str | None = None, validation: dict[str, 
         "size_bytes": model.size_bytes,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "step": last.step if last else "load",
-        "options": _jsonable(last.options) if last else {},
+        "options": plain(last.options) if last else {},
         "parent": _describe_parent(parent, root),
         "tool_versions": dict(last.tool_versions) if last else {},
         "seconds": round(last.seconds, 4) if last else 0.0,
@@ -254,7 +247,7 @@ def update_entry(path: Path, **fields: Any) -> None:
         data = read_manifest(root)
         for a in data["artifacts"]:
             if a.get("path") == key:
-                a.update(_jsonable(fields))
+                a.update(plain(fields))
         _write_manifest(root, data)
 
 
@@ -296,7 +289,3 @@ def _describe_parent(parent: Model | None, root: Path) -> dict[str, Any] | None:
         out["path"] = relpath(parent.path, root)
         out["sha256"] = model_sha256(parent)
     return out
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_json_default))
