@@ -50,3 +50,17 @@ def test_sweep_gives_a_frame_per_size_and_provider(kernel_mode):
                   [128, 1000], bytes=lambda n: 12 * n)
     assert list(frame["provider"]) == ["triton", "torch", "triton", "torch"]
     assert (frame["GB/s"] > 0).all() and frame["interpreted"].all() == kernel_mode.interpreted
+
+
+def test_memory_bound_kernels_are_on_the_bandwidth_roofline_with_their_own_reference_bytes():
+    peaks = Peaks("test-gpu", copy_gbps=1000.0, matmul_tflops=100.0)
+    add_r = BenchResult("vector add", ms=1.0, ref_ms=1.0, bytes=900e6, peaks=peaks)  # no FLOP count
+    int8 = BenchResult("int8 matmul", ms=1.0, ref_ms=1.0, bytes=100e6, ref_bytes=200e6, flops=1e9, peaks=peaks)
+    assert abs(int8.gbps - 100.0) < 1e-9 and abs(int8.ref_gbps - 200.0) < 1e-9  # fp16 weights: twice the bytes
+    assert abs(add_r.ref_gbps - 900.0) < 1e-9  # default: the kernel's own count
+    fig = roofline([add_r, int8], peaks)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert list(bars[0].x) == ["vector add"] and list(bars[0].y) == [900.0]  # memory-bound: no FLOP count
+    assert list(bars[1].y) == [900.0] and bars[0].text[0] == "90%"
+    compute = [t for t in fig.data if t.type == "scatter" and t.mode == "markers+text"]
+    assert [t.name for t in compute] == ["int8 matmul"]  # only results with a FLOP count

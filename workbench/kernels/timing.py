@@ -42,6 +42,7 @@ class BenchResult:
     ms_high: float | None = None  # 80th percentile
     bytes: float | None = None
     flops: float | None = None
+    ref_bytes: float | None = None  # what the reference moves, when it differs (fp16 weights vs INT8)
     interpreted: bool = False
     device: str = ""
     peaks: Peaks | None = None
@@ -62,7 +63,9 @@ class BenchResult:
 
     @property
     def ref_gbps(self) -> float | None:
-        return self.bytes / (self.ref_ms * 1e-3) / 1e9 if self.bytes and self.ref_ms else None
+        """The reference's bandwidth, from its own byte count (``ref_bytes``, else ``bytes``)."""
+        moved = self.ref_bytes or self.bytes
+        return moved / (self.ref_ms * 1e-3) / 1e9 if moved and self.ref_ms else None
 
     @property
     def ref_tflops(self) -> float | None:
@@ -184,9 +187,12 @@ def bench(
     flops: float | None = None,
     name: str | None = None,
     peaks: bool = True,
+    ref_bytes: float | None = None,
 ) -> BenchResult:
     """Time ``fn(*args)`` and, if given, ``reference(*args)``; compute GB/s and TFLOP/s from the
     ``bytes`` moved and ``flops`` done per call, and their share of the device's measured ceilings.
+    ``ref_bytes``: the bytes the reference moves when that differs (an fp16 weight matrix read by
+    ``torch.matmul`` against the INT8 one the kernel reads); default: ``bytes``.
 
     On a GPU: ``triton.testing.do_bench`` medians. In interpreter mode: wall-clock medians of a few
     runs, labelled as interpreter timings (``result.interpreted``), and no ceilings.
@@ -202,6 +208,7 @@ def bench(
         ms_high=q[2] if len(q) > 2 else None,
         bytes=bytes,
         flops=flops,
+        ref_bytes=ref_bytes,
         interpreted=m.interpreted,
         device=m.gpu or "cpu",
     )
@@ -253,24 +260,45 @@ def plot_sweep(frame: Any, y: str = "ms", x: str | None = None, title: str = "")
 
 
 def roofline(results: Sequence[BenchResult], peaks_: Peaks | None = None):
-    """A roofline plot (plotly): achieved TFLOP/s against arithmetic intensity, under the measured
-    copy-bandwidth slope and matrix-rate ceiling. Needs compiled-mode results with bytes and flops."""
+    """Two plots side by side (plotly), both under ceilings measured on this device:
+
+    * compute roofline: achieved TFLOP/s against arithmetic intensity (results with ``flops`` and
+      ``bytes``), under the copy-bandwidth slope and the matrix-rate ceiling;
+    * bandwidth roofline (when there are any): achieved GB/s of the results with ``bytes`` and no
+      ``flops`` (memory-bound kernels: vector add, softmax, LayerNorm, reductions), against the
+      measured copy bandwidth; the reference's GB/s beside each, from its own byte count.
+
+    Needs compiled-mode results (interpreter timings say nothing about speed)."""
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
     pk = peaks_ or next((r.peaks for r in results if r.peaks), None)
-    fig = go.Figure()
     if pk is None or pk.interpreted:
+        fig = go.Figure()
         fig.update_layout(title="Roofline: needs a GPU (interpreter timings have no meaning for speed)")
         return fig
+    memory = [r for r in results if r.gbps and not r.flops]
+    fig = (make_subplots(rows=1, cols=2, subplot_titles=("compute roofline", "bandwidth roofline (no FLOP count)"))
+           if memory else make_subplots(rows=1, cols=1))
     ridge = pk.matmul_tflops * 1e12 / (pk.copy_gbps * 1e9)
     xs = [0.01, ridge, max(ridge * 100, 1e4)]
     ys = [min(x * pk.copy_gbps * 1e9, pk.matmul_tflops * 1e12) / 1e12 for x in xs]
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"ceiling ({pk.copy_gbps:.0f} GB/s, {pk.matmul_tflops:.0f} TFLOP/s)"))
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#555"),
+                             name=f"ceiling ({pk.copy_gbps:.0f} GB/s, {pk.matmul_tflops:.0f} TFLOP/s)"), row=1, col=1)
     for r in results:
         if r.intensity and r.tflops:
             fig.add_trace(go.Scatter(x=[r.intensity], y=[r.tflops], mode="markers+text", text=[r.name],
-                                     textposition="top center", name=r.name))
-    fig.update_xaxes(type="log", title="arithmetic intensity (FLOP/byte)")
-    fig.update_yaxes(type="log", title="TFLOP/s")
-    fig.update_layout(title=f"Roofline on {pk.device}", height=420)
+                                     textposition="top center", name=r.name), row=1, col=1)
+    if memory:
+        names = [r.name for r in memory]
+        fig.add_trace(go.Bar(x=names, y=[r.gbps for r in memory], name="kernel GB/s",
+                             text=[f"{r.gbps / pk.copy_gbps:.0%}" for r in memory], textposition="outside"), row=1, col=2)
+        fig.add_trace(go.Bar(x=names, y=[r.ref_gbps or 0 for r in memory], name="reference GB/s"), row=1, col=2)
+        fig.add_trace(go.Scatter(x=names, y=[pk.copy_gbps] * len(names), mode="lines", line=dict(dash="dash", color="#555"),
+                                 name=f"measured copy bandwidth ({pk.copy_gbps:.0f} GB/s)"), row=1, col=2)
+    fig.update_xaxes(type="log", title="arithmetic intensity (FLOP/byte)", row=1, col=1)
+    fig.update_yaxes(type="log", title="TFLOP/s", row=1, col=1)
+    if memory:
+        fig.update_yaxes(title="GB/s", row=1, col=2)
+    fig.update_layout(title=f"Roofline on {pk.device}", height=440, barmode="group")
     return fig
