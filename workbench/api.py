@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 import re
+from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.core import registry
 from workbench.core.errors import ModelFormatError
 from workbench.core.model import Model
-from workbench.steps import routing
+from workbench.steps import base, pipeline, routing
+from workbench.steps import convert as convert_step
+from workbench.steps import export as export_step
+from workbench.steps import quantize as quantize_step
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -102,7 +106,101 @@ def runner(model: Model | Any, backend: str, **options: Any) -> Runner:
     Options go to the runtime (e.g. ``providers=``, ``graph_optimization_level=``, ``threads=`` for
     ONNX Runtime; ``device=``, ``hint=``, ``precision=`` for OpenVINO). See each runtime's docstring.
     """
-    return routing.runner(load(model), backend, **options)
+    return routing.runner(model_of(model), backend, **options)
 
 
 default_backend = routing.default_backend
+
+
+# -- the public entry points: load what the user passed, then call the engine --------------------------
+def model_of(source: Any) -> Model:
+    """``source`` as a Model (anything ``load`` takes); a workspace artifact gets its lineage back from the
+    manifest (``workbench.steps.base.source_model``), so a step on ``digits-cnn.onnx`` knows its origin."""
+    if isinstance(source, Model):
+        return source
+    return base.source_model(load(source))
+
+
+def _target_of(item: Any) -> Any:
+    """A compare/benchmark target with its model loaded: a Model, ``(model, backend[, options])`` or a Runner."""
+    from workbench.core.runner import Runner
+
+    if isinstance(item, Runner | Model):
+        return item
+    if isinstance(item, tuple) and item:
+        return (model_of(item[0]), *item[1:])
+    return model_of(item)
+
+
+def _targets_of(items: Any) -> Any:
+    if isinstance(items, list):
+        return [_target_of(i) for i in items]
+    return _target_of(items)
+
+
+@wraps(export_step.export)
+def export(model: Any, target: str, **options: Any) -> Model:
+    return export_step.export(model_of(model), target, **options)
+
+
+@wraps(convert_step.convert)
+def convert(model: Any, target: str, **options: Any) -> Model:
+    return convert_step.convert(model_of(model), target, **options)
+
+
+@wraps(quantize_step.quantize)
+def quantize(model: Any, tool: str, method: str | None = None, **options: Any) -> Model:
+    return quantize_step.quantize(model_of(model), tool, method, **options)
+
+
+class Pipeline(pipeline.Pipeline):
+    """``wb.Pipeline``: the engine's Pipeline (``workbench.steps.pipeline``) whose ``run``, ``plan`` and
+    ``to_script`` also take a zoo name, a path or an ``nn.Module``."""
+
+    def plan(self, model: Any = None) -> list[dict[str, Any]]:
+        return super().plan(None if model is None else model_of(model))
+
+    def check(self, model: Any) -> None:
+        super().check(model_of(model))
+
+    def run(self, model: Any, **options: Any) -> pipeline.PipelineRun:
+        return super().run(model_of(model), **options)
+
+    def to_script(self, model: Any = None, **options: Any) -> str:
+        return super().to_script(None if model is None else model_of(model), **options)
+
+
+def compare(reference: Any, candidates: Any, *args: Any, **options: Any) -> Any:
+    """``wb.compare``: see ``workbench.analysis.compare.compare``; models may be names or paths."""
+    from workbench.analysis import compare as module
+
+    return module.compare(_target_of(reference), _targets_of(candidates), *args, **options)
+
+
+def compare_layers(model: Any, *args: Any, reference: Any = None, **options: Any) -> Any:
+    """``wb.compare_layers``: see ``workbench.analysis.layerwise.compare_layers``; models may be names or paths."""
+    from workbench.analysis import layerwise
+
+    ref = None if reference is None else model_of(reference)
+    return layerwise.compare_layers(model_of(model), *args, reference=ref, **options)
+
+
+def benchmark(models_or_runners: Any, **options: Any) -> Any:
+    """``wb.benchmark``: see ``workbench.analysis.bench.benchmark``; models may be names or paths."""
+    from workbench.analysis import bench
+
+    return bench.benchmark(_targets_of(models_or_runners), **options)
+
+
+def profile_nodes(model: Any, *args: Any, **options: Any) -> Any:
+    """``wb.profile_nodes``: see ``workbench.analysis.profile.profile_nodes``; the model may be a name or path."""
+    from workbench.analysis import profile
+
+    return profile.profile_nodes(model_of(model), *args, **options)
+
+
+def autotune(model: Any, **options: Any) -> Any:
+    """``wb.autotune``: see ``workbench.analysis.autotune.autotune``; the model may be a name or path."""
+    from workbench.analysis import autotune as module
+
+    return module.autotune(model_of(model), **options)

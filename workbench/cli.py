@@ -1,9 +1,12 @@
 """The ``workbench`` command line: the Python API's steps and listings, one sub-command each.
 
-    workbench export   MODEL onnx|torchscript|exported_program [--opset 18] [--exporter dynamo|torchscript] …
-    workbench convert  MODEL onnx-optimized|onnx-simplified|openvino|coreml [--level extended] [--fp16-weights] …
-    workbench quantize MODEL onnxruntime|nncf|coreml|torch [--method static] [--calibration DIR] [-o key=value] …
+    workbench export   MODEL TARGET [--opset 18] [--exporter dynamo|torchscript] …
+    workbench convert  MODEL TARGET [--level extended] [--fp16-weights] …
+    workbench quantize MODEL TOOL [--method static] [--calibration DIR] [-o key=value] …
     workbench backends | zoo | describe MODEL | artifacts
+
+The targets, tools and their methods are the registered steps (``workbench.core.registry``): ``--help``
+lists them, and a plugin's step appears there as soon as it is registered.
 
 MODEL is a zoo name (``workbench zoo``) or a path. Every step prints the artifact it wrote and its
 validation against the original; ``--json`` prints the manifest entry instead, ``--strict`` exits with
@@ -35,33 +38,51 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="any other option of the step (Python literals: 0.5, True, 'text'); repeatable")
 
 
+def _targets(kind: str) -> str:
+    """``a | b | c (or aliases …)`` for a step kind's help, from the registry."""
+    from workbench.core import registry
+
+    found = registry.steps(kind)
+    aliases = [a for s in found for a in s.aliases]
+    return " | ".join(s.target for s in found) + (f" (or {', '.join(aliases)})" if aliases else "")
+
+
+def _methods() -> str:
+    from workbench.core import registry
+
+    return "; ".join(f"{' | '.join(s.methods)} ({s.target})" for s in registry.steps("quantize") if s.methods)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; step targets, tools and methods come from the registry."""
+    from workbench.core import registry
+    from workbench.steps.export import EXPORTERS
+    from workbench.steps.export_torchscript import METHODS as SCRIPT_METHODS
+
     parser = argparse.ArgumentParser(prog="workbench", description="Deployment Workbench: export, convert, quantize, "
                                      "and inspect models; every step is validated against the original.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("export", help="export a torch model (ONNX, TorchScript, ExportedProgram)")
+    p = sub.add_parser("export", help=f"export a torch model ({', '.join(registry.step_targets('export'))})")
     _common(p)
-    p.add_argument("target", choices=["onnx", "torchscript", "exported_program"])
+    p.add_argument("target", choices=registry.step_targets("export"))
     p.add_argument("--opset", type=int, default=18)
-    p.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo")
-    p.add_argument("--method", choices=["trace", "script"], default="trace", help="TorchScript method")
+    p.add_argument("--exporter", choices=EXPORTERS, default=EXPORTERS[0])
+    p.add_argument("--method", choices=SCRIPT_METHODS, default=SCRIPT_METHODS[0], help="TorchScript method")
     p.add_argument("--static", dest="dynamic", action="store_false", help="fixed shapes (no dynamic batch/sequence)")
 
-    p = sub.add_parser("convert", help="convert (ONNX Runtime-optimized ONNX, simplified ONNX, OpenVINO IR, Core ML)")
+    p = sub.add_parser("convert", help=f"convert ({', '.join(registry.step_targets('convert'))})")
     _common(p)
-    p.add_argument("target", help="onnx-optimized | onnx-simplified | openvino | coreml (or onnxslim, onnxsim)")
-    p.add_argument("--level", choices=["basic", "extended", "all"], default="extended",
-                   help="ONNX Runtime graph optimization level")
+    p.add_argument("target", help=_targets("convert"))
+    p.add_argument("--level", choices=["basic", "extended", "all"], help="ONNX Runtime graph optimization level")
     p.add_argument("--tool", choices=["onnxslim", "onnxsim"], help="ONNX simplifier")
-    p.add_argument("--fp16-weights", action="store_true", help="OpenVINO: store weights in FP16")
-    p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="Core ML compute precision")
+    p.add_argument("--fp16-weights", action="store_true", default=None, help="OpenVINO: store weights in FP16")
+    p.add_argument("--precision", choices=["fp32", "fp16"], help="Core ML compute precision")
 
-    p = sub.add_parser("quantize", help="quantize (ONNX Runtime, NNCF, Core ML, torch)")
+    p = sub.add_parser("quantize", help=f"quantize ({', '.join(registry.step_targets('quantize'))})")
     _common(p)
-    p.add_argument("tool", help="onnxruntime | nncf | coreml | torch")
-    p.add_argument("--method", help="static | dynamic | fp16 | int4 (onnxruntime); ptq | weights (nncf); "
-                                    "linear | palettize (coreml); dynamic | pt2e (torch)")
+    p.add_argument("tool", help=_targets("quantize"))
+    p.add_argument("--method", help=_methods())
     p.add_argument("--calibration", help="a folder of .npy/.npz calibration samples (default: the model's own data)")
     p.add_argument("--samples", type=int, help="number of calibration samples")
     p.add_argument("--calibrate", choices=["minmax", "entropy", "percentile"], help="ONNX Runtime calibration method")
@@ -96,20 +117,20 @@ def _options(pairs: list[str]) -> dict[str, Any]:
 
 
 def _run_step(args: argparse.Namespace) -> Any:
-    import workbench as wb
+    from workbench import api
 
     common = dict(path=args.out, timeout=args.timeout, validate=args.validate, cache=args.cache, isolate=args.isolate)
     extra = _options(args.option)
     if args.command == "export":
-        return wb.export(args.model, args.target, opset=args.opset, exporter=args.exporter, method=args.method,
+        return api.export(args.model, args.target, opset=args.opset, exporter=args.exporter, method=args.method,
                          dynamic=args.dynamic, **common, **extra)
     if args.command == "convert":
-        return wb.convert(args.model, args.target, level=args.level, tool=args.tool, fp16_weights=args.fp16_weights,
+        return api.convert(args.model, args.target, level=args.level, tool=args.tool, fp16_weights=args.fp16_weights,
                           precision=args.precision, **common, **extra)
     for name in ("calibrate", "per_channel", "mode"):
         if getattr(args, name) is not None:
             extra[name] = getattr(args, name)
-    return wb.quantize(args.model, args.tool, args.method, calibration=args.calibration, samples=args.samples,
+    return api.quantize(args.model, args.tool, args.method, calibration=args.calibration, samples=args.samples,
                        **common, **extra)
 
 
@@ -164,9 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(zoo.list().to_string())
         elif args.command == "describe":
-            from workbench.steps.base import source_model  # an artifact gets its lineage from the manifest
+            from workbench.api import model_of  # an artifact gets its lineage from the manifest
 
-            print(source_model(args.model).describe())
+            print(model_of(args.model).describe())
         elif args.command == "artifacts":
             from workbench.steps.workspace import artifacts, read_manifest
 

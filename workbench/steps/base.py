@@ -11,8 +11,8 @@ with the same everything returns the artifact already in the workspace at once.
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
+import inspect
 import json
 import time
 import weakref
@@ -22,8 +22,10 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from workbench.core.errors import StepError, WorkbenchError
+from workbench.core import progress, registry
+from workbench.core.errors import InputError, StepError, WorkbenchError
 from workbench.core.model import LineageEntry, Model
+from workbench.core.registry import StepPlugin
 from workbench.steps.workspace import (
     FOLDER_SUFFIXES,
     commit,
@@ -35,8 +37,6 @@ from workbench.steps.workspace import (
     update_entry,
 )
 
-#: a progress callback for every step run in this context (the Pipeline sets it)
-PROGRESS: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("progress", default=None)
 #: in-process cache: cache key -> the Model made (with its validation), so a re-run is instant
 _MEMO: dict[str, Model] = {}
 _content_hashes: weakref.WeakKeyDictionary[Any, tuple[int, str]] = weakref.WeakKeyDictionary()
@@ -166,7 +166,6 @@ def run_step(
     timeout: float | None = None,
     cache: bool = True,
     validate: bool = True,
-    progress: Callable[[str], None] | None = None,
 ) -> Model:
     """Run one step on ``parent`` and return the resulting Model (see the module docstring).
 
@@ -176,9 +175,10 @@ def run_step(
         timeout: seconds before the worker is stopped (default ``$WORKBENCH_STEP_TIMEOUT`` or 3600).
         cache: reuse an identical earlier result (same parent content, step, options, tools).
         validate: run the result and compare it with its parent and the original (``result.validation``).
-        progress: called with ``"running"``, ``"validating"``, ``"done"`` or ``"cached"`` (the Pipeline's bars).
+
+    Progress goes to ``workbench.core.progress``: ``"running"``, ``"validating"``, ``"done"`` or ``"cached"``.
     """
-    say = progress or PROGRESS.get() or (lambda _phase: None)
+    say = progress.report
     key = cache_key(parent, spec) if cache and path is None else None
     if key is not None:
         hit = _from_cache(parent, spec, key, validate)
@@ -227,7 +227,7 @@ def run_step(
     result.metadata["_sha256"] = record(result, cache_key=key)["sha256"]
     if validate:
         say("validating")
-        _validate_and_record(result, parent)
+        validate_and_record(result, parent)
     if key is not None:
         _MEMO[_memo_key(key)] = result
     say("done")
@@ -259,7 +259,8 @@ def _derive(parent: Model, spec: StepSpec, out: Path, meta: dict[str, Any], seco
     return result
 
 
-def _validate_and_record(result: Model, parent: Model) -> None:
+def validate_and_record(result: Model, parent: Model) -> None:
+    """Validate ``result`` against ``parent`` and the original; keep the figures on the model and in the manifest."""
     from workbench.steps.validate import validate_step
 
     try:
@@ -296,7 +297,7 @@ def _from_cache(parent: Model, spec: StepSpec, key: str, validate: bool) -> Mode
             result.validation = Validation.from_dict(entry["validation"])
             result.metadata["validation"] = result.validation
         else:
-            _validate_and_record(result, parent)
+            validate_and_record(result, parent)
     _MEMO[_memo_key(key)] = result
     return result
 
@@ -316,24 +317,17 @@ def _rebase(memo: Model, parent: Model, spec: StepSpec) -> Model:
     return result
 
 
-def source_model(model: Any) -> Model:
-    """Accept a Model or anything ``wb.load`` takes (a zoo name, a path).
-
-    A path to an artifact of the workspace gets its lineage back from the manifest (and, when it
-    descends from a zoo model, that model's task: its calibration and evaluation data), so a step run
-    from the command line on ``digits-cnn.onnx`` calibrates on real digits and validates against torch.
-    """
-    from workbench.api import load
-
-    if isinstance(model, Model):
-        return model
-    loaded = load(model)
-    if loaded.path is not None and not loaded.lineage and loaded.task is None:
+def source_model(model: Model) -> Model:
+    """``model`` with its history: a model loaded from an artifact of the workspace gets its lineage back
+    from the manifest (and, when it descends from a zoo model, that model's task: its calibration and
+    evaluation data), so a step run from the command line on ``digits-cnn.onnx`` calibrates on real
+    digits and validates against torch. Other models are returned as they are."""
+    if model.path is not None and not model.lineage and model.task is None:
         try:
-            return relink(loaded)
+            return relink(model)
         except Exception:  # noqa: BLE001 - without its history the model is still usable as is
-            return loaded
-    return loaded
+            return model
+    return model
 
 
 def relink(model: Model, _depth: int = 0) -> Model:
@@ -361,3 +355,30 @@ def relink(model: Model, _depth: int = 0) -> Model:
         meta["precision"] = entry["precision"]
     return parent.derive(model.format, model.path, step_entry, inputs=model.inputs, outputs=model.outputs,
                          native=model._native, native_loader=model._native_loader, metadata=meta, name=parent.name)
+
+
+def as_model(model: Any) -> Model:
+    """``model`` itself when it is a Model; steps take Models (``wb.export`` and friends load names and paths)."""
+    if isinstance(model, Model):
+        return model
+    raise InputError(f"steps take a workbench Model, not a {type(model).__name__}",
+                     "load it first (wb.load(...)), or call wb.export / wb.convert / wb.quantize, which load "
+                     "zoo names, paths and modules")
+
+
+def resolve_step(kind: str, target: str, noun: str) -> StepPlugin:
+    """The step registered as ``(kind, target)`` (or an alias), with the error naming it as ``noun``."""
+    try:
+        return registry.get_step(kind, target)
+    except WorkbenchError:
+        targets = ", ".join(registry.step_targets(kind))
+        raise StepError(f"unknown {noun} {target!r}", f"choose one of {targets}") from None
+
+
+def call_step(plugin: StepPlugin, model: Model, common: dict[str, Any], extra: dict[str, Any]) -> Model:
+    """Call ``plugin`` with the ``common`` options its function names (a generic entry point's keywords
+    that this target does not use are dropped) and every ``extra`` option (an unknown one is a TypeError)."""
+    params = inspect.signature(plugin.func).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = {k: v for k, v in common.items() if takes_any or k in params}
+    return plugin.func(model, **kwargs, **extra)

@@ -19,37 +19,27 @@ the step before it, or of the step numbered by its ``source`` option (0 is the i
 
 from __future__ import annotations
 
-import sys
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.errors import StepError
+from workbench.core import progress as channel
+from workbench.core import registry
+from workbench.core.errors import StepError, WorkbenchError
 from workbench.core.model import LineageEntry, Model
+from workbench.steps import script
+from workbench.steps.base import as_model, portable, validate_and_record
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-KINDS = ("export", "convert", "quantize", "custom")
-#: the format each step produces (for checking a plan before it runs)
-_RESULT_FORMAT = {
-    ("export", "onnx"): "onnx", ("export", "torchscript"): "torchscript",
-    ("export", "exported_program"): "exported_program",
-    ("convert", "onnx-optimized"): "onnx", ("convert", "onnx-simplified"): "onnx", ("convert", "openvino"): "openvino",
-    ("convert", "coreml"): "coreml",
-    ("quantize", "onnxruntime"): "onnx", ("quantize", "nncf"): "openvino", ("quantize", "coreml"): "coreml",
-}
-_ACCEPTS = {
-    ("export", None): ("torch", "hf", "exported_program"),
-    ("convert", "onnx-optimized"): ("onnx",), ("convert", "onnx-simplified"): ("onnx",),
-    ("convert", "openvino"): ("onnx", "torch", "hf", "exported_program"),
-    ("convert", "coreml"): ("torch", "hf", "exported_program"),
-    ("quantize", "onnxruntime"): ("onnx",), ("quantize", "nncf"): ("openvino", "onnx"),
-    ("quantize", "coreml"): ("coreml",), ("quantize", "torch"): ("torch", "hf", "exported_program"),
-}
+#: the registered step kinds, and "custom" (a function of your own)
+KINDS = (*registry.STEP_KINDS, "custom")
 _RUN_OPTIONS = ("source", "isolate", "timeout", "path")
 
 
@@ -91,8 +81,9 @@ class Step:
             kind = item[0]
             target = item[1] if len(item) > 1 and not isinstance(item[1], dict) else None
             options = next((x for x in item[1:] if isinstance(x, dict)), {})
-            if kind not in KINDS[:3]:
-                raise StepError(f"unknown step kind {kind!r}", f"use one of {', '.join(KINDS[:3])}, or a callable")
+            if kind not in registry.STEP_KINDS:
+                raise StepError(f"unknown step kind {kind!r}",
+                                f"use one of {', '.join(registry.STEP_KINDS)}, or a callable")
             if target is None:
                 raise StepError(f"step {kind!r} needs a target", f"e.g. ('{kind}', 'onnx')" if kind != "quantize"
                                 else "e.g. ('quantize', 'onnxruntime', {'method': 'static'})")
@@ -119,21 +110,28 @@ class Step:
             return run_custom(model, self)
         from workbench.steps import convert, export, quantize
 
-        func = {"export": export.export, "convert": convert.convert, "quantize": quantize.quantize}[self.kind]
-        return func(model, self.target, **self.options)
+        generic = {"export": export.export, "convert": convert.convert, "quantize": quantize.quantize}
+        return generic[self.kind](model, self.target, **self.options)
+
+    def plugin(self) -> registry.StepPlugin | None:
+        """The registered step this one runs (None for a custom step or an unknown target)."""
+        if self.kind == "custom" or self.target is None:
+            return None
+        try:
+            return registry.get_step(self.kind, self.target)
+        except WorkbenchError:
+            return None
 
 
 def run_custom(parent: Model, step: Step) -> Model:
     """Run a custom step; record its lineage and manifest entry and validate its result."""
-    from workbench.steps.base import PROGRESS, _validate_and_record
     from workbench.steps.workspace import record
 
-    say = PROGRESS.get() or (lambda _phase: None)
+    say = channel.report
     opts = {k: v for k, v in step.options.items() if k not in ("isolate", "timeout")}
     say("running")
     start = time.perf_counter()
     if step.options.get("isolate"):
-        from workbench.steps.base import portable
         from workbench.steps.worker import run_isolated
 
         made = run_isolated(_custom_in_worker, step.func, portable(parent), opts,
@@ -156,7 +154,7 @@ def run_custom(parent: Model, step: Step) -> Model:
     if result.path is not None:
         record(result)
         say("validating")
-        _validate_and_record(result, parent)
+        validate_and_record(result, parent)
     say("done")
     return result
 
@@ -268,18 +266,23 @@ class Pipeline:
     # -- the plan ------------------------------------------------------------------------------
     def plan(self, model: Any = None) -> list[dict[str, Any]]:
         """The steps as rows (what, takes, gives); with a model, each step's input format is checked."""
-        fmt = _load(model).format if model is not None else None
+        fmt = as_model(model).format if model is not None else None
         formats: list[str | None] = [fmt]
         rows = []
         for i, s in enumerate(self.steps, start=1):
             src = s.source if s.source is not None else i - 1
             takes = formats[src]
-            accepts = _ACCEPTS.get((s.kind, None if s.kind == "export" else s.target))
-            ok = takes is None or accepts is None or takes in accepts
-            gives = _result_format(s, takes)
+            plugin = s.plugin()
+            if s.kind != "custom" and plugin is None:
+                ok, gives = False, None
+                problem = f"is not registered (registered {s.kind} targets: {', '.join(registry.step_targets(s.kind))})"
+            else:
+                accepts = plugin.accepts if plugin is not None else None
+                ok = takes is None or accepts is None or takes in accepts
+                gives = plugin.result_format(s.options) if plugin is not None else None
+                problem = "" if ok else f"needs {' or '.join(accepts or ())}, gets {takes}"
             rows.append({"step": i, "what": s.label, "from": "input" if src == 0 else f"step {src}",
-                         "takes": takes or "?", "gives": gives or "?", "ok": ok,
-                         "problem": "" if ok else f"needs {' or '.join(accepts or ())}, gets {takes}"})
+                         "takes": takes or "?", "gives": gives or "?", "ok": ok, "problem": problem})
             formats.append(gives)
         return rows
 
@@ -306,28 +309,31 @@ class Pipeline:
         """Stop after the step now running (its result is kept); the next steps are marked cancelled."""
         self._cancel.set()
 
-    def run(self, model: Any, *, progress: str | bool | None = "auto", raise_errors: bool = True,
-            background: bool = False) -> PipelineRun:
-        """Run every step on ``model`` (a Model, zoo name or path) and return a PipelineRun.
+    def run(self, model: Model, *, progress: str | bool | Callable[[channel.Event], None] | None = "auto",
+            raise_errors: bool = True, background: bool = False) -> PipelineRun:
+        """Run every step on ``model`` and return a PipelineRun (``wb.Pipeline`` also takes names and paths).
 
         Args:
-            progress: ``"auto"`` (a widget in a notebook, tqdm in a terminal), ``"tqdm"``, ``"widget"``,
-                or False.
+            progress: where the steps' progress goes (``workbench.core.progress``): ``"auto"`` (nothing
+                of its own when a view already listens, as the app's does; else the notebook's view,
+                or tqdm bars), ``"tqdm"``, ``"widget"`` (the view ``workbench.ui`` registers), a callable
+                receiving each ``Event``, or False.
             raise_errors: raise the first step's error (after marking it in the run); False keeps going
                 with the steps that do not depend on the failed one.
             background: run in a thread and return at once (the widget's Cancel button works then);
                 ``run.wait()`` joins it.
         """
-        model = _load(model)
+        model = as_model(model)
         self._model = model
-        self._source_expr = _source_expr(model)
+        self._source_expr = script.source_expr(model)
         self.check(model)
         self._cancel.clear()
         run = PipelineRun(self, model)
         self.last_run = run
-        view = _progress_view(self, run, progress)
+        view = self._view(run, progress)
         if background:
-            thread = threading.Thread(target=self._execute, args=(run, view, False), daemon=True)
+            context = contextvars.copy_context()  # the caller's subscribers listen to the thread too
+            thread = threading.Thread(target=context.run, args=(self._execute, run, view, False), daemon=True)
             run.thread = thread  # type: ignore[attr-defined]
             run.wait = thread.join  # type: ignore[attr-defined]
             thread.start()
@@ -335,34 +341,50 @@ class Pipeline:
         self._execute(run, view, raise_errors)
         return run
 
+    def _view(self, run: PipelineRun, progress: Any) -> Any:
+        if callable(progress):
+            return progress
+        if progress in (False, None, "none"):
+            return None
+        if progress in ("auto", True):
+            if channel.subscribed():
+                return None
+            progress = "widget" if channel.in_notebook() else "tqdm"
+        return channel.make_view(str(progress), self, run)
+
     def _execute(self, run: PipelineRun, view: Any, raise_errors: bool) -> None:
-        from workbench.steps.base import PROGRESS
+        def track(event: channel.Event) -> None:  # the steps' phases become the records' statuses
+            if any(r is event.payload for r in run.records):
+                event.payload.status = event.status
+
+        def show(rec: StepRecord) -> None:
+            channel.report(rec.status, key=rec.index, label=rec.label, payload=rec, detail=rec.error or "")
 
         results: list[Model | None] = [run.input]
-        try:
+        with ExitStack() as stack:
+            if view is not None:
+                stack.enter_context(channel.subscribe(view))
+                if hasattr(view, "close"):
+                    stack.callback(view.close)
+            stack.enter_context(channel.subscribe(track))
             for i, (step, rec) in enumerate(zip(self.steps, run.records, strict=True), start=1):
                 if self._cancel.is_set():
                     for r in run.records[i - 1:]:
                         r.status = "cancelled"
-                    view.update(rec)
+                    show(rec)
                     break
                 src = step.source if step.source is not None else i - 1
                 parent = results[src]
                 if parent is None:
                     rec.status, rec.error = "skipped", f"its input (step {src}) did not run"
                     results.append(None)
-                    view.update(rec)
+                    show(rec)
                     continue
-
-                def phase(name: str, rec: StepRecord = rec) -> None:
-                    rec.status = name
-                    view.update(rec)
-
-                token = PROGRESS.set(phase)
                 start = time.perf_counter()
                 try:
-                    rec.model = step(parent)
-                    if rec.status not in ("cached",):
+                    with channel.scope(rec.index, rec.label, rec):
+                        rec.model = step(parent)
+                    if rec.status != "cached":
                         rec.status = "done"
                 except KeyboardInterrupt:
                     rec.status, rec.error = "cancelled", "interrupted"
@@ -374,163 +396,24 @@ class Pipeline:
                     run.error = err
                     results.append(None)
                     rec.seconds = time.perf_counter() - start
-                    view.update(rec)
+                    show(rec)
                     if raise_errors:
                         for r in run.records[i:]:
                             r.status = "cancelled"
-                            view.update(r)
+                            show(r)
                         raise
                     continue
-                finally:
-                    PROGRESS.reset(token)
                 rec.seconds = time.perf_counter() - start
                 results.append(rec.model)
-                view.update(rec)
-        finally:
-            view.close()
+                show(rec)
 
     # -- the script ----------------------------------------------------------------------------
-    def to_script(self, model: Any = None, *, workspace: str | None = None) -> str:
+    def to_script(self, model: Model | None = None, *, workspace: str | None = None) -> str:
         """The equivalent plain Python script (``wb.load`` / ``wb.export`` / ``wb.convert`` / ``wb.quantize``).
 
         ``model``: what to load (default: the model of the last run); ``workspace``: write the artifacts
         there (default: ``$WORKBENCH_ARTIFACTS`` or ``./workbench-artifacts``, as for any run).
         """
-        source = _source_expr(_load(model)) if model is not None else self._source_expr
-        lines = ['"""Generated by workbench Pipeline.to_script(): the same steps as plain Python."""',
-                 "import workbench as wb"]
-        if workspace is not None:
-            lines += ["from workbench.steps.workspace import set_workspace", "", f"set_workspace({str(workspace)!r})"]
-        lines.append("")
-        if source is None:
-            lines.append("m0 = wb.load(...)  # the model this pipeline was written for: put it here")
-        else:
-            lines.append(f"m0 = {source}")
-        for i, s in enumerate(self.steps, start=1):
-            src = s.source if s.source is not None else i - 1
-            lines += _step_code(s, i, src)
-        lines += ["", f"for m in ({', '.join(f'm{i}' for i in range(1, len(self.steps) + 1))},):",
-                  "    print(m.lineage[-1].step, m.path, m.validation.summary() if m.validation is not None else '')"]
-        return "\n".join(lines) + "\n"
-
-
-def _step_code(s: Step, i: int, src: int) -> list[str]:
-    if s.kind == "custom":
-        mod, qual = getattr(s.func, "__module__", None), getattr(s.func, "__qualname__", "")
-        opts = {k: v for k, v in s.options.items() if k not in ("isolate", "timeout")}
-        args = "".join(f", {k}={v!r}" for k, v in opts.items())
-        if mod and mod != "__main__" and "<locals>" not in qual:
-            return [f"from {mod} import {qual.split('.')[0]}", f"m{i} = {qual}(m{src}{args})"]
-        return [f"m{i} = {s.name}(m{src}{args})  # a custom step defined in your session: paste its definition above"]
-    pre: list[str] = []
-    opts = dict(s.options)
-    args = [f"m{src}", repr(s.target)]
-    if s.kind == "quantize" and "method" in opts:
-        args.append(repr(opts.pop("method")))
-    cal = opts.pop("calibration", None)
-    if cal is not None:
-        if isinstance(cal, str | Path):
-            args.append(f"calibration={str(cal)!r}")
-        else:
-            pre.append(f"calibration_{i} = ...  # the calibration samples given to step {i}: a list of input dicts")
-            args.append(f"calibration=calibration_{i}")
-    args += [f"{k}={v!r}" for k, v in opts.items()]
-    return [*pre, f"m{i} = wb.{s.kind}({', '.join(args)})"]
-
-
-def _result_format(s: Step, takes: str | None) -> str | None:
-    if s.kind == "custom":
-        return None
-    if s.kind == "quantize" and s.target in ("torch", "pytorch"):
-        return "exported_program" if s.options.get("method") == "pt2e" else "torchscript"
-    target = s.target
-    if s.kind == "convert":
-        from workbench.steps.convert import ALIASES
-
-        target = ALIASES.get(target, target)
-    if s.kind == "quantize":
-        from workbench.steps.quantize import TOOL_ALIASES
-
-        target = TOOL_ALIASES.get(target, target)
-    return _RESULT_FORMAT.get((s.kind, target), takes)
-
-
-def _load(model: Any) -> Model:
-    from workbench.api import load
-
-    return model if isinstance(model, Model) else load(model)
-
-
-def _source_expr(model: Model) -> str | None:
-    """How a script would load ``model``: a zoo name or a path; None for an in-memory module."""
-    from workbench import zoo
-
-    root = model.original
-    if root.format == "torch" and root.path is None:
-        return f"wb.load({root.name!r})" if root.name in zoo.names() and root.task is not None else None
-    if root.path is not None:
-        return f"wb.load({str(Path(root.path).resolve())!r})"
-    return None
-
-
-# -- progress --------------------------------------------------------------------------------------
-class _NoView:
-    def update(self, rec: StepRecord) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class _TqdmView:
-    """A tqdm bar per step: running → validating → done."""
-
-    PHASES = {"planned": 0, "running": 1, "validating": 2, "done": 3, "cached": 3}
-
-    def __init__(self, run: PipelineRun):
-        from tqdm import tqdm
-
-        self.tqdm = tqdm
-        self.bars: dict[int, Any] = {}
-        self.run = run
-
-    def update(self, rec: StepRecord) -> None:
-        bar = self.bars.get(rec.index)
-        if bar is None:
-            bar = self.tqdm(total=3, desc=f"{rec.index}. {rec.label}"[:60], leave=True, file=sys.stderr,
-                            bar_format="{desc:60} {bar:20} {postfix}")
-            self.bars[rec.index] = bar
-        bar.n = self.PHASES.get(rec.status, bar.n)
-        post = rec.status
-        if rec.model is not None and getattr(rec.model, "validation", None) is not None:
-            v = rec.model.validation
-            post += "  " + ("SKIPPED" if v.skipped else ("PASS" if v else "FAIL"))
-        if rec.error:
-            post += f"  {rec.error[:80]}"
-        bar.set_postfix_str(post, refresh=True)
-        if rec.status in ("done", "cached", "failed", "cancelled", "skipped"):
-            bar.close()
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
-
-
-def _in_notebook() -> bool:
-    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def _progress_view(pipeline: Pipeline, run: PipelineRun, progress: str | bool | None) -> Any:
-    if progress in (False, None, "none"):
-        return _NoView()
-    if progress == "widget" or (progress in ("auto", True) and _in_notebook()):
-        try:
-            from workbench.ui.pipeline_view import PipelineView
-
-            view = PipelineView(pipeline, run)
-            view.display()
-            return view
-        except ImportError:
-            pass
-    return _TqdmView(run)
+        source = script.source_expr(as_model(model)) if model is not None else self._source_expr
+        calls = [script.StepCall(s.kind, s.target, s.options, s.source, s.func, s.name) for s in self.steps]
+        return script.pipeline_script(calls, source, workspace=workspace)

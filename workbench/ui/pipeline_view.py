@@ -1,8 +1,10 @@
 """The notebook view of a Pipeline run: one progress bar per step, its status and validation, and a
 Cancel button (effective between steps; run with ``background=True`` so the kernel can take the click).
 
-A thin view: it only renders the ``StepRecord``s the Pipeline updates. Plain ipywidgets, so it works
-in JupyterLab, Notebook 7 and Voilà alike.
+A thin view: it subscribes to the progress channel (``workbench.core.progress``) and renders the
+``StepRecord``s the Pipeline reports. Importing this module registers it as the channel's ``"widget"``
+view, which ``Pipeline.run(progress="auto")`` shows in a notebook. Plain ipywidgets, so it works in
+JupyterLab, Notebook 7 and Voilà alike.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
+
+from workbench.core import progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.steps.pipeline import Pipeline, PipelineRun, StepRecord
@@ -41,6 +45,18 @@ class PipelineView:
         title = widgets.HTML(f"<b>Pipeline</b> on <code>{escape(run.input.name)}</code>")
         self.widget = widgets.VBox([widgets.HBox([title, self.cancel_button]), *rows])
         self.widget.add_class("workbench-pipeline")
+
+    @classmethod
+    def show(cls, pipeline: Pipeline, run: PipelineRun) -> PipelineView:
+        """Make the view of ``run``, display it, and return it (the channel's ``"widget"`` factory)."""
+        view = cls(pipeline, run)
+        view.display()
+        return view
+
+    def __call__(self, event: progress.Event) -> None:
+        """A subscriber of the progress channel: render the reported record if it is one of this run's."""
+        if any(r is event.payload for r in self.run.records):
+            self.update(event.payload)
 
     def _cancel(self) -> None:
         self.pipeline.cancel()
@@ -76,3 +92,6 @@ class PipelineView:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+progress.register_view("widget", PipelineView.show)
