@@ -1,4 +1,11 @@
-"""Export a torch model: TorchScript (trace or script), torch.export ExportedProgram, ONNX.
+"""Export a torch model: ``wb.export(model, target)`` and the torch export targets.
+
+``export`` is generic: it finds the step registered as ``("export", target)`` (``workbench.core.registry``)
+and calls it. This module registers the ONNX and ExportedProgram targets; TorchScript lives in
+``export_torchscript.py``. Another distribution adds a target with one decorated function::
+
+    @register_step("export", "tflite", accepts=("torch",), produces="tflite")
+    def export_tflite(model, *, path=None, isolate=True, timeout=None, cache=True, validate=True): ...
 
 ONNX uses the dynamo-based exporter (``torch.onnx.export(dynamo=True)``) with the TorchScript-based
 exporter as an explicit fallback (``exporter="torchscript"``). Dynamic axes follow the model's input
@@ -19,17 +26,19 @@ from typing import Any
 from workbench.core import settings
 from workbench.core.errors import StepError
 from workbench.core.model import Model
-from workbench.steps.base import StepSpec, run_step, source_model
+from workbench.core.registry import register_step
+from workbench.formats.torchscript import TorchScriptFormat
+from workbench.steps.base import StepSpec, as_model, call_step, resolve_step, run_step
 
-TARGETS = ("onnx", "torchscript", "exported_program")
-SUFFIX = {"onnx": ".onnx", "torchscript": ".pt", "exported_program": ".pt2"}
 TORCH_FORMATS = ("torch", "hf", "exported_program")
 DEFAULT_OPSET = 18
-EXPORTERS = ("dynamo", "torchscript")
+#: the ONNX exporters: torch's dynamo exporter, and the older one that traces through TorchScript (named so)
+TORCHSCRIPT_EXPORTER = TorchScriptFormat.name
+EXPORTERS = ("dynamo", TORCHSCRIPT_EXPORTER)
 
 
 def export(
-    model: Model | Any,
+    model: Model,
     target: str,
     *,
     path: str | Path | None = None,
@@ -41,45 +50,66 @@ def export(
     timeout: float | None = None,
     cache: bool = True,
     validate: bool = True,
+    **options: Any,
 ) -> Model:
     """Export ``model`` (a torch model) to ``target`` in the workspace, and return the new Model.
 
     Args:
-        target: ``"onnx"``, ``"torchscript"`` or ``"exported_program"``.
+        target: a registered export target: ``"onnx"``, ``"torchscript"``, ``"exported_program"``, ….
         path: where to write (must not exist); default a fresh name in the workspace.
         opset: ONNX opset (default 18).
         dynamic: keep the model's dynamic axes (batch, sequence) dynamic in the artifact.
         exporter: ONNX exporter, ``"dynamo"`` (default) or ``"torchscript"`` (the older tracer).
         method: TorchScript ``"trace"`` (default) or ``"script"``.
         isolate, timeout, cache, validate: see ``workbench.steps.base.run_step``.
+        **options: options of other registered targets.
 
-    The result's ``validation`` compares it with the original on the same inputs.
+    The keywords a target does not use are ignored. The result's ``validation`` compares it with the
+    original on the same inputs.
     """
-    model = source_model(model)
-    if target not in TARGETS:
-        raise StepError(f"unknown export target {target!r}", f"choose one of {', '.join(TARGETS)}")
+    model = as_model(model)
+    plugin = resolve_step("export", target, "export target")
+    common = dict(path=path, opset=opset, dynamic=dynamic, exporter=exporter, method=method, isolate=isolate,
+                  timeout=timeout, cache=cache, validate=validate)
+    return call_step(plugin, model, common, options)
+
+
+def need_torch_model(model: Model) -> None:
+    """Raise the StepError every export target gives for a model that is not a torch model."""
     if model.format not in TORCH_FORMATS:
         raise StepError(f"export takes a torch model; this one is {model.format}",
                         "load the PyTorch model (wb.load(module, example_inputs=...)) and export that, "
                         "or use wb.convert for ONNX / OpenVINO / Core ML")
+
+
+@register_step("export", "onnx", accepts=TORCH_FORMATS, produces="onnx")
+def export_onnx(model: Model, *, path: str | Path | None = None, opset: int = DEFAULT_OPSET, dynamic: bool = True,
+                exporter: str = "dynamo", isolate: bool = True, timeout: float | None = None, cache: bool = True,
+                validate: bool = True) -> Model:
+    """ONNX, with the dynamo exporter (or ``exporter="torchscript"``)."""
+    model = as_model(model)
+    need_torch_model(model)
     if exporter not in EXPORTERS:
         raise StepError(f"unknown ONNX exporter {exporter!r}", "use 'dynamo' or 'torchscript'")
-    if method not in ("trace", "script"):
-        raise StepError(f"unknown TorchScript method {method!r}", "use 'trace' or 'script'")
-    if target == "onnx":
-        options: dict[str, Any] = {"opset": opset, "dynamic": dynamic, "exporter": exporter}
-        writer, kwargs, tools = _write_onnx, dict(opset=opset, dynamic=dynamic, exporter=exporter), \
-            ("torch", "onnx", "onnxscript")
-    elif target == "torchscript":
-        options, writer, kwargs, tools = {"method": method}, _write_torchscript, {"method": method}, ("torch",)
-    else:
-        options, writer, kwargs, tools = {"dynamic": dynamic}, _write_exported, {"dynamic": dynamic}, ("torch",)
-    spec = StepSpec(f"export:{target}", options, SUFFIX[target], writer, kwargs, tools=tools)
+    options: dict[str, Any] = {"opset": opset, "dynamic": dynamic, "exporter": exporter}
+    spec = StepSpec("export:onnx", options, ".onnx", _write_onnx, dict(options), tools=("torch", "onnx", "onnxscript"))
+    return run_step(model, spec, path=path, isolate=isolate, timeout=timeout, cache=cache, validate=validate)
+
+
+@register_step("export", "exported_program", accepts=TORCH_FORMATS, produces="exported_program")
+def export_exported_program(model: Model, *, path: str | Path | None = None, dynamic: bool = True,
+                            isolate: bool = True, timeout: float | None = None, cache: bool = True,
+                            validate: bool = True) -> Model:
+    """A ``torch.export`` ExportedProgram (``.pt2``)."""
+    model = as_model(model)
+    need_torch_model(model)
+    spec = StepSpec("export:exported_program", {"dynamic": dynamic}, ".pt2", _write_exported, {"dynamic": dynamic},
+                    tools=("torch",))
     return run_step(model, spec, path=path, isolate=isolate, timeout=timeout, cache=cache, validate=validate)
 
 
 # -- writers (run in the worker) -----------------------------------------------------------------
-def _example_args(model: Model, dynamic: bool = False) -> tuple[Any, ...]:
+def example_args(model: Model, dynamic: bool = False) -> tuple[Any, ...]:
     """Example tensors in input order. With dynamic axes, a batch of 2: torch.export specialises
     dimensions of size 0 or 1, so a batch of 1 would come out static."""
     import numpy as np
@@ -90,12 +120,12 @@ def _example_args(model: Model, dynamic: bool = False) -> tuple[Any, ...]:
     return tuple(torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in model.input_names)
 
 
-def _module_of(model: Model) -> Any:
+def module_of(model: Model) -> Any:
     native = model.native()
     return native.module() if model.format == "exported_program" else native
 
 
-def _dynamic_shapes(model: Model, dynamic: bool) -> dict[str, dict[int, Any]] | None:
+def dynamic_shapes(model: Model, dynamic: bool) -> dict[str, dict[int, Any]] | None:
     import torch
 
     if not dynamic:
@@ -109,8 +139,8 @@ def _write_onnx(model: Model, tmp: Path, *, opset: int, dynamic: bool, exporter:
 
     import torch
 
-    module = _module_of(model)
-    args = _example_args(model)
+    module = module_of(model)
+    args = example_args(model)
     kwargs: dict[str, Any] = dict(input_names=model.input_names, output_names=model.output_names,
                                   opset_version=opset)
     # protobuf stops at 2 GB: bigger models keep their weights in "<file>.data" beside the .onnx
@@ -123,7 +153,7 @@ def _write_onnx(model: Model, tmp: Path, *, opset: int, dynamic: bool, exporter:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if exporter == "dynamo":
-                torch.onnx.export(module, args, str(tmp), dynamo=True, dynamic_shapes=_dynamic_shapes(model, dynamic),
+                torch.onnx.export(module, args, str(tmp), dynamo=True, dynamic_shapes=dynamic_shapes(model, dynamic),
                                   external_data=external, optimize=True, verbose=False, **kwargs)
             else:
                 axes = {s.name: {i: str(s.shape[i]) for i in s.dynamic_axes} for s in [*model.inputs, *model.outputs]}
@@ -162,36 +192,15 @@ def _name_dynamic_dims(path: Path, model: Model) -> None:
     onnx.save_model(proto, str(path))
 
 
-def _write_torchscript(model: Model, tmp: Path, *, method: str) -> dict[str, Any]:
-    import torch
-
-    from workbench.formats.torchscript import SPEC_FILE, specs_to_json
-
-    module = _module_of(model)
-    args = _example_args(model)
-    try:
-        if method == "script":
-            scripted = torch.jit.script(module)
-        else:
-            with torch.no_grad():
-                scripted = torch.jit.trace(module, args, strict=False, check_trace=False)
-    except Exception as err:  # noqa: BLE001
-        other = "trace" if method == "script" else "script"
-        base = explain_export_error(err, module, args, exporter=f"TorchScript {method}", opset=None)
-        raise StepError(base.problem, f"try method={other!r}, or export to ONNX / ExportedProgram instead") from None
-    torch.jit.save(scripted, str(tmp), _extra_files={SPEC_FILE: specs_to_json(model.inputs, model.outputs)})
-    return {}
-
-
 def _write_exported(model: Model, tmp: Path, *, dynamic: bool) -> dict[str, Any]:
     import torch
 
     from workbench.formats.torchscript import SPEC_FILE, specs_to_json
 
-    module = _module_of(model)
-    args = _example_args(model, dynamic)
+    module = module_of(model)
+    args = example_args(model, dynamic)
     try:
-        ep = torch.export.export(module, args, dynamic_shapes=_dynamic_shapes(model, dynamic))
+        ep = torch.export.export(module, args, dynamic_shapes=dynamic_shapes(model, dynamic))
     except Exception as err:  # noqa: BLE001
         base = explain_export_error(err, module, args, exporter="torch.export", opset=None)
         raise StepError(base.problem, f"{base.fix}; TorchScript tracing (wb.export(m, 'torchscript')) is an "
@@ -239,7 +248,7 @@ def explain_export_error(err: BaseException, module: Any, args: tuple[Any, ...],
     tips = []
     if exporter == "dynamo":
         tips.append("try the TorchScript-based exporter (exporter='torchscript')")
-    elif exporter == "torchscript":
+    elif exporter == TORCHSCRIPT_EXPORTER:
         tips.append("try the dynamo exporter (exporter='dynamo')")
     if opset is not None:
         tips.append(f"another opset (opset={opset + 1 if opset < 21 else 17})")
@@ -328,13 +337,3 @@ def locate_operator(module: Any, args: tuple[Any, ...], op: str) -> tuple[str, s
     return found[0] if found else None
 
 
-def _register() -> None:
-    from functools import partial
-
-    from workbench.core.registry import register_step
-
-    for target in TARGETS:
-        register_step("export", target, accepts=TORCH_FORMATS, produces=target)(partial(export, target=target))
-
-
-_register()
