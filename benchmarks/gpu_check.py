@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import datetime
 import json
-import math
 import platform
 import sys
 import time
@@ -177,7 +176,7 @@ def kernels(run: Run, gpu: bool, quick: bool) -> None:
             w_f = w_q.to(dt) * sc[:, None]
             dequant_matmul.int8_matmul(xq, w_q, sc)  # autotunes once
             el = xq.element_size()
-            run.bench("int8_matmul", bench(dequant_matmul.int8_matmul, xq, w_q, sc, reference=lambda x, _w, _s: x @ w_f.T,
+            run.bench("int8_matmul", bench(dequant_matmul.int8_matmul, xq, w_q, sc, reference=lambda x, _w, _s, w_f=w_f: x @ w_f.T,
                                            flops=2 * M * N * K, bytes=N * K + el * (M * K + M * N + N),
                                            ref_bytes=el * (N * K + M * K + M * N)),
                       shape=[M, N, K], dtype=tag, reference_is=f"{tag} x @ W.T with W dequantized in advance")
