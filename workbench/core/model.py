@@ -212,9 +212,12 @@ class Model:
         if self.path is not None:
             size = self.size_bytes
             lines.append(f"  path: {self.path}" + (f"  ({human_bytes(size)})" if size else ""))
-        for key in ("parameters", "opset", "producer", "precision", "spec_version", "architecture"):
-            if key in self.metadata:
-                lines.append(f"  {key}: {self.metadata[key]}")
+        from workbench.core import registry
+
+        facts = {k: self.metadata[k] for k in ("parameters", "precision", "architecture") if k in self.metadata}
+        facts.update(registry.get_format(self.format).describe(self))  # the format's own facts (opset, producer…)
+        for key, value in facts.items():
+            lines.append(f"  {key}: {value}")
         lines.append("  inputs:")
         lines += [f"    {s}" for s in self.inputs]
         lines.append("  outputs:")

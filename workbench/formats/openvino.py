@@ -73,7 +73,7 @@ def load(path: Path, **_: Any) -> Model:
         meta["notes"] = ["weights stored as fp16 (ov.save_model compresses by default; computed in the device's "
                          "precision after decompression)"]
     try:
-        meta["producer"] = f"OpenVINO {rt['Runtime_version']}"
+        meta["producer"] = f"OpenVINO {rt['Runtime_version'].astype(str)}"  # an OVAny, not a str
     except Exception:  # noqa: BLE001 - rt_info keys vary by producer
         pass
     return Model("openvino", name=path.stem, path=path, inputs=inputs, outputs=outputs, native=ov_model,
