@@ -70,3 +70,19 @@ def test_namespace_can_be_the_notebooks(ns_shared):
     lab = KernelLab(namespace=ns)
     _press(lab, "run")
     assert ("add" in ns) if ns_shared else ("add" in lab.namespace)
+
+
+def test_check_shows_the_access_map_and_benchmark_reports_bandwidth(kernel_mode):
+    lab = KernelLab()
+    _press(lab, "check")
+    if kernel_mode.interpreted:
+        m = lab.access_map
+        assert m["kernel"] == "add_kernel" and [t["name"] for t in m["tensors"]] == ["x_ptr", "y_ptr", "out_ptr"]
+        out = m["tensors"][2]
+        assert out["counts"]["written"] == out["counts"]["elements"] and sum(map(sum, out["writes"])) > 0
+        assert m["races"] == []
+    _press(lab, "bench")
+    r = lab.last_bench
+    n = (1 << 16) if kernel_mode.interpreted else (1 << 24)
+    assert r.bytes == 3 * n * 4 and r.gbps > 0  # two inputs read, one output written
+    assert "GB/s" in lab.output

@@ -54,6 +54,11 @@ def test_jupyterlab_edit_check_and_error_line(page, workdir):
         out = lab.locator(".wb-kl-out.ok", has_text="all 4 cases pass")
         out.wait_for(timeout=TIMEOUT)
         assert "all 4 cases pass" in out.inner_text()
+        # the check's access map: one heat-map per tensor argument of the kernel
+        lab.locator(".wb-kl-map canvas").first.wait_for(timeout=TIMEOUT)
+        assert [c.get_attribute("data-tensor") for c in lab.locator(".wb-kl-map canvas").all()] == [
+            "x_ptr", "y_ptr", "out_ptr"]
+        assert "programs" in lab.locator(".wb-kl-map-head").inner_text()
 
         area = lab.locator("textarea")
         area.fill(area.input_value().replace("mask = offs < n\n", "mask = offs < nn\n"))

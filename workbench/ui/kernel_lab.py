@@ -3,7 +3,11 @@
 A thin view over the engine (``workbench.kernels``): **Run** executes the editor's code with
 ``wb.kernels.run`` (the ``%%triton`` engine: mode chosen automatically, errors at the editor's line),
 **Check** calls ``wb.kernels.check`` (or the exercise's checker) on the launcher named ``entry``,
-**Benchmark** calls ``wb.kernels.bench``. The browser half is ``workbench/widgets/kernel_lab.js``: a
+**Benchmark** calls ``wb.kernels.bench`` on realistic sizes (the default lab: 2**24 elements on a GPU,
+2**16 in the interpreter; ``bench_inputs=`` for others) and reports GB/s from the bytes the inputs and
+outputs occupy. In interpreter mode **Check** also records access maps: the panel under the editor
+shows, per tensor argument, which elements each program read (blue) and wrote (red), and any race.
+The browser half is ``workbench/widgets/kernel_lab.js``: a
 Python-highlighting editor, the three buttons, the mode badge and the output panel.
 
 Published as a Voilà app, the lab is read-only: the editor is locked and the buttons run only the
@@ -23,7 +27,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 _WIDGETS = Path(__file__).resolve().parent.parent / "widgets"
 
@@ -75,6 +79,7 @@ class KernelLab(anywidget.AnyWidget):
     error_line = traitlets.Int(0).tag(sync=True)  # the editor line an error points at (0: none)
     editable = traitlets.Bool(True).tag(sync=True)
     can_check = traitlets.Bool(True).tag(sync=True)
+    access_map = traitlets.Dict({}).tag(sync=True)  # AccessMap.to_json() of the last check (interpreter)
 
     def __init__(
         self,
@@ -95,7 +100,8 @@ class KernelLab(anywidget.AnyWidget):
         from workbench.kernels.modes import setup
 
         mode = setup()
-        if code is None and reference is None and entry == "add":
+        self._default_add = code is None and reference is None and entry == "add"
+        if self._default_add:
             code, shapes = DEFAULT_CODE, shapes or [(1,), (7,), (1000,), (4099,)]
             reference = _add_reference
         editable = (not in_voila()) if editable is None else editable
@@ -163,6 +169,8 @@ class KernelLab(anywidget.AnyWidget):
             self._show("nothing to check against: give the lab a reference= function", "error")
             return None
         self.last_report = report
+        maps = report.access_maps
+        self.access_map = maps[-1].to_json() if maps else {}
         self._show(report.summary(), "ok" if report else "fail")
         failed_at = re.search(r"line (\d+) of the cell", report.failures[0].error or "") if not report else None
         self.error_line = int(failed_at.group(1)) if failed_at else 0
@@ -177,7 +185,7 @@ class KernelLab(anywidget.AnyWidget):
             return None
         try:
             args = tuple(self.bench_inputs()) if self.bench_inputs else self._default_bench_inputs()
-            result = bench(fn, *args, reference=self.reference, name=self.entry)
+            result = bench(fn, *args, reference=self.reference, name=self.entry, bytes=_bytes_moved(fn, args))
         except Exception as err:  # shown in the panel: the widget must keep working
             self._show(f"benchmark failed: {type(err).__name__}: {err}", "error")
             return None
@@ -209,7 +217,13 @@ class KernelLab(anywidget.AnyWidget):
         from workbench.kernels.checker import DEFAULT_SHAPES, _n_tensor_params, random_tensor
         from workbench.kernels.modes import device
 
+        from workbench.kernels.modes import mode
+
         ex = self.exercise
+        if self._default_add:  # a size where bandwidth, not launch overhead, sets the time
+            n = (1 << 16) if mode().interpreted else (1 << 24)
+            gen = torch.Generator().manual_seed(0)
+            return tuple(torch.randn(n, generator=gen).to(device()) for _ in range(2))
         shapes = list(ex.shapes) if ex is not None else list(self.shapes or DEFAULT_SHAPES)
         make = ex.make_inputs if ex is not None else self.make_inputs
         shape = shapes[-1]
@@ -238,6 +252,16 @@ class KernelLab(anywidget.AnyWidget):
             self._show(str(err), "error")
         except Exception as err:  # the kernel must survive anything typed into the editor
             self._show(f"{type(err).__name__}: {err}", "error")
+
+
+def _bytes_moved(fn: Callable[..., Any], args: Sequence[Any]) -> int | None:
+    """The least traffic of one call: every tensor argument read once, every output written once."""
+    import torch
+
+    out = fn(*args)
+    outs = out if isinstance(out, tuple | list) else (out,)
+    tensors = [t for t in (*args, *outs) if isinstance(t, torch.Tensor)]
+    return sum(t.numel() * t.element_size() for t in tensors) or None
 
 
 def _add_reference(x: Any, y: Any) -> Any:

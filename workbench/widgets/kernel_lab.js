@@ -49,7 +49,8 @@ function render({ model, el }) {
     </div>
     <div class="wb-kl-editor"><div class="wb-kl-gutter"></div><pre aria-hidden="true"></pre>
       <textarea spellcheck="false" autocapitalize="off" autocomplete="off" aria-label="kernel code"></textarea></div>
-    <pre class="wb-kl-out" role="status"></pre>`;
+    <pre class="wb-kl-out" role="status"></pre>
+    <div class="wb-kl-map" hidden></div>`;
   el.appendChild(root);
   const title = root.querySelector(".wb-kl-title");
   const badge = root.querySelector(".wb-kl-badge");
@@ -58,6 +59,53 @@ function render({ model, el }) {
   const area = root.querySelector("textarea");
   const out = root.querySelector(".wb-kl-out");
   const buttons = [...root.querySelectorAll("button")];
+  const mapEl = root.querySelector(".wb-kl-map");
+
+  // Access map: one canvas per tensor, programs down, elements across; reads blue, writes red.
+  function drawMap() {
+    const m = model.get("access_map") || {};
+    const tensors = m.tensors || [];
+    mapEl.hidden = tensors.length === 0;
+    mapEl.innerHTML = "";
+    if (!tensors.length) return;
+    const head = document.createElement("div");
+    head.className = "wb-kl-map-head";
+    head.textContent = `access map · ${m.kernel} · ${m.programs} programs (grid ${m.grid.filter((g) => g > 1).join("×") || 1})` +
+      " · blue read, red written, purple both";
+    mapEl.appendChild(head);
+    const row = document.createElement("div");
+    row.className = "wb-kl-map-row";
+    for (const t of tensors) {
+      const box = document.createElement("figure");
+      const rows = t.reads.length, cols = rows ? t.reads[0].length : 0;
+      const canvas = document.createElement("canvas");
+      canvas.width = cols; canvas.height = rows;
+      canvas.className = "wb-kl-map-canvas";
+      canvas.dataset.tensor = t.name;
+      const ctx = canvas.getContext("2d");
+      const img = ctx.createImageData(Math.max(cols, 1), Math.max(rows, 1));
+      const maxOf = (a) => Math.max(1, ...a.map((r) => Math.max(...r)));
+      const rMax = maxOf(t.reads), wMax = maxOf(t.writes);
+      for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
+        const r = Math.sqrt(t.reads[i][j] / rMax), w = Math.sqrt(t.writes[i][j] / wMax), k = 4 * (i * cols + j);
+        img.data[k] = 255 - 190 * r; img.data[k + 1] = Math.max(0, 255 - 120 * r - 170 * w);
+        img.data[k + 2] = 255 - 185 * w; img.data[k + 3] = 255;
+      }
+      ctx.putImageData(img, 0, 0);
+      const cap = document.createElement("figcaption");
+      cap.textContent = `${t.name} [${t.shape.join("×")}] · ` +
+        Object.entries(t.counts).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(", ");
+      box.append(canvas, cap);
+      row.appendChild(box);
+    }
+    mapEl.appendChild(row);
+    for (const r of m.races || []) {
+      const d = document.createElement("div");
+      d.className = "wb-kl-map-race";
+      d.textContent = "✘ " + r;
+      mapEl.appendChild(d);
+    }
+  }
 
   function paint() {
     const code = area.value;
@@ -117,7 +165,9 @@ function render({ model, el }) {
   for (const name of ["code", "output", "status", "mode_name", "mode_text", "editable", "title", "error_line", "can_check"]) {
     model.on(`change:${name}`, sync);
   }
+  model.on("change:access_map", drawMap);
   sync();
+  drawMap();
   return () => clearTimeout(timer);
 }
 
