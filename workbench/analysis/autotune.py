@@ -24,27 +24,28 @@ before the best is chosen (``confirm=``).
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import os
 import statistics
 import sys
-import time
 import types
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from workbench.core import settings
+from workbench.core import registry, settings
 from workbench.core.errors import WorkbenchError
+from workbench.core.model import Model
+from workbench.core.registry import StepPlugin
 from workbench.core.results import result_type, to_json
+from workbench.steps.export import TORCH_FORMATS
+from workbench.steps.pipeline import Pipeline
+from workbench.steps.script import Code, StepCall, pipeline_script, source_expr
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from workbench.core.model import Model
-
-ORT_PRECISIONS = ("fp32", "int8")
-OV_PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
 
 @dataclass
@@ -190,107 +191,69 @@ class TuneResult:
         return html_report(self, path=path, title=f"Autotune {self.model}")
 
 
-# -- quantization (the steps' wb.quantize where it exists, else the vendors' tools directly) ----------
+# -- the artifacts: registered steps, composed into Pipelines ------------------------------------------
+
+
+def int8_step(runtime: str, fmt: str = "onnx") -> StepPlugin | None:
+    """The quantization step that makes an INT8 model ``runtime`` runs from a ``fmt`` model: one that takes
+    ``fmt`` and produces a format the runtime takes, its natural format first (NNCF's IR for OpenVINO)."""
+    cls = registry.get_runtime(runtime)
+    found = [s for s in registry.steps_accepting(fmt, "quantize")
+             if any(f in cls.formats for f in s.possible_formats())]
+    found.sort(key=lambda s: 0 if any(f in cls.default_for for f in s.possible_formats()) else 1)
+    return found[0] if found else None
+
+
+def static_shape_step(runtime: str) -> StepPlugin | None:
+    """The conversion to ``runtime``'s natural format that can fix the input shapes (``static_batch=``)."""
+    cls = registry.get_runtime(runtime)
+    for s in registry.steps("convert"):
+        if any(f in cls.default_for for f in s.possible_formats()) and \
+                "static_batch" in inspect.signature(s.func).parameters:
+            return s
+    return None
+
+
+def _int8_call(model: Model, runtime: str, calibration: Any, samples: int) -> StepCall:
+    step = int8_step(runtime, model.format)
+    if step is None:
+        raise WorkbenchError(f"no registered quantization step makes an INT8 model {runtime} runs from {model.format}",
+                             f"quantization steps: {', '.join(registry.step_targets('quantize'))}")
+    return StepCall("quantize", step.target, {"method": "int8", "calibration": calibration, "samples": samples,
+                                               "validate": False})
+
+
+def _static_call(runtime: str, batch: int) -> StepCall | None:
+    step = static_shape_step(runtime)
+    return None if step is None else StepCall("convert", step.target, {"static_batch": batch, "validate": False})
+
+
+def _run_calls(model: Model, calls: list[StepCall]) -> Model:
+    """Run ``calls`` as a Pipeline of registered steps on ``model`` and return the last result."""
+    if not calls:
+        return model
+    steps = [(c.kind, c.target, dict(c.options)) for c in calls]
+    result = Pipeline(steps, name="autotune").run(model, progress=False).final
+    assert result is not None  # a failed step raised
+    return result
 
 
 def quantize_int8(model: Model, runtime: str, calibration: list[dict[str, Any]]) -> Model:
-    """INT8 post-training static quantization for ``runtime``: ONNX Runtime QDQ (from an ONNX model) or
-    NNCF (OpenVINO IR out). Uses ``wb.quantize`` when the steps provide it."""
-    tool = "onnxruntime" if runtime == "onnxruntime" else "nncf"
-    try:
-        from workbench.steps.quantize import quantize
-    except ImportError:
-        quantize = None
-    if quantize is not None:
-        try:
-            return quantize(model, tool, calibration=calibration, samples=len(calibration), validate=False)
-        except TypeError:  # an older signature of the step: use the tools directly
-            pass
-    return _quantize_directly(model, tool, calibration)
+    """INT8 post-training static quantization of ``model`` for ``runtime``, by the registered quantization
+    step that makes what the runtime runs (ONNX Runtime's QDQ for an ONNX runtime, NNCF's IR for OpenVINO),
+    unvalidated (autotune compares it itself)."""
+    return _run_calls(model, [_int8_call(model, runtime, calibration, len(calibration))])
 
 
-def _quantize_directly(model: Model, tool: str, calibration: list[dict[str, Any]]) -> Model:
-    from workbench.core.model import LineageEntry
-    from workbench.core.detect import load_path
-    from workbench.steps.workspace import unique_path
-
-    start = time.perf_counter()
-    if tool == "onnxruntime":
-        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-        class Reader(CalibrationDataReader):
-            def __init__(self) -> None:
-                self.data = iter(calibration)
-
-            def get_next(self) -> dict[str, Any] | None:
-                return next(self.data, None)
-
-        out = unique_path(f"{model.name}-int8", ".onnx")
-        quantize_static(str(model.path), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        versions = {"onnxruntime": _version("onnxruntime")}
-    else:
-        import nncf
-        import openvino as ov
-
-        ov_model = ov.Core().read_model(str(model.path)) if model.format in ("onnx", "openvino") else None
-        if ov_model is None:
-            raise WorkbenchError(f"NNCF quantization here takes an ONNX or OpenVINO model, not {model.format}",
-                                 "export it first: wb.export(model, 'onnx')")
-        quantized = nncf.quantize(ov_model, nncf.Dataset(calibration), subset_size=len(calibration))
-        out = unique_path(f"{model.name}-int8", ".xml")
-        ov.save_model(quantized, str(out), compress_to_fp16=False)
-        versions = {"nncf": _version("nncf"), "openvino": _version("openvino")}
-    loaded = load_path(out)
-    entry = LineageEntry(f"quantize:{tool}", {"method": "static" if tool == "onnxruntime" else "ptq",
-                                              "precision": "int8", "samples": len(calibration)},
-                         model, versions, time.perf_counter() - start, None)
-    result = model.derive(loaded.format, out, entry, inputs=loaded.inputs, outputs=loaded.outputs,
-                          native=loaded._native, native_loader=loaded._native_loader, metadata={**loaded.metadata, "precision": "int8"})
-    entry.size_bytes = result.size_bytes
-    return result
-
-
-def static_openvino(model: Model, batch: int = 1) -> Model:
-    """An OpenVINO IR of ``model`` (ONNX or IR) with every input shape fixed at ``batch`` — what
-    ``benchmark_app -shape`` does: the CPU plugin then compiles for one shape, not a dynamic one."""
-    import openvino as ov
-
-    from workbench.core.model import LineageEntry
-    from workbench.core.detect import load_path
-    from workbench.steps.workspace import unique_path
-
-    start = time.perf_counter()
-    ov_model = ov.Core().read_model(str(model.path))
-    shapes = {}
-    for i, port in enumerate(ov_model.inputs):
-        names = port.get_names()
-        spec = next((s for s in model.inputs if s.name in names), model.inputs[i] if i < len(model.inputs) else None)
-        if spec is None:
-            raise WorkbenchError(f"cannot match OpenVINO input {port.get_any_name()!r} to {model.name}'s inputs",
-                                 "give the model named inputs")
-        shapes[port] = ov.PartialShape(list(spec.concrete_shape(batch=batch)))
-    ov_model.reshape(shapes)
-    out = unique_path(f"{model.name}-b{batch}", ".xml")
-    ov.save_model(ov_model, str(out), compress_to_fp16=False)
-    loaded = load_path(out)
-    entry = LineageEntry("convert:openvino", {"static_batch": batch}, model,
-                         {"openvino": _version("openvino")}, time.perf_counter() - start, None)
-    result = model.derive("openvino", out, entry, inputs=loaded.inputs, outputs=loaded.outputs,
-                          native=loaded._native, native_loader=loaded._native_loader,
-                          metadata={**loaded.metadata, **({"precision": model.metadata["precision"]}
-                                                          if "precision" in model.metadata else {})})
-    entry.size_bytes = result.size_bytes
-    return result
-
-
-def _version(package: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "?"
+def static_openvino(model: Model, batch: int = 1, runtime: str | None = None) -> Model:
+    """``model`` (ONNX or IR) in ``runtime``'s natural format with every input shape fixed at ``batch`` —
+    what ``benchmark_app -shape`` does: the CPU plugin then compiles for one shape, not a dynamic one.
+    ``runtime`` defaults to the one whose format's conversion can fix shapes (OpenVINO's)."""
+    candidates = [runtime] if runtime else list(registry.runtimes())
+    call = next((c for r in candidates if (c := _static_call(r, batch)) is not None), None)
+    if call is None:
+        raise WorkbenchError("no registered conversion fixes input shapes", "use the dynamic-shape model")
+    return _run_calls(model, [call])
 
 
 # -- the sweep ---------------------------------------------------------------------------------------
@@ -308,11 +271,16 @@ def _cpu_supports(precision: str) -> tuple[bool, str]:
 
 
 def default_space() -> dict[str, list[Any]]:
-    return {"backends": ["onnxruntime", "openvino"], "precisions": ["fp32", "bf16", "fp16", "int8"],
+    """The swept values: the runtimes that run ONNX, every precision, and the runtimes' tuning knobs."""
+    return {"backends": registry.runtimes_for("onnx"), "precisions": ["fp32", "bf16", "fp16", "int8"],
             "threads": [None, 1], "hint": ["LATENCY", "THROUGHPUT"], "graph_optimization_level": ["all", "basic"]}
 
 
-def _configs(space: dict[str, list[Any]], skipped: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
+def _configs(space: dict[str, list[Any]], skipped: list[str], baseline_formats: tuple[str, ...] = ()
+             ) -> list[tuple[str, str, dict[str, Any]]]:
+    """(runtime, precision, options) for every runtime of the space, from what each runtime declares:
+    its ``precisions``, and its ``tunable`` options (knobs of the space it takes; ``"precision"`` there
+    means the runtime computes fp32/bf16/fp16 on request). INT8 needs a registered quantization step."""
     out = []
     precisions = []
     for p in space["precisions"]:
@@ -321,21 +289,29 @@ def _configs(space: dict[str, list[Any]], skipped: list[str]) -> list[tuple[str,
             precisions.append(p)
         else:
             skipped.append(why)
+    knobs = [k for k in space if k not in ("backends", "precisions")]
     for backend in space["backends"]:
-        if backend == "onnxruntime":
-            for p, level, threads in itertools.product([p for p in precisions if p in ORT_PRECISIONS],
-                                                       space["graph_optimization_level"], space["threads"]):
-                out.append((backend, p, _knobs(graph_optimization_level=level, threads=threads)))
-        elif backend == "openvino":
-            for p, hint, threads in itertools.product([p for p in precisions if p in OV_PRECISIONS],
-                                                      space["hint"], space["threads"]):
-                # the INT8 IR's quantized layers run in int8; its other layers in the CPU's default precision
-                prec_opt = {} if p == "int8" else {"precision": p}
-                out.append((backend, p, _knobs(hint=hint, threads=threads, **prec_opt)))
-        elif backend.startswith("torch"):
-            out.append((backend, "fp32", {}))
-        else:
-            skipped.append(f"{backend}: autotune sweeps onnxruntime, openvino and torch runtimes")
+        try:
+            cls = registry.get_runtime(backend)
+        except WorkbenchError as err:
+            skipped.append(f"{backend}: {err}")
+            continue
+        if "onnx" not in cls.formats:
+            if any(f in cls.formats for f in baseline_formats):
+                out.append((backend, "fp32", {}))  # runs the original as it is
+            else:
+                skipped.append(f"{backend}: autotune sweeps runtimes that run ONNX or the original model")
+            continue
+        tunable = tuple(getattr(cls, "tunable", ()))
+        mine = [k for k in knobs if k in tunable]
+        for p in precisions:
+            by_option = "precision" in tunable and p != "int8"
+            if p not in cls.precisions or not (p == "fp32" or by_option or (p == "int8" and int8_step(backend))):
+                continue
+            for values in itertools.product(*(space[k] for k in mine)):
+                # the INT8 model's quantized layers run in int8; its other layers in the runtime's default
+                options = _knobs(**dict(zip(mine, values, strict=True)), **({"precision": p} if by_option else {}))
+                out.append((backend, p, options))
     return out
 
 
@@ -389,11 +365,10 @@ def autotune(
             -shape`` does) rather than the dynamic-batch export.
     """
     from workbench.analysis.bench import benchmark, environment
-    from workbench.analysis.compare import compare
-    from workbench.api import load
-    from workbench.core.model import Model
+    from workbench.analysis.compare import as_model, compare
+    from workbench.steps.export import export
 
-    original = model if isinstance(model, Model) else load(model)
+    original = as_model(model)
     space = {**default_space(), **(space or {})}
     quick = settings.quick()
     duration_s = duration_s if duration_s is not None else (0.3 if quick else 1.0)
@@ -402,18 +377,17 @@ def autotune(
     say = print if progress else (lambda *a, **k: None)
 
     onnx_model = original
-    if original.format in ("torch", "hf", "exported_program"):
-        from workbench.steps.export import export
-
+    if original.format in TORCH_FORMATS:
         say("exporting to ONNX …")
         onnx_model = export(original, "onnx")
     elif original.format != "onnx":
         raise WorkbenchError(f"autotune starts from a torch or ONNX model, not {original.format}",
                              "pass the original model (wb.load('resnet18') or your nn.Module)")
     skipped: list[str] = []
-    configs = _configs(space, skipped)
-    if include_torch and original.format in ("torch", "hf", "exported_program"):
-        configs.insert(0, ("torch_eager", "fp32", {}))
+    baseline = registry.default_runtime(original.format) if original.format in TORCH_FORMATS else None
+    configs = _configs(space, skipped, (original.format,) if original.format != "onnx" else ())
+    if include_torch and baseline is not None and all(b != baseline for b, _, _ in configs):
+        configs.insert(0, (baseline, "fp32", {}))
     if not configs:
         raise WorkbenchError("the search space is empty", f"check space= (supported: {default_space()})")
 
@@ -428,19 +402,23 @@ def autotune(
 
     artifacts: dict[tuple[str, str], Model] = {}
 
+    def calls(backend: str, precision: str, calibration: Any) -> list[StepCall]:
+        """The registered steps that make the model ``backend`` runs at ``precision``, after the export."""
+        out = []
+        if precision == "int8":
+            out.append(_int8_call(onnx_model, backend, calibration, samples))
+        static = _static_call(backend, batch) if static_shapes else None
+        if static is not None:
+            out.append(static)
+        return out
+
     def artifact(backend: str, precision: str) -> Model:
-        if backend.startswith("torch"):
+        if "onnx" not in registry.get_runtime(backend).formats:
             return original
-        quantized = precision == "int8"
-        key = (backend, quantized)
+        key = (backend, precision == "int8")
         if key not in artifacts:
-            base = onnx_model
-            if quantized:
-                say(f"quantizing to INT8 for {backend} …")
-                base = quantize_int8(onnx_model, backend, calib)
-            if backend == "openvino" and static_shapes:
-                base = static_openvino(base, batch)
-            artifacts[key] = base
+            say(f"preparing the model for {backend} {precision} …")
+            artifacts[key] = _run_calls(onnx_model, calls(backend, precision, calib))
         return artifacts[key]
 
     trials: list[Trial] = []
@@ -507,42 +485,33 @@ def autotune(
     budget = {"max_metric_drop": max_metric_drop if evaluates else None,
               "max_error": max_error if max_error is not None else "tolerance of the precision",
               "batch": batch, "duration_s": duration_s}
-    return TuneResult(original.name, trials, best, error_axis, budget,
-                      _script(original, best, samples, batch, static_shapes), environment(), skipped)
+    script = "# no configuration met the budget"
+    if best is not None:
+        takes_original = "onnx" not in registry.get_runtime(best.backend).formats
+        steps = [] if takes_original else calls(best.backend, best.precision,
+                                                 Code(f"m0.calibration_data(n={samples}, batch=1)"))
+        script = _script(original, best, steps, batch)
+    return TuneResult(original.name, trials, best, error_axis, budget, script, environment(), skipped)
 
 
-def _script(original: Model, best: Trial | None, samples: int, batch: int, static_shapes: bool) -> str:
-    if best is None:
-        return "# no configuration met the budget"
-    from workbench import zoo
-
-    lines = ["import workbench as wb", "from workbench.analysis.autotune import quantize_int8, static_openvino", ""]
-    if original.path is not None:
-        lines.append(f"model = wb.load({str(original.path)!r})")
-    elif original.name in zoo.names():
-        lines.append(f"model = wb.load({original.name!r})")
-    else:  # an nn.Module the user built: only they can rebuild it
-        lines += ["# the original was an in-memory module: load it the same way again", "model = wb.load(module, example_inputs=example_inputs)"]
-    if best.backend.startswith("torch"):
-        target = "model"
-    else:
-        lines.append('onnx_model = wb.export(model, "onnx")' if original.format != "onnx" else "onnx_model = model")
-        target = "onnx_model"
-        if best.precision == "int8":
-            lines.append(f"optimized = quantize_int8(onnx_model, {best.backend!r}, "
-                         f"model.calibration_data(n={samples}))")
-            target = "optimized"
-        if best.backend == "openvino" and static_shapes:
-            lines.append(f"optimized = static_openvino({target}, batch={batch})  # fixed input shapes")
-            target = "optimized"
-    opts = ", ".join(f"{k}={v!r}" for k, v in best.options.items())
-    lines += ["", f"# best: {best.label}: median {best.latency_ms:.3f} ms at batch {batch}",
-              f"report = wb.benchmark(({target}, {best.backend!r}, {{{', '.join(f'{k!r}: {v!r}' for k, v in best.options.items())}}}), "
-              f"batch_sizes={batch})",
+def _script(original: Model, best: Trial, steps: list[StepCall], batch: int) -> str:
+    """The best configuration as a script (the one script generator, ``workbench.steps.script``): load,
+    export, the registered steps that made its model, then time it and run it."""
+    exported = original.format != "onnx" and "onnx" in registry.get_runtime(best.backend).formats
+    calls = ([StepCall("export", "onnx")] if exported else []) + steps
+    final = f"m{len(calls)}"
+    options = "{" + ", ".join(f"{k!r}: {v!r}" for k, v in best.options.items()) + "}"
+    keywords = "".join(f", {k}={v!r}" for k, v in best.options.items())
+    footer = ["", f"# best: {best.label}: median {best.latency_ms:.3f} ms at batch {batch}",
+              f"report = wb.benchmark(({final}, {best.backend!r}, {options}), batch_sizes={batch})",
               "print(report)",
-              f"with wb.runner({target}, {best.backend!r}{', ' + opts if opts else ''}) as r:",
-              "    outputs = r.infer(model.example_inputs())"]
-    return "\n".join(lines) + "\n"
+              f"with wb.runner({final}, {best.backend!r}{keywords}) as r:",
+              "    outputs = r.infer(m0.example_inputs())"]
+    source = source_expr(original)
+    if source is None:  # an nn.Module the user built: only they can rebuild it
+        source = "wb.load(module, example_inputs=example_inputs)  # the original was an in-memory module"
+    return pipeline_script(calls, source, title=f"Generated by wb.autotune: the fastest valid configuration of "
+                           f"{original.name}.", footer=footer)
 
 
 class _CallableModule(types.ModuleType):

@@ -24,17 +24,24 @@ TARGET = "openvino"
 INSTALL = f"pip install 'deployment-workbench[{TARGET}]'"
 
 
-@register_step("convert", TARGET, accepts=("onnx", *TORCH_FORMATS), produces=TARGET, aliases=("ov", "ir"),
-               requires=(TARGET,))
-def convert_openvino(model: Model, *, fp16_weights: bool = False, path: str | Path | None = None,
-                     isolate: bool = True, timeout: float | None = None, cache: bool = True,
-                     validate: bool = True) -> Model:
-    """OpenVINO IR from ONNX or torch (``fp16_weights=True``: FP16 weights)."""
+@register_step("convert", TARGET, accepts=("onnx", *TORCH_FORMATS, TARGET), produces=TARGET,
+               aliases=("ov", "ir"), requires=(TARGET,))
+def convert_openvino(model: Model, *, fp16_weights: bool = False, static_batch: int | None = None,
+                     path: str | Path | None = None, isolate: bool = True, timeout: float | None = None,
+                     cache: bool = True, validate: bool = True) -> Model:
+    """OpenVINO IR from ONNX or torch (``fp16_weights=True``: FP16 weights). ``static_batch=n`` fixes every
+    input shape at batch ``n`` (what ``benchmark_app -shape`` does: the CPU plugin then compiles for one
+    shape); it also takes an IR, to fix the shapes of one made before (an NNCF INT8 IR)."""
     model = as_model(model)
-    need_format(model, ("onnx", *TORCH_FORMATS), TARGET, "load a torch or ONNX model")
+    sources = ("onnx", *TORCH_FORMATS, TARGET) if static_batch is not None else ("onnx", *TORCH_FORMATS)
+    need_format(model, sources, TARGET, "load a torch or ONNX model")
     need_extra(TARGET, TARGET)
-    spec = StepSpec(f"convert:{TARGET}", {"fp16_weights": fp16_weights}, ".xml", _write_openvino,
-                    {"fp16_weights": fp16_weights}, tag="fp16" if fp16_weights else "",
+    options: dict[str, Any] = {"fp16_weights": fp16_weights}
+    if static_batch is not None:
+        options["static_batch"] = static_batch
+    spec = StepSpec(f"convert:{TARGET}", options, ".xml", _write_openvino, dict(options),
+                    tag="-".join(t for t in ("fp16" if fp16_weights else "",
+                                             f"b{static_batch}" if static_batch is not None else "") if t),
                     precision="fp16" if fp16_weights else None, tools=(TARGET, "torch"))
     return run_step(model, spec, path=path, isolate=isolate, timeout=timeout, cache=cache, validate=validate)
 
@@ -74,12 +81,14 @@ METHODS = QuantizeMethods("nncf", {"ptq": _plan_ptq, "weights": _plan_weights}, 
 
 
 # -- writers (run in the worker) -------------------------------------------------------------------
-def _write_openvino(model: Model, tmp: Path, *, fp16_weights: bool) -> dict[str, Any]:
+def _write_openvino(model: Model, tmp: Path, *, fp16_weights: bool, static_batch: int | None = None) -> dict[str, Any]:
     import openvino as ov
 
     try:
         if model.format == "onnx":
             ov_model = ov.convert_model(str(model.path))
+        elif model.format == TARGET:
+            ov_model = ov.Core().read_model(str(model.path))
         else:
             ov_model = _ov_from_torch(model)
     except StepError:
@@ -87,9 +96,25 @@ def _write_openvino(model: Model, tmp: Path, *, fp16_weights: bool) -> dict[str,
     except Exception as err:  # noqa: BLE001 - OpenVINO's frontends raise with long C++ traces
         raise StepError(f"OpenVINO could not convert {model.name} ({model.format}): {first_line(err)}",
                         "export to ONNX first (wb.export(m, 'onnx')) and convert that, or try another opset") from None
+    if static_batch is not None:
+        _fix_shapes(ov_model, model, static_batch)
     stable_names(ov_model)
     ov.save_model(ov_model, str(tmp), compress_to_fp16=fp16_weights)
     return {"openvino_version": ov.get_version()}
+
+
+def _fix_shapes(ov_model: Any, model: Model, batch: int) -> None:
+    import openvino as ov
+
+    shapes = {}
+    for i, port in enumerate(ov_model.inputs):
+        names = port.get_names()
+        spec = next((s for s in model.inputs if s.name in names), model.inputs[i] if i < len(model.inputs) else None)
+        if spec is None:
+            raise StepError(f"cannot match OpenVINO input {port.get_any_name()!r} to {model.name}'s inputs",
+                            "give the model named inputs")
+        shapes[port] = ov.PartialShape(list(spec.concrete_shape(batch=batch)))
+    ov_model.reshape(shapes)
 
 
 def stable_names(ov_model: Any) -> None:

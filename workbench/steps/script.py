@@ -19,6 +19,13 @@ from workbench.core.model import Model
 RUN_ONLY = ("isolate", "timeout")
 
 
+class Code(str):
+    """An option value the script writes as code, not as a literal (``m0.calibration_data(n=16)``)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 @dataclass
 class StepCall:
     """One step as the script writes it: ``kind`` and ``target`` of a registered step (or ``"custom"``
@@ -60,7 +67,9 @@ def step_code(step: StepCall, index: int, source: int) -> list[str]:
         args.append(repr(opts.pop("method")))
     cal = opts.pop("calibration", None)
     if cal is not None:
-        if isinstance(cal, str | Path):
+        if isinstance(cal, Code):
+            args.append(f"calibration={cal}")
+        elif isinstance(cal, str | Path):
             args.append(f"calibration={str(cal)!r}")
         else:
             pre.append(f"calibration_{index} = ...  # the calibration samples given to step {index}: "
