@@ -40,6 +40,8 @@ class OnnxRuntimeRunner(Runner):
     distributions: ClassVar[tuple[str, ...]] = ("onnxruntime",)
     aliases: ClassVar[tuple[str, ...]] = ("ort",)
     default_for: ClassVar[tuple[str, ...]] = ("onnx",)
+    #: options wb.autotune sweeps (``workbench.analysis.autotune``)
+    tunable: ClassVar[tuple[str, ...]] = ("graph_optimization_level", "threads")
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8", "int4")
 
     @classmethod

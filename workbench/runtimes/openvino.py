@@ -38,6 +38,8 @@ class OpenVINORunner(Runner):
     distributions: ClassVar[tuple[str, ...]] = ("openvino",)
     aliases: ClassVar[tuple[str, ...]] = ("ov",)
     default_for: ClassVar[tuple[str, ...]] = ("openvino",)
+    #: options wb.autotune sweeps; "precision": the CPU plugin computes fp32/bf16/fp16 on request
+    tunable: ClassVar[tuple[str, ...]] = ("hint", "threads", "precision")
     devices: ClassVar[tuple[str, ...]] = ("CPU", "GPU", "NPU", "AUTO")
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "bf16", "fp16", "int8", "int4")
 
