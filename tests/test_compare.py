@@ -256,3 +256,33 @@ def test_layers_of_openvino_irs(digits, digits_onnx):
     assert "onnxruntime" in report.errors  # an IR runs on OpenVINO only: said, not crashed
     with pytest.raises(WorkbenchError, match="reference="):
         wb.compare_layers(nncf_ir, "openvino")
+
+
+def test_one_precision_rule_for_lineage_and_runtime(digits_onnx):
+    """core.precision.precision_of: what the steps recorded wins over the step's name; a quantize step that
+    recorded nothing is int8; the runtime's own precision counts (validation and compare share it)."""
+    from workbench.core.model import LineageEntry
+    from workbench.core.precision import loosest, normalize_precision
+    from workbench.core.precision import precision_of as core_precision_of
+
+    assert core_precision_of is precision_of  # one rule, re-exported
+    half = digits_onnx.derive("onnx", None, LineageEntry("quantize:onnxruntime", {"precision": "fp16"}, digits_onnx))
+    assert precision_of(half) == "fp16"
+    unsaid = digits_onnx.derive("onnx", None, LineageEntry("quantize:onnxruntime", {}, digits_onnx))
+    assert precision_of(unsaid) == "int8"
+    assert normalize_precision("<Type: 'bfloat16'>") == "bf16" and loosest("fp32", "bf16", None) == "bf16"
+    with wb.runner(digits_onnx, "openvino", **wb.registry.get_runtime("openvino").reference_options()) as r:
+        assert precision_of(half, r) == "fp16" and r.effective_precision() is not None
+
+
+def test_feeds_are_renamed_and_batched_by_one_loader(digits_onnx):
+    from workbench.core.data import batch_feeds, feeds_for, input_sets
+    from workbench.core.errors import InputError
+
+    sets = input_sets(digits_onnx, 2, batch=3)
+    assert len(sets) == 2 and sets[0]["pixels"].shape[0] == 3
+    renamed = feeds_for(digits_onnx, {"x": sets[0]["pixels"]})
+    assert list(renamed) == ["pixels"]
+    assert batch_feeds(digits_onnx, 5)["pixels"].shape[0] == 5
+    with pytest.raises(InputError, match="inputs"):
+        feeds_for(digits_onnx, {"a": sets[0]["pixels"], "b": sets[0]["pixels"]})

@@ -47,3 +47,13 @@ def test_torch_model_is_profiled_as_one_onnx_graph():
 def test_bad_backend():
     with pytest.raises(WorkbenchError, match="profiler"):
         profile_nodes("digits-cnn", "torch_eager")
+
+
+def test_profilers_come_from_the_registry(digits_onnx):
+    from workbench.analysis.profile import profilers
+
+    assert {"onnxruntime", "openvino"} <= set(profilers()) == set(wb.registry.runtimes_with("profile_nodes"))
+    prof = profile_nodes(digits_onnx, runs=1, warmup=0)  # default: every available profiler
+    assert set(prof.backends) == {b for b in profilers() if wb.registry.get_runtime(b).availability()}
+    with pytest.raises(WorkbenchError, match="Model"):
+        profile_nodes("digits-cnn", "onnxruntime")  # names are loaded by the facade (wb.profile_nodes)
