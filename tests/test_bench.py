@@ -9,9 +9,9 @@ import sys
 import pytest
 
 import workbench as wb
-from workbench.steps import workspace
 from workbench.analysis.bench import MAX_KEPT_LATENCIES, environment
 from workbench.core.errors import WorkbenchError
+from workbench.steps import workspace
 
 
 def _sane(r, batch):
