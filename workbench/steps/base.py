@@ -382,3 +382,14 @@ def call_step(plugin: StepPlugin, model: Model, common: dict[str, Any], extra: d
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     kwargs = {k: v for k, v in common.items() if takes_any or k in params}
     return plugin.func(model, **kwargs, **extra)
+
+
+def offer(label: str, **options: Any) -> Callable[[Callable[..., Model]], Callable[..., Model]]:
+    """Declare the choice the app offers for a step (``label``, and the options it runs with). Put it
+    under ``@register_step``; steps without one are not offered by default (``workbench.ui.app``)."""
+
+    def mark(func: Callable[..., Model]) -> Callable[..., Model]:
+        func.app_offer = (label, dict(options))  # type: ignore[attr-defined]
+        return func
+
+    return mark

@@ -28,7 +28,7 @@ from workbench.core.errors import StepError
 from workbench.core.model import Model
 from workbench.core.registry import register_step
 from workbench.formats.torchscript import TorchScriptFormat
-from workbench.steps.base import StepSpec, as_model, call_step, resolve_step, run_step
+from workbench.steps.base import StepSpec, as_model, call_step, offer, resolve_step, run_step
 
 TORCH_FORMATS = ("torch", "hf", "exported_program")
 DEFAULT_OPSET = 18
@@ -83,6 +83,7 @@ def need_torch_model(model: Model) -> None:
 
 
 @register_step("export", "onnx", accepts=TORCH_FORMATS, produces="onnx")
+@offer("ONNX export")
 def export_onnx(model: Model, *, path: str | Path | None = None, opset: int = DEFAULT_OPSET, dynamic: bool = True,
                 exporter: str = "dynamo", isolate: bool = True, timeout: float | None = None, cache: bool = True,
                 validate: bool = True) -> Model:

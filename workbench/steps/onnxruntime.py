@@ -16,7 +16,7 @@ from typing import Any
 from workbench.core.errors import StepError
 from workbench.core.model import Model
 from workbench.core.registry import register_step
-from workbench.steps.base import StepSpec, as_model, run_step
+from workbench.steps.base import StepSpec, as_model, offer, run_step
 from workbench.steps.convert import need_format
 from workbench.steps.quantize import CALIBRATE, QuantizeMethods, check_options, need
 
@@ -40,6 +40,7 @@ def convert_optimized(model: Model, *, level: str = "extended", path: str | Path
 
 @register_step("quantize", TOOL, accepts=("onnx",), produces="onnx", aliases=("ort", "onnx"),
                methods=("static", "dynamic", "fp16", "int4"), requires=(TOOL,))
+@offer("ONNX Runtime static INT8", method="static")
 def quantize_onnxruntime(model: Model, method: str | None = None, **options: Any) -> Model:
     """ONNX Runtime quantization: ``static`` (default), ``dynamic``, ``fp16`` or ``int4`` (see ``wb.quantize``)."""
     return METHODS.run(model, method, **options)

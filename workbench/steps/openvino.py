@@ -16,7 +16,7 @@ from typing import Any
 from workbench.core.errors import StepError
 from workbench.core.model import Model
 from workbench.core.registry import register_step
-from workbench.steps.base import StepSpec, as_model, run_step
+from workbench.steps.base import StepSpec, as_model, offer, run_step
 from workbench.steps.convert import TORCH_FORMATS, first_line, need_extra, need_format
 from workbench.steps.quantize import QuantizeMethods, check_options, need, need_module
 
@@ -26,6 +26,7 @@ INSTALL = f"pip install 'deployment-workbench[{TARGET}]'"
 
 @register_step("convert", TARGET, accepts=("onnx", *TORCH_FORMATS, TARGET), produces=TARGET,
                aliases=("ov", "ir"), requires=(TARGET,))
+@offer("OpenVINO IR")
 def convert_openvino(model: Model, *, fp16_weights: bool = False, static_batch: int | None = None,
                      path: str | Path | None = None, isolate: bool = True, timeout: float | None = None,
                      cache: bool = True, validate: bool = True) -> Model:
@@ -48,6 +49,7 @@ def convert_openvino(model: Model, *, fp16_weights: bool = False, static_batch: 
 
 @register_step("quantize", "nncf", accepts=(TARGET, "onnx"), produces=TARGET, aliases=(TARGET, "ov"),
                methods=("ptq", "weights"), requires=("nncf",))
+@offer("OpenVINO NNCF INT8")
 def quantize_nncf(model: Model, method: str | None = None, **options: Any) -> Model:
     """NNCF quantization of OpenVINO IR (or ONNX): ``ptq`` (default) or ``weights`` (see ``wb.quantize``)."""
     return METHODS.run(model, method, **options)

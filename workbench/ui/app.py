@@ -1,8 +1,10 @@
 """``wb.Workbench()``: the whole app in one widget — pick a model, see it, step it to deployment,
 check every step against the original, time the results.
 
-It is a thin view: every button calls the public engine API (``wb.load``, ``wb.export``,
-``wb.convert``, ``wb.quantize``, ``wb.compare``, ``wb.benchmark``) and renders the result objects.
+It is a thin view: every button calls the public engine API (``wb.load``, ``wb.Pipeline``,
+``wb.benchmark``) and renders the result objects. The steps it offers are the registered steps that
+declare an ``@offer`` (``workbench.steps.base.offer``) and take the loaded model's format; running them
+runs a ``wb.Pipeline``, whose progress the app follows on the progress channel.
 Published as a Voilà app (``notebooks/apps/workbench_app.ipynb``) it offers visitors choices only —
 zoo models and predefined steps — never a place to type code or a path.
 """
@@ -10,62 +12,55 @@ zoo models and predefined steps — never a place to type code or a path.
 from __future__ import annotations
 
 import html
-import time
-import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
 
 import workbench as wb
+from workbench.core import progress, registry
 from workbench.core.errors import WorkbenchError
 from workbench.core.model import Model
 
 
 @dataclass(frozen=True)
 class StepChoice:
-    """A step the app offers: ``run(original, results_so_far) -> Model``, and the same step as a
-    ``wb.Pipeline`` item (``(kind, target, {options})``) for the script the app shows."""
+    """A step the app offers: a registered step as a ``wb.Pipeline`` item (``(kind, target, {options})``),
+    its label, and the label of the choice whose result it starts from (none: the loaded model)."""
 
     label: str
-    run: Callable[[Model, dict[str, Model]], Model]
-    needs: tuple[str, ...] = ()  # labels of steps whose result this one starts from
-    spec: tuple[Any, ...] = ()
+    spec: tuple[Any, ...]
+    needs: tuple[str, ...] = ()
 
 
-def _onnx(original: Model, done: dict[str, Model]) -> Model:
-    return wb.export(original, "onnx")
-
-
-def _openvino(original: Model, done: dict[str, Model]) -> Model:
-    return wb.convert(done["ONNX export"], "openvino")
-
-
-def _ort_int8(original: Model, done: dict[str, Model]) -> Model:
-    return wb.quantize(done["ONNX export"], "onnxruntime", "static")  # calibrated on the model's own data
-
-
-def _nncf_int8(original: Model, done: dict[str, Model]) -> Model:
-    return wb.quantize(done["OpenVINO IR"], "nncf")
-
-
-STEPS: list[StepChoice] = [
-    StepChoice("ONNX export", _onnx, spec=("export", "onnx")),
-    StepChoice("OpenVINO IR", _openvino, needs=("ONNX export",), spec=("convert", "openvino")),
-    StepChoice("ONNX Runtime static INT8", _ort_int8, needs=("ONNX export",),
-               spec=("quantize", "onnxruntime", {"method": "static"})),
-    StepChoice("OpenVINO NNCF INT8", _nncf_int8, needs=("OpenVINO IR",), spec=("quantize", "nncf")),
-]
+def choices_for(fmt: str) -> list[StepChoice]:
+    """The steps the registry offers for a model of format ``fmt`` (``@offer`` on a registered step),
+    chained: exports, then conversions, then quantizations, each from the result it takes (the one in
+    its own format first, else the latest, else the loaded model)."""
+    made: list[tuple[str, str]] = []  # (label, format) of the choices so far
+    out: list[StepChoice] = []
+    for kind in registry.STEP_KINDS:
+        for plugin in registry.steps(kind):
+            offered = getattr(plugin.func, "app_offer", None)
+            if offered is None:
+                continue
+            label, options = offered
+            produces = plugin.result_format(options)
+            inputs = [(lab, f) for lab, f in made if f in plugin.accepts]
+            source = next((lab for lab, f in inputs if f == produces), inputs[-1][0] if inputs else None)
+            if source is None and fmt not in plugin.accepts:
+                continue
+            out.append(StepChoice(label, (kind, plugin.target, options) if options else (kind, plugin.target),
+                                  (source,) if source else ()))
+            made.append((label, produces))
+    return out
 
 
 def pipeline_for(chosen: Sequence[StepChoice]) -> Any:
     """The ``wb.Pipeline`` that does what the chosen steps do (each from the result it needs); a step
     whose input step is not chosen is left out, as the app refuses to run it."""
-    runnable: list[StepChoice] = []
-    for step in chosen:
-        if all(need in {r.label for r in runnable} for need in step.needs):
-            runnable.append(step)
+    runnable = runnable_steps(chosen)
     position = {step.label: i for i, step in enumerate(runnable, start=1)}
     items = []
     for step in runnable:
@@ -74,6 +69,15 @@ def pipeline_for(chosen: Sequence[StepChoice]) -> Any:
         options["source"] = position.get(step.needs[0], 0) if step.needs else 0
         items.append((kind, target, options))
     return wb.Pipeline(items, name="workbench-app")
+
+
+def runnable_steps(chosen: Sequence[StepChoice]) -> list[StepChoice]:
+    """The chosen steps whose input step is chosen too (or that start from the loaded model)."""
+    runnable: list[StepChoice] = []
+    for step in chosen:
+        if all(need in {r.label for r in runnable} for need in step.needs):
+            runnable.append(step)
+    return runnable
 
 
 _STYLE = """<style>
@@ -102,19 +106,20 @@ class Workbench(widgets.VBox):
     Args:
         model: the zoo model selected at start.
         models: the zoo models offered (default: every zoo model installed here).
-        steps: the deployment steps offered (default ``STEPS``: ONNX, OpenVINO IR, ONNX Runtime static
-            INT8, NNCF INT8).
+        steps: the deployment steps offered (default: ``choices_for`` the first model's format, from
+            the registry).
         bench_seconds: time budget per configuration in the benchmark tab.
     """
 
     def __init__(self, model: str = "digits-cnn", *, models: Sequence[str] | None = None,
-                 steps: Sequence[StepChoice] = STEPS, bench_seconds: float = 1.0):
+                 steps: Sequence[StepChoice] | None = None, bench_seconds: float = 1.0):
         from workbench import zoo
 
         names = list(models) if models is not None else [n for n in zoo.names() if zoo.extra_missing(n) is None]
         if model not in names:
             raise WorkbenchError(f"{model!r} is not among the offered models", f"choose one of {names}")
-        self.steps = list(steps)
+        self.steps: list[StepChoice] = list(steps or ())
+        self.fixed_steps = steps is not None  # else: the registry's choices for each loaded model's format
         self.bench_seconds = bench_seconds
         self.model: Model | None = None
         self.results: dict[str, Model] = {}
@@ -126,7 +131,8 @@ class Workbench(widgets.VBox):
         self.graph_box = widgets.VBox()
         self.viewer = widgets.ToggleButtons(options=[("Workbench graph", "native"), ("Netron", "netron")],
                                             value="native")
-        self.step_boxes = [widgets.Checkbox(value=True, description=s.label, indent=False) for s in self.steps]
+        self.step_boxes: list[widgets.Checkbox] = []
+        self.steps_row = widgets.HBox()
         self.run_button = widgets.Button(description="Run steps", button_style="primary", icon="play")
         self.progress = widgets.IntProgress(min=0, max=len(self.steps), layout={"width": "300px"})
         self.steps_table = widgets.HTML()
@@ -141,7 +147,7 @@ class Workbench(widgets.VBox):
             widgets.VBox([self.viewer, self.graph_box]),
             widgets.VBox([widgets.HTML("Each step's result is run on the same inputs as the original and compared "
                                        "with it; zoo models with real data also report their task metric."),
-                          widgets.HBox(self.step_boxes), widgets.HBox([self.run_button, self.progress]),
+                          self.steps_row, widgets.HBox([self.run_button, self.progress]),
                           self.steps_table, self.script_box]),
             widgets.VBox([widgets.HTML("Times the original and every step's result on its runtime."),
                           self.bench_button, self.bench_output]),
@@ -155,8 +161,7 @@ class Workbench(widgets.VBox):
         self.tabs.observe(lambda change: self._on_tab(change["new"]), names="selected_index")
         self.viewer.observe(lambda change: self._show_graph(), names="value")
         self.run_button.on_click(lambda _b: self.run_steps())
-        for box in self.step_boxes:
-            box.observe(lambda _change: self._show_script(), names="value")
+        self._set_steps(self.steps)
         self.bench_button.on_click(lambda _b: self.run_benchmark())
         self.backends_table.value = wb.backends()[["available", "version", "reason"]].to_html(classes="wb-backends")
         self.select(model)
@@ -171,6 +176,10 @@ class Workbench(widgets.VBox):
             self.status.value = _box(_error_line(err), "error")
             return
         self.results = {}
+        if not self.fixed_steps:
+            offered = choices_for(self.model.format)
+            if offered != self.steps:
+                self._set_steps(offered)
         self.describe.value = f"<pre class='wb-describe'>{html.escape(self.model.describe())}</pre>"
         self.steps_table.value = ""
         self.bench_output.children = ()
@@ -180,33 +189,52 @@ class Workbench(widgets.VBox):
         if self.tabs.selected_index == 1:
             self._show_graph()
 
+    def _set_steps(self, steps: Sequence[StepChoice]) -> None:
+        self.steps = list(steps)
+        self.step_boxes = [widgets.Checkbox(value=True, description=s.label, indent=False) for s in self.steps]
+        for box in self.step_boxes:
+            box.observe(lambda _change: self._show_script(), names="value")
+        self.steps_row.children = tuple(self.step_boxes)
+
     def run_steps(self) -> None:
-        """Run the ticked steps in order, validating each against the original model."""
+        """Run the ticked steps as a ``wb.Pipeline``, validating each against the original model."""
         assert self.model is not None
         chosen = [s for s, box in zip(self.steps, self.step_boxes, strict=True) if box.value]
-        self.results, rows = {}, []
-        self.progress.max, self.progress.value = max(len(chosen), 1), 0
+        runnable = runnable_steps(chosen)
+        refused = [{"step": s.label, "error": f"needs the result of {', '.join(s.needs)}: tick it too"}
+                   for s in chosen if s not in runnable]
+        self.results = {}
+        rows: dict[int, dict[str, Any]] = {}
+        self.progress.max, self.progress.value = max(len(chosen), 1), len(refused)
+        self.steps_table.value = self._rows_html(refused)
+        if not runnable:
+            return
+
+        def on_progress(event: progress.Event) -> None:  # a step of the pipeline finished
+            rec = event.payload
+            if event.status not in progress.FINAL or rec is None or rec.index in rows:
+                return
+            if rec.model is None and event.status in ("done", "cached"):  # reported from inside the step
+                return
+            rows[rec.index] = self._row(runnable[rec.index - 1].label, rec)
+            self.progress.value += 1
+            self.steps_table.value = self._rows_html([*(rows[i] for i in sorted(rows)), *refused])
+
         self.run_button.disabled = True
         try:
-            for step in chosen:
-                rows.append(self._run_one(step))
-                self.progress.value += 1
-                self.steps_table.value = self._rows_html(rows)
+            run = pipeline_for(chosen).run(self.model, progress=on_progress, raise_errors=False)
         finally:
             self.run_button.disabled = False
+        for step, rec in zip(runnable, run.records, strict=True):
+            if rec.model is not None:
+                self.results[step.label] = rec.model
 
-    def _run_one(self, step: StepChoice) -> dict[str, Any]:
-        assert self.model is not None
-        missing = [n for n in step.needs if n not in self.results]
-        if missing:
-            return {"step": step.label, "error": f"needs the result of {', '.join(missing)}: tick it too"}
-        start = time.perf_counter()
-        try:
-            result = step.run(self.model, self.results)
-        except Exception as err:  # noqa: BLE001
-            return {"step": step.label, "error": _error_line(err), "detail": traceback.format_exc(limit=3)}
-        self.results[step.label] = result
-        row: dict[str, Any] = {"step": step.label, "format": result.format, "seconds": time.perf_counter() - start,
+    def _row(self, label: str, rec: Any) -> dict[str, Any]:
+        """A row of the steps table from a pipeline's ``StepRecord``."""
+        result = rec.model
+        if result is None:
+            return {"step": label, "error": rec.error or rec.status}
+        row: dict[str, Any] = {"step": label, "format": result.format, "seconds": rec.seconds,
                                "size_mb": (result.size_bytes or 0) / 1e6}
         validation = getattr(result, "validation", None)  # every step validates its result (steps/validate.py)
         if validation is None or validation.skipped:
@@ -214,7 +242,7 @@ class Workbench(widgets.VBox):
             return row
         row.update(passed=bool(validation), rel_l2=validation.figures.get("rel_l2"),
                    cosine=validation.figures.get("cosine"))
-        metric = self.model.task.metric_name if self.model.task is not None else None
+        metric = self.model.task.metric_name if self.model is not None and self.model.task is not None else None
         if validation.metrics and metric in validation.metrics:
             row[metric] = validation.metrics[metric]
         return row
@@ -255,7 +283,8 @@ class Workbench(widgets.VBox):
 
     def _show_graph(self) -> None:
         assert self.model is not None
-        source = self.results.get("ONNX export", self.model)
+        graphs = [m for m in self.results.values() if m.format == "onnx"]  # the exported graph, if one was made
+        source = graphs[0] if graphs else self.model
         try:
             self.graph_box.children = (wb.show(source, viewer=self.viewer.value),)
         except Exception as err:  # noqa: BLE001
