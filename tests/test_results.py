@@ -246,8 +246,25 @@ def test_bench_report_round_trip():
 def test_every_result_type_is_registered():
     import workbench.analysis.autotune  # noqa: F401 - registers on import
     import workbench.analysis.bench  # noqa: F401
+    import workbench.analysis.layerwise  # noqa: F401
     import workbench.analysis.profile  # noqa: F401
     import workbench.core.metrics  # noqa: F401
     import workbench.steps.validate  # noqa: F401
 
-    assert {"comparison", "benchmark", "node_profile", "autotune", "validation"} <= set(results.registered())
+    assert {"comparison", "benchmark", "node_profile", "autotune", "validation", "layer_report"} <= set(
+        results.registered())
+
+
+def test_layer_report_round_trip():
+    from workbench.analysis.layerwise import LayerReport, LayerRow
+
+    rows = [LayerRow("rt", 0, "conv", "Conv", "c0", "c0", "features.0", True, "fp32", rel_l2=1e-7, max_abs=2e-6),
+            LayerRow("rt", 1, "relu", "Relu", "r0", "r0", "", False, "int8", rel_l2=0.4, max_abs=math.inf)]
+    report = LayerReport(rows, ["rt"], "onnxruntime", "net", tolerances={"rt": "int8"}, errors={})
+    doc = json.loads(report.to_json())
+    assert doc["schema"] == "workbench.layer_report"
+    assert doc["passed"] is False and doc["first_divergent"]["node"] == "relu"
+    assert doc["rows"][1]["max_abs"] is None  # strict JSON: inf has no literal
+    back = LayerReport.from_json(report.to_json())
+    assert back.first_divergent.node == "relu" and back.rows[0] == rows[0]
+    assert math.isnan(back.rows[1].max_abs) and not back

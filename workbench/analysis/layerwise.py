@@ -29,6 +29,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.metrics import Check, compare_arrays, criterion
 from workbench.core.model import Model
 from workbench.core.precision import loosest, normalize_precision, precision_of
+from workbench.core.results import result_type, to_json
 from workbench.steps import routing
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,6 +65,7 @@ class LayerRow:
     note: str = ""
 
 
+@result_type("layer_report")
 @dataclass
 class LayerReport:
     """Per-node error of a model's intermediate tensors on each runtime, against a reference.
@@ -128,15 +130,14 @@ class LayerReport:
     def __repr__(self) -> str:
         return f"<LayerReport>\n{self.summary()}"
 
-    def to_json(self, indent: int | None = 2) -> str:
-        from workbench.analysis.report import to_json_text
-
+    def json_extras(self) -> dict[str, Any]:
+        """Derived figures written beside the fields (dropped when read back)."""
         first = self.first_divergent
-        return to_json_text("layer_report", {
-            "model": self.model, "reference": self.reference, "backends": self.backends,
-            "tolerances": self.tolerances, "chunks": self.chunks, "errors": self.errors, "passed": bool(self),
-            "first_divergent": asdict(first) if first else None, "rows": [asdict(r) for r in self.rows]},
-            indent=indent)
+        return {"passed": bool(self), "first_divergent": asdict(first) if first else None}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """JSON with ``schema: "workbench.layer_report"``; ``LayerReport.from_json(text)`` reads it back."""
+        return to_json(self, indent=indent)
 
     html_title = "Layer-wise comparison"
 

@@ -2,8 +2,7 @@
 
 Every result object (Comparison, BenchReport, LayerReport, NodeProfile, TuneResult) serialises through
 ``workbench.core.results`` (one rule for every type: non-finite floats become ``null``, the document
-carries ``{"schema": "workbench.<kind>", "schema_version": N}``); ``jsonable`` and ``to_json_text``
-here are that module's ``plain`` and ``document`` under their former names.
+carries ``{"schema": "workbench.<kind>", "schema_version": N}``) and reads back with ``from_json``.
 
 ``html_report(*results, path=...)`` writes one self-contained HTML page (no JavaScript, no network):
 latency distributions per backend, speed-up bars, throughput, memory and size bars, the
@@ -25,26 +24,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.results import document, plain
+from workbench.core.results import plain
 
 if TYPE_CHECKING:  # pragma: no cover
     import jinja2
 
-#: bumped when a field is renamed or removed (adding a field does not bump it)
-SCHEMA_VERSION = 1
-
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac",
            "#eeca3b")
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as JSON-ready data by the one rule of ``workbench.core.results.plain``."""
-    return plain(value)
-
-
-def to_json_text(kind: str, payload: dict[str, Any], indent: int | None = 2) -> str:
-    """The JSON text of a result of ``kind`` (``"comparison"``, ``"benchmark"``, …) from its fields."""
-    return json.dumps(document(kind, payload, SCHEMA_VERSION), indent=indent, allow_nan=False)
 
 
 # -- static SVG charts (no JavaScript, no plotting library) -----------------------------------------
