@@ -111,6 +111,21 @@ report = wb.kernels.check(add, reference, shapes=[(1,), (7,), (1000,), (1024,), 
                           dtypes=[torch.float32, torch.float16])
 report
 """),
+        md("### Who wrote what: the access map\n\nIn interpreter mode the lab records every load and store: per "
+           "tensor argument, which elements each program read (blue) and wrote (red). Each program owns one block; "
+           "`who_wrote` maps an element to its program and lane. The checker uses the same record to find races "
+           "(an element one program writes and another reads) and re-runs kernels with the programs reversed and "
+           "shuffled."),
+        code("""
+if MODE.interpreted:
+    small = lambda x, y: add(x, y, block_size=128)   # 8 programs for 1000 elements
+    x, y = torch.randn(1000, device=DEVICE), torch.randn(1000, device=DEVICE)
+    amap = wb.kernels.trace(small, x, y).maps[0]
+    print(amap.who_wrote("out_ptr", (999,)).describe())
+    display(amap)
+else:
+    print("access maps are recorded by the interpreter: WORKBENCH_TRITON_MODE=interpreter")
+"""),
         md("## Benchmark\n\nGB/s = 3 × n × 4 bytes (two reads, one write) per call. On a GPU the ceiling is the "
            "measured device-to-device copy bandwidth."),
         code("""
@@ -484,36 +499,45 @@ def into_a_model() -> nbformat.NotebookNode:
            "(`torch.library`), replace the `nn.Softmax` and `nn.LayerNorm` modules of the zoo's tiny transformer, "
            "and `wb.compare` and `wb.benchmark` measure the end-to-end effect."),
         code(SETUP),
-        md("## A kernel as a torch op\n\n`register_op` needs a launcher with type hints; the op works in eager mode, "
-           "and `torch.compile` treats it as one opaque node (`kind=\"triton_op\"` with `torch.library.wrap_triton` "
-           "lets the compiler see into the kernel)."),
+        md("## A kernel as a torch op\n\n`register_op` needs a launcher with type hints. With `kind=\"triton_op\"` "
+           "and a launcher that goes through `torch.library.wrap_triton` (the library's do), `torch.compile` sees "
+           "into the kernel on a GPU. In the interpreter an interpreted kernel cannot be traced, so the op is an "
+           "opaque custom op there, which `torch.compile` keeps as one node."),
         code("""
 import torch
 from workbench.kernels.library.softmax import softmax
 
-op = wb.kernels.register_op("tutorial::softmax", softmax)
+op = wb.kernels.register_op("tutorial::softmax", softmax, kind="triton_op")
 x = torch.randn(4, 10, device=DEVICE)
 torch.testing.assert_close(torch.ops.tutorial.softmax(x), torch.softmax(x, -1))
-op
+f = torch.compile(lambda t: torch.ops.tutorial.softmax(t) * 2, backend="inductor" if GPU else "aot_eager")
+torch.testing.assert_close(f(x), torch.softmax(x, -1) * 2)
+print(op._workbench_kind)
 """),
         md("## Swap the modules\n\n`with_kernels` deep-copies the model, swaps every matching submodule, and "
-           "records what it replaced in the new model's lineage. The original is unchanged."),
+           "records what it replaced in the new model's lineage. The original is unchanged. `attention=True` also "
+           "replaces each attention block by the fused attention kernel of notebook 05. On a GPU the new model "
+           "runs there (`device=\"cuda\"`, the default): inputs go to the GPU, outputs come back; "
+           "`to_device(original)` is the eager baseline on the same device."),
         code("""
 original = wb.load("tiny-transformer")
-fast = wb.kernels.with_kernels(original)
-print(fast.lineage[-1].options["replaced"])
+fast = wb.kernels.with_kernels(original, attention=True)
+baseline = wb.kernels.to_device(original)            # the same model, eager, on DEVICE
+print(fast.lineage[-1].options)
 fast.native().blocks[0].attn
 """),
         md("## Is it still the same model?"),
         code("""
-comparison = wb.compare(original, [fast], n_inputs=2)
+comparison = wb.compare(original, [baseline, fast], n_inputs=2)
 comparison
 """),
-        md("## Is it faster?\n\nOn a GPU, move both models to the GPU for a meaningful comparison; in interpreter "
-           "mode the kernel-backed model runs its kernels as NumPy, so it is much *slower*, and says nothing about "
-           "GPU speed: the numbers below show the harness works, not a speed-up."),
+        md("## Is it faster?\n\nEager on the device, the kernels, and `torch.compile` of the eager model (Inductor "
+           "fuses softmax and LayerNorm itself: the baseline a kernel must beat). In interpreter mode the "
+           "kernel-backed model runs its kernels as NumPy, so it is much *slower*, and says nothing about GPU speed: "
+           "the numbers below show the harness works, not a speed-up (and `torch.compile` is left out in quick runs)."),
         code("""
-report = wb.benchmark([original, fast], iterations=3 if QUICK else 20, warmup=1, min_iterations=3)
+runs = [baseline, fast] + ([(baseline, "torch_compile")] if GPU or not QUICK else [])
+report = wb.benchmark(runs, iterations=3 if QUICK else 20, warmup=1, min_iterations=3)
 report
 """),
         md("## What this means\n\nThe comparison is the contract: a kernel that changes the model's outputs beyond "

@@ -8,7 +8,8 @@ Kernels run compiled on an NVIDIA GPU and through Triton's interpreter everywher
     wb.kernels.mode()                    # compiled on <GPU> / interpreter on the CPU
     report = wb.kernels.check(add, lambda x, y: x + y, shapes=[(1,), (1000,), (4097,)])
     wb.kernels.bench(add, x, y, reference=torch.add, bytes=3 * x.numel() * 4)
-    fast = wb.kernels.with_kernels(wb.load("tiny-transformer"))   # softmax + LayerNorm by kernels
+    fast = wb.kernels.with_kernels(wb.load("tiny-transformer"), attention=True)  # + fused attention
+    wb.kernels.trace(add, x, y).maps[0]  # interpreter: who read and wrote which element (heat-map)
     wb.KernelLab()                       # the editor widget (workbench.ui.kernel_lab; not imported here)
     ex = wb.kernels.exercise("softmax.log_softmax")
 
@@ -43,6 +44,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "swap_modules": ("workbench.kernels.custom_op", "swap_modules"),
     "TritonSoftmax": ("workbench.kernels.custom_op", "TritonSoftmax"),
     "TritonLayerNorm": ("workbench.kernels.custom_op", "TritonLayerNorm"),
+    "TritonAttention": ("workbench.kernels.custom_op", "TritonAttention"),
+    "to_device": ("workbench.kernels.custom_op", "to_device"),
+    "trace": ("workbench.kernels.access", "trace"),
+    "AccessMap": ("workbench.kernels.access", "AccessMap"),
     "exercise": ("workbench.kernels.puzzles", "exercise"),
     "exercises": ("workbench.kernels.puzzles", "exercises"),
     "library": ("workbench.kernels.library", None),
