@@ -89,9 +89,9 @@ def benchmarks(sink: list, quick: bool, gpu: bool) -> None:
         emit({"kind": "peaks", "device": peaks.device, "copy_gbps": peaks.copy_gbps,
               "matmul_fp16_tflops": peaks.matmul_tflops}, sink)
 
-    def run(name, fn, args, reference, bytes=None, flops=None, **extra):
+    def run(name, fn, args, reference, bytes=None, flops=None, ref_bytes=None, **extra):
         try:
-            r = bench(fn, *args, reference=reference, bytes=bytes, flops=flops, name=name)
+            r = bench(fn, *args, reference=reference, bytes=bytes, flops=flops, name=name, ref_bytes=ref_bytes)
             rec = {"kind": "bench", **r.to_json(), **extra}
             if name in TARGETS and not r.interpreted:
                 metric, target = TARGETS[name]
@@ -144,7 +144,8 @@ def benchmarks(sink: list, quick: bool, gpu: bool) -> None:
     sc = torch.rand(N, device=dev, dtype=dt) * 0.01
     w_f = w_q.to(dt) * sc[:, None]
     run("int8_weight_only_matmul", dequant_matmul.int8_matmul, (xq, w_q, sc), lambda x, _w, _s: x @ w_f.T,
-        flops=2 * M * N * K, bytes=N * K + 2 * (M * K + M * N), shape=[M, N, K],
+        flops=2 * M * N * K, bytes=N * K + xq.element_size() * (M * K + M * N + N),
+        ref_bytes=xq.element_size() * (N * K + M * K + M * N), shape=[M, N, K],
         reference_is="float16 x @ W.T with W dequantized in advance" if gpu else "x @ W.T")
 
 
