@@ -52,6 +52,22 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
+#: public name -> the ui module whose view of it registers on the progress channel when used in a notebook
+_NOTEBOOK_VIEWS = {"Pipeline": "workbench.ui.pipeline_view"}
+
+
+def _register_notebook_view(module_name: str) -> None:
+    """In a Jupyter kernel, import the view module (it registers itself with ``workbench.core.progress``),
+    so ``Pipeline.run`` shows the notebook view with its Cancel button; elsewhere, and without
+    ipywidgets, the engine's default (tqdm) stays."""
+    from workbench.core.progress import in_notebook
+
+    if in_notebook():
+        try:
+            importlib.import_module(module_name)
+        except ImportError:
+            pass
+
 
 def __getattr__(name: str) -> Any:
     try:
@@ -60,6 +76,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'workbench' has no attribute {name!r}") from None
     module = importlib.import_module(module_name)
     value = module if attr is None else getattr(module, attr)
+    if name in _NOTEBOOK_VIEWS:
+        _register_notebook_view(_NOTEBOOK_VIEWS[name])
     globals()[name] = value  # cache: later lookups skip __getattr__
     return value
 
