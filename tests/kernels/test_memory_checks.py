@@ -123,7 +123,7 @@ def _prefix_by_blocks(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
 
 
 def _prefix(x):
-    out = torch.empty_like(x)
+    out = torch.zeros_like(x)  # not empty_like: a reused allocation could hold the right answer already
     _prefix_by_blocks[(triton.cdiv(x.numel(), 16),)](x, out, x.numel(), BLOCK=16)
     return out
 
