@@ -54,10 +54,9 @@ def _graph() -> dict[str, set[str]]:
         for target, names, _ in _imports(tree, module, path.name == "__init__.py"):
             if not target.startswith("workbench"):
                 continue
-            for name in names:  # ``from workbench.x import y``: y may be a submodule
-                if f"{target}.{name}" in sources:
-                    graph[module].add(f"{target}.{name}")
-            if target in sources:
+            submodules = [f"{target}.{name}" for name in names if f"{target}.{name}" in sources]
+            graph[module].update(submodules)  # ``from workbench.x import y``: y may be a submodule
+            if target in sources and (not names or len(submodules) < len(names)):
                 graph[module].add(target)
         graph[module].discard(module)
     return graph

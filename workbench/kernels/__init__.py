@@ -80,6 +80,6 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def quick() -> bool:
     """True when ``WORKBENCH_QUICK=1`` (CI): tutorials use their smallest settings."""
-    import os
+    from workbench.core import settings
 
-    return os.environ.get("WORKBENCH_QUICK", "").strip() not in ("", "0", "false", "False")
+    return settings.quick()

@@ -334,7 +334,7 @@ def random_tensor(shape: Sequence[int], dtype: Any, generator: Any, device: str)
     return torch.randint(low, high + 1, tuple(shape), generator=generator, dtype=torch.int64).to(device, dtype)
 
 
-def _n_tensor_params(fn: Callable) -> int:
+def n_tensor_params(fn: Callable) -> int:
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
@@ -411,7 +411,7 @@ def check(
     dtypes = list(dtypes) if dtypes is not None else [torch.float32]
     shapes = list(shapes) if shapes is not None else list(DEFAULT_SHAPES)
     report = CheckReport(name or _name_of(fn), m.name)
-    n_inputs = _n_tensor_params(fn)
+    n_inputs = n_tensor_params(fn)
     case_seed = seed
     skipped_bf16 = False
     for dtype in dtypes:

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.core import settings
 from workbench.core.errors import BackendUnavailable, WorkbenchError
 
 
@@ -86,7 +87,7 @@ def setup() -> Mode:
     global _MODE
     if _MODE is not None:
         return _MODE
-    forced = os.environ.get("WORKBENCH_TRITON_MODE", "").strip().lower()
+    forced = settings.triton_mode()
     gpu = None if forced == "interpreter" else _cuda_gpu()
     user_interpret = os.environ.get("TRITON_INTERPRET", "").strip().lower() in ("1", "true", "on", "yes")
     if gpu is not None and not user_interpret:

@@ -214,10 +214,8 @@ class KernelLab(anywidget.AnyWidget):
     def _default_bench_inputs(self) -> tuple[Any, ...]:
         import torch
 
-        from workbench.kernels.checker import DEFAULT_SHAPES, _n_tensor_params, random_tensor
-        from workbench.kernels.modes import device
-
-        from workbench.kernels.modes import mode
+        from workbench.kernels.checker import DEFAULT_SHAPES, n_tensor_params, random_tensor
+        from workbench.kernels.modes import device, mode
 
         ex = self.exercise
         if self._default_add:  # a size where bandwidth, not launch overhead, sets the time
@@ -234,7 +232,7 @@ class KernelLab(anywidget.AnyWidget):
         else:
             per = shape if isinstance(shape, tuple) and shape and isinstance(shape[0], tuple) else None
             fn = self.namespace[self.entry]
-            args = tuple(random_tensor(s, dtype, gen, "cpu") for s in (per or (shape,) * _n_tensor_params(fn)))
+            args = tuple(random_tensor(s, dtype, gen, "cpu") for s in (per or (shape,) * n_tensor_params(fn)))
         return tuple(a.to(device()) if isinstance(a, torch.Tensor) else a for a in args)
 
     def _show(self, text: str, status: str) -> None:
