@@ -66,8 +66,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import workbench as wb
-    from workbench.steps import workspace
     from workbench.analysis.bench import environment
+    from workbench.steps import workspace
 
     emit(figure="environment", **environment())
     binary = benchmark_app_binary()
