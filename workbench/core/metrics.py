@@ -200,12 +200,13 @@ class Comparison:
         for cand in self.candidates:
             rows = [r for r in self.results if r.candidate == cand.label]
             ok = bool(rows) and all(r.passed for r in rows)
-            worst = max(rows, key=lambda r: r.rel_l2 if not math.isnan(r.rel_l2) else math.inf) if rows else None
+            worst = worst_per_measure(rows)
             detail = ""
-            if worst is not None and not math.isnan(worst.rel_l2):
-                detail = f"rel_l2={worst.rel_l2:.2e} max_abs={worst.max_abs:.2e} cos={worst.cosine:.6f}"
-                if worst.top1 is not None:
-                    detail += f" top1={worst.top1:.3f}"
+            if "rel_l2" in worst:
+                several = len({r.output for r in rows}) > 1
+                detail = " ".join(f"{m}={worst[m]:{fmt}}" + (f" ({worst[m + '_output']})" if several else "")
+                                  for m, fmt in (("rel_l2", ".2e"), ("max_abs", ".2e"), ("cosine", ".6f"),
+                                                 ("top1", ".3f")) if m in worst)
             reasons = "; ".join(f"{r.output}: {r.reason}" for r in rows if not r.passed)
             lines.append(f"  {'PASS' if ok else 'FAIL'}  {cand.label} [{cand.precision}]  {detail}"
                          + (f"  — {reasons}" if reasons else ""))
@@ -363,6 +364,29 @@ def compare_arrays(
     res.reason = "; ".join(reasons)
     res.passed = not reasons
     return res
+
+
+#: the measures a headline reports, and whether larger is worse (errors) or better (agreements)
+HEADLINE_MEASURES = (("max_abs", True), ("rel_l2", True), ("max_abs_rel", True), ("mean_abs", True),
+                     ("cosine", False), ("top1", False), ("topk", False))
+
+
+def worst_per_measure(results: Sequence[OutputResult]) -> dict[str, Any]:
+    """The worst value of each measure over ``results`` (the outputs of one candidate), each from the
+    output where it is worst, and that output's name: ``{"max_abs": 2.6e-2, "max_abs_output":
+    "last_hidden_state", "rel_l2": …, "rel_l2_output": …}``. Measures no output has (NaN, None) are left out.
+
+    One output's rel_l2 can be the worst while another's max_abs is: a headline taken from a single
+    "worst" output would understate the other measure.
+    """
+    out: dict[str, Any] = {}
+    for measure, larger_is_worse in HEADLINE_MEASURES:
+        rows = [(getattr(r, measure), r.output) for r in results
+                if getattr(r, measure) is not None and not math.isnan(getattr(r, measure))]
+        if rows:
+            value, name = (max if larger_is_worse else min)(rows, key=lambda t: t[0])
+            out[measure], out[f"{measure}_output"] = value, name
+    return out
 
 
 def match_outputs(ref: Feeds, cand: Feeds) -> list[tuple[str, str | None]]:

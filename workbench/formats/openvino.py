@@ -5,6 +5,7 @@ Detection reads the XML root (``<net>``); the weights file must sit next to the 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,56 @@ def _ov() -> Any:
         raise BackendUnavailable("OpenVINO is not installed",
                                  "pip install 'deployment-workbench[openvino]'") from None
     return openvino
+
+
+# lines of OpenVINO's C++ trace that say where in OpenVINO's sources, not what went wrong
+_TRACE_LINE = re.compile(r"^(Exception from \S+:\d+:?|Check '.*' failed at \S+:\d+:?|\S+\.(?:cpp|hpp):\d+:?)$")
+
+
+def error_text(err: BaseException, limit: int = 1200) -> str:
+    """OpenVINO's whole message without the C++ source locations, on one line.
+
+    OpenVINO puts ``Exception from src/inference/src/cpp/core.cpp:84:`` first and the cause (``No conversion
+    rule found for operations: com.example.Mystery``, the node, the shape) after it: the first line alone
+    says nothing.
+    """
+    text = str(err).strip()
+    if not text:
+        return type(err).__name__
+    lines = [ln.strip() for ln in text.splitlines()]
+    kept = [ln for ln in lines if ln and not _TRACE_LINE.match(ln) and ln not in ("Summary:",)]
+    joined = " ".join(kept) or lines[0]
+    return joined if len(joined) <= limit else joined[:limit] + " …"
+
+
+def unsupported_ops(err: BaseException) -> list[str]:
+    """The operators an OpenVINO frontend names as unconvertible (``com.example.Mystery``), or []."""
+    ops: list[str] = []
+    for m in re.finditer(r"No conversion rule found for operations?: ([^\n]+)", str(err)):
+        ops += [o.strip() for o in m.group(1).split(",") if o.strip()]
+    for m in re.finditer(r"(?:OpConversionFailure|not supported)[^\n]*?operation[s]? ['\"]?([\w.:]+)", str(err)):
+        ops.append(m.group(1))
+    return list(dict.fromkeys(ops))
+
+
+def error_fix(err: BaseException, source_format: str | None) -> str:
+    """What to do about an OpenVINO error, for a model of ``source_format`` (never "convert via ONNX" for
+    a model that is ONNX already)."""
+    ops = unsupported_ops(err)
+    tips = []
+    if ops:
+        tips.append(f"OpenVINO has no conversion for {', '.join(ops)}: run this model on ONNX Runtime, "
+                    "or replace that operator with standard ONNX ops"
+                    + (" (or export again from PyTorch with another opset)" if source_format == "onnx" else ""))
+    if source_format == "onnx":
+        if not ops:
+            tips.append("check the model with onnx.checker / ONNX Runtime; try another opset when exporting it")
+    elif source_format == "openvino":
+        tips.append("the IR may be from a newer OpenVINO: convert the source model again")
+    elif source_format is not None:  # a torch model of some kind: OpenVINO's ONNX frontend is the other way in
+        tips.append("export to ONNX first (wb.export(m, 'onnx')) and convert or run that")
+    tips.append("try another device or precision" if not ops else "")
+    return "; ".join(t for t in tips if t)
 
 
 def port_spec(port: Any, index: int, kind: str) -> TensorSpec:
@@ -60,8 +111,7 @@ def load(path: Path, **_: Any) -> Model:
     try:
         ov_model = ov.Core().read_model(str(path))
     except Exception as err:  # noqa: BLE001 - OpenVINO raises RuntimeError with a long C++ trace
-        first = str(err).strip().splitlines()[0][:200] if str(err) else type(err).__name__
-        raise ModelFormatError(f"OpenVINO could not read {path}: {first}",
+        raise ModelFormatError(f"OpenVINO could not read {path}: {error_text(err)}",
                                "the IR is damaged or from a newer OpenVINO: convert the model again") from None
     inputs, outputs = specs_of(ov_model)
     rt = ov_model.get_rt_info()

@@ -13,6 +13,7 @@ from workbench.core.data import feeds_for
 from workbench.core.errors import BackendUnavailable, WorkbenchError
 from workbench.core.registry import register_runtime
 from workbench.core.runner import KernelTime, LayerTensor, Runner
+from workbench.formats.openvino import error_fix, error_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.core.model import Model
@@ -96,9 +97,8 @@ class OpenVINORunner(Runner):
         except WorkbenchError:
             raise
         except Exception as err:  # noqa: BLE001 - OpenVINO raises RuntimeError with C++ traces
-            first = str(err).strip().splitlines()[0][:300] if str(err) else type(err).__name__
-            raise WorkbenchError(f"OpenVINO could not compile {self.model.name}: {first}",
-                                 "try another device or precision, or convert via ONNX (wb.export(m, 'onnx'))") from None
+            raise WorkbenchError(f"OpenVINO could not compile {self.model.name} ({self.model.format}): "
+                                 f"{error_text(err)}", error_fix(err, self.model.format)) from None
         self.request = self.compiled.create_infer_request()
         n_out = len(self.compiled.outputs)
         names = self.model.output_names

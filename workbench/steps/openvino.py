@@ -16,8 +16,9 @@ from typing import Any
 from workbench.core.errors import StepError
 from workbench.core.model import Model
 from workbench.core.registry import register_step
+from workbench.formats.openvino import error_fix, error_text
 from workbench.steps.base import StepSpec, as_model, offer, run_step
-from workbench.steps.convert import TORCH_FORMATS, first_line, need_extra, need_format
+from workbench.steps.convert import TORCH_FORMATS, need_extra, need_format
 from workbench.steps.quantize import QuantizeMethods, check_options, need, need_module
 
 TARGET = "openvino"
@@ -96,8 +97,8 @@ def _write_openvino(model: Model, tmp: Path, *, fp16_weights: bool, static_batch
     except StepError:
         raise
     except Exception as err:  # noqa: BLE001 - OpenVINO's frontends raise with long C++ traces
-        raise StepError(f"OpenVINO could not convert {model.name} ({model.format}): {first_line(err)}",
-                        "export to ONNX first (wb.export(m, 'onnx')) and convert that, or try another opset") from None
+        raise StepError(f"OpenVINO could not convert {model.name} ({model.format}): {error_text(err)}",
+                        error_fix(err, model.format)) from None
     if static_batch is not None:
         _fix_shapes(ov_model, model, static_batch)
     stable_names(ov_model)

@@ -194,7 +194,7 @@ def _fixed_batch(model: Model) -> int | None:
 
 def validate_step(result: Model, parent: Model) -> Validation:
     """Run ``result``, ``parent`` and the original on the same inputs and compare (see the module doc)."""
-    from workbench.core.metrics import compare_outputs
+    from workbench.core.metrics import compare_outputs, worst_per_measure
     from workbench.core.precision import loosest
 
     step = result.lineage[-1].step if result.lineage else "load"
@@ -225,13 +225,12 @@ def validate_step(result: Model, parent: Model) -> Validation:
         sign = 1.0 if getattr(result.task, "higher_is_better", True) else -1.0
         drop = {k: sign * (original_metrics[k] - metrics[k]) for k in metrics if k in original_metrics}
     figures: dict[str, Any] = {"passed": bool(vs_parent) and bool(vs_original)}
-    worst = _worst(vs_original)
-    if worst is not None:
-        figures.update(max_abs=worst.max_abs, rel_l2=worst.rel_l2, cosine=worst.cosine, top1=worst.top1,
-                       topk=worst.topk)
-    pw = _worst(vs_parent)
-    if pw is not None:
-        figures.update(parent_rel_l2=pw.rel_l2, parent_cosine=pw.cosine, parent_max_abs=pw.max_abs)
+    # the headline: each measure from the output where it is worst, with that output's name
+    worst = worst_per_measure(vs_original.results)
+    figures.update({k: worst.get(k) for k in ("max_abs", "rel_l2", "cosine", "top1", "topk")})
+    figures.update({k: v for k, v in worst.items() if k.endswith("_output")})
+    pw = worst_per_measure(vs_parent.results)
+    figures.update({f"parent_{k}": pw[k] for k in ("rel_l2", "cosine", "max_abs") if k in pw})
     if "embeddings" in cand and "embeddings" in orig:
         a, b = cand["embeddings"], orig["embeddings"]
         cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
@@ -248,11 +247,6 @@ def _precision_from(model: Model) -> str | None:
         for v in info.values():
             return v.get("precision")
     return None
-
-
-def _worst(comp: Comparison) -> Any:
-    rows = [r for r in comp.results if not math.isnan(r.rel_l2)]
-    return max(rows, key=lambda r: r.rel_l2) if rows else None
 
 
 def _inputs_key(inputs: list[Feeds]) -> str:
