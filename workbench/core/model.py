@@ -24,6 +24,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Dim = int | str  # an int is a fixed size; a str names a dynamic axis ("batch", "sequence", "?")
 
+#: the shape of an input whose rank is unknown too (a foreign TorchScript file): any array is accepted, and
+#: the first run records the shape (``Runner.infer``)
+UNKNOWN_SHAPE: tuple[str, ...] = ("...",)
+
 # Sizes used for dynamic axes when example inputs are made up (no task data).
 DEFAULT_DYNAMIC_SIZES = {"batch": 1, "batch_size": 1, "n": 1, "N": 1}
 DEFAULT_OTHER_DYNAMIC = 16
@@ -49,6 +53,11 @@ class TensorSpec:
     @property
     def is_dynamic(self) -> bool:
         return bool(self.dynamic_axes)
+
+    @property
+    def rank_known(self) -> bool:
+        """False for ``UNKNOWN_SHAPE``: not even the number of dimensions is known."""
+        return self.shape != UNKNOWN_SHAPE
 
     def concrete_shape(self, batch: int | None = None, sizes: dict[str, int] | None = None) -> tuple[int, ...]:
         """A fixed shape: dynamic axes get ``sizes[name]``, ``batch`` on axis 0, else a default."""

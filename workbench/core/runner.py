@@ -276,6 +276,7 @@ class Runner:
             feeds = self.model.example_inputs()
         if check:
             feeds = self.validate_feeds(feeds)
+            self._record_unknown_shapes(feeds)
         start = time.perf_counter()
         outputs = self._infer_impl(feeds)
         elapsed = time.perf_counter() - start
@@ -329,6 +330,19 @@ class Runner:
             out[name] = arr
         return out
 
+    def _record_unknown_shapes(self, feeds: dict[str, np.ndarray]) -> None:
+        """Inputs whose rank the model did not know take the shape and dtype of the first run's arrays
+        (axis 0 dynamic): later runs are checked against them."""
+        if all(s.rank_known for s in self.model.inputs):
+            return
+        from workbench.core.model import TensorSpec
+
+        self.model.inputs = [s if s.rank_known else
+                             TensorSpec(s.name, tuple("batch" if i == 0 else int(d)
+                                                      for i, d in enumerate(feeds[s.name].shape)),
+                                        str(feeds[s.name].dtype))
+                             for s in self.model.inputs]
+
     # -- to implement --------------------------------------------------------------------------
     def _prepare_impl(self) -> None:
         raise NotImplementedError
@@ -349,6 +363,8 @@ def _to_numpy(value: Any) -> np.ndarray:
 
 
 def _check_spec(arr: np.ndarray, spec: TensorSpec) -> None:
+    if not spec.rank_known:  # nothing known yet: the first run records it
+        return
     if arr.dtype != np.dtype(spec.dtype):
         raise InputError(
             f"input {spec.name!r} has dtype {arr.dtype}, the model expects {spec.dtype}",

@@ -18,7 +18,7 @@ import numpy as np
 from workbench.core.detect import known_formats
 from workbench.core.errors import ModelFormatError
 from workbench.core.graph import Graph, Node, Tensor, Weight, dotted_scope, jsonable, mark_params
-from workbench.core.model import Model, TensorSpec
+from workbench.core.model import UNKNOWN_SHAPE, Model, TensorSpec
 from workbench.core.registry import Format, register_format
 
 SPEC_FILE = "workbench_specs.json"  # written by wb.export into the archive's extra files
@@ -82,10 +82,77 @@ def load(path: Path, example_inputs: Any = None, **options: Any) -> Model:
         return Model("torchscript", name=path.stem, path=path, inputs=m.inputs, outputs=m.outputs,
                      native=module, example_feeds=m.example_inputs())
     names = [i.debugName().split(".")[0] for i in list(module.graph.inputs())[1:]]
-    inputs = [TensorSpec(n, (), "float32") for n in names]
+    traced = traced_inputs(path)
+    if traced is not None and len(traced) == len(names):  # torch.jit.trace kept the inputs it traced with
+        from workbench.formats.torch_module import from_module
+
+        m = from_module(module, dict(zip(names, traced, strict=True)), name=path.stem, **options)
+        return Model("torchscript", name=path.stem, path=path, inputs=m.inputs, outputs=m.outputs,
+                     native=module, example_feeds=m.example_inputs(),
+                     metadata={"notes": ["input shapes from the inputs the file was traced with"]})
+    inputs = [TensorSpec(n, UNKNOWN_SHAPE, "float32") for n in names]
     return Model("torchscript", name=path.stem, path=path, inputs=inputs, outputs=[], native=module,
-                 metadata={"notes": ["input shapes unknown (the file does not record them): "
-                                     "pass example_inputs= to wb.load"]})
+                 metadata={"notes": ["input shapes unknown (the file does not record them): any shape is "
+                                     "accepted; pass example_inputs= to wb.load to fix them"]})
+
+
+#: ``torch.<X>Storage`` class names in a TorchScript pickle -> NumPy dtypes
+_STORAGE_DTYPES = {"FloatStorage": "float32", "DoubleStorage": "float64", "HalfStorage": "float16",
+                   "LongStorage": "int64", "IntStorage": "int32", "ShortStorage": "int16", "CharStorage": "int8",
+                   "ByteStorage": "uint8", "BoolStorage": "bool"}
+
+
+def traced_inputs(path: Path) -> list[np.ndarray] | None:
+    """The example inputs a ``torch.jit.trace``d file was traced with (``<archive>/traced_inputs.pkl``,
+    written by torch ≥ 2.0), as arrays; None when the file has none (scripted, older torch) or they are
+    not plain tensors.
+
+    The pickle is read with an unpickler that only knows the handful of globals a list of tensors needs
+    and builds arrays from the raw storage bytes itself: nothing in the file is imported or called.
+    """
+    import pickle
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = next((n for n in archive.namelist() if n.endswith("/traced_inputs.pkl")), None)
+            if member is None:
+                return None
+            prefix = member[: -len("traced_inputs.pkl")]
+            data = archive.read(member)
+            storages = {n[len(prefix) + len("traced_inputs/"):]: n for n in archive.namelist()
+                        if n.startswith(prefix + "traced_inputs/")}
+
+            def rebuild(storage: tuple[str, str], offset: int, size: tuple[int, ...], stride: tuple[int, ...],
+                        *_: Any) -> np.ndarray:
+                dtype, key = storage
+                raw = np.frombuffer(archive.read(storages[key]), dtype=dtype)
+                item = raw.itemsize
+                return np.lib.stride_tricks.as_strided(raw[offset:], size, [s * item for s in stride]).copy()
+
+            class Reader(pickle.Unpickler):
+                def find_class(self, module: str, name: str) -> Any:
+                    if (module, name) == ("torch.jit._pickle", "restore_type_tag"):
+                        return lambda value, _tag: value
+                    if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+                        return rebuild
+                    if module == "torch" and name in _STORAGE_DTYPES:
+                        return _STORAGE_DTYPES[name]
+                    if (module, name) == ("collections", "OrderedDict"):
+                        return dict
+                    raise pickle.UnpicklingError(f"{module}.{name} is not part of a list of traced tensors")
+
+                def persistent_load(self, pid: Any) -> Any:  # ("storage", dtype, key, device, numel)
+                    return (pid[1], str(pid[2]))
+
+            import io
+
+            table = Reader(io.BytesIO(data)).load()
+    except Exception:  # noqa: BLE001 - anything unexpected: the inputs stay unknown, the model still loads
+        return None
+    values = table.get("forward") if isinstance(table, dict) else None
+    if not isinstance(values, list | tuple) or not all(isinstance(v, np.ndarray) for v in values):
+        return None
+    return list(values)
 
 
 # -- the graph -----------------------------------------------------------------------------------
