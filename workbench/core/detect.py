@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core import registry
 from workbench.core.errors import ModelFormatError
+from workbench.core.safety import check_archive, check_openable
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.core.model import Model
@@ -51,10 +52,13 @@ def detect(path: str | Path) -> type[registry.Format]:
     path = Path(path)
     if not path.exists():
         raise ModelFormatError(f"{path} does not exist", "check the path")
+    check_openable(path)  # a FIFO or device is never opened: it would block, or never end
     if path.is_file() and path.stat().st_size == 0:
         raise ModelFormatError(f"{path} is an empty file (0 bytes)",
                                "the file was not written completely: export or copy it again")
     head = read_head(path)
+    if path.is_file():
+        check_archive(path, head)  # a zip bomb is refused before any format unpacks it
     candidates = file_formats()
     for cls in candidates:
         if cls.sniff(path, head):

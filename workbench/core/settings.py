@@ -13,6 +13,10 @@ variable                           type      default                           w
 ``WORKBENCH_STEP_TIMEOUT``         seconds   3600                              isolated step time limit
 ``WORKBENCH_ONNX_EXTERNAL_BYTES``  bytes     1 800 000 000                     ONNX external-data threshold
 ``WORKBENCH_TRITON_MODE``          choice    "" (auto)                         ``interpreter`` forces it
+``WORKBENCH_PUBLISHED``            flag      off                               a published app's kernel
+``WORKBENCH_WORKER_MEMORY``        bytes     0 (no limit)                      worker address-space cap
+``WORKBENCH_MAX_INPUT_BYTES``      bytes     4 294 967 296                     largest example input made
+``WORKBENCH_MAX_UNPACKED_BYTES``   bytes     68 719 476 736                    largest archive unpacked
 ================================== ========= ================================= ===========================
 
 A flag is on for ``1``, ``true``, ``yes``, ``on`` and off for an empty value, ``0``, ``false``, ``no``,
@@ -30,8 +34,9 @@ from typing import Any, Generic, TypeVar
 from workbench.core.errors import WorkbenchError
 
 __all__ = ["ARTIFACTS", "CACHE", "ONNX_EXTERNAL_BYTES", "QUICK", "SETTINGS", "STEP_TIMEOUT", "TRITON_MODE",
-           "Setting", "artifacts_dir", "cache_dir", "describe", "onnx_external_bytes", "quick",
-           "step_timeout_s", "triton_mode"]
+           "Setting", "artifacts_dir", "cache_dir", "describe", "max_input_bytes", "max_unpacked_bytes",
+           "onnx_external_bytes", "quick", "step_timeout_s", "triton_mode",
+           "PUBLISHED", "WORKER_MEMORY", "published", "worker_memory"]
 
 T = TypeVar("T")
 
@@ -127,9 +132,26 @@ TRITON_MODE: Setting[str] = Setting(
     "WORKBENCH_TRITON_MODE", _choice("", "auto", "interpreter"), lambda: "",
     "``interpreter`` runs Triton kernels in the interpreter even on a GPU machine (prints, bounds "
     "checks); empty or ``auto`` chooses by the hardware.", "choice")
+MAX_INPUT_BYTES: Setting[int] = Setting(
+    "WORKBENCH_MAX_INPUT_BYTES", _bytes, lambda: 4 << 30,
+    "The most bytes one set of example inputs may take when the workbench makes it from the shapes a "
+    "model file declares (a file can declare any size).", "number of bytes")
+MAX_UNPACKED_BYTES: Setting[int] = Setting(
+    "WORKBENCH_MAX_UNPACKED_BYTES", _bytes, lambda: 64 << 30,
+    "The most bytes a model archive (a zip: .pt, .pt2, .pth) may declare it unpacks to; a zip bomb "
+    "declares far more than its size.", "number of bytes")
+PUBLISHED: Setting[bool] = Setting(
+    "WORKBENCH_PUBLISHED", _flag, lambda: False,
+    "Set by the server of a published app (``workbench.ui.app_kernel``): the kernel serves visitors, "
+    "so nothing they send may choose code to run, and heavy native work runs in the worker.", "flag")
+WORKER_MEMORY: Setting[int] = Setting(
+    "WORKBENCH_WORKER_MEMORY", _bytes, lambda: 0,
+    "Address-space limit (RLIMIT_AS) of the worker process that runs isolated steps and isolated "
+    "runners; 0: no limit beyond the machine's.", "number of bytes")
 
 #: every setting, in the order of the table above
-SETTINGS: tuple[Setting[Any], ...] = (QUICK, ARTIFACTS, CACHE, STEP_TIMEOUT, ONNX_EXTERNAL_BYTES, TRITON_MODE)
+SETTINGS: tuple[Setting[Any], ...] = (QUICK, ARTIFACTS, CACHE, STEP_TIMEOUT, ONNX_EXTERNAL_BYTES, TRITON_MODE,
+                                      PUBLISHED, WORKER_MEMORY, MAX_INPUT_BYTES, MAX_UNPACKED_BYTES)
 
 
 def quick() -> bool:
@@ -157,10 +179,30 @@ def onnx_external_bytes() -> int:
     return ONNX_EXTERNAL_BYTES.get()
 
 
+def max_input_bytes() -> int:
+    """``$WORKBENCH_MAX_INPUT_BYTES`` (default 4 GiB)."""
+    return MAX_INPUT_BYTES.get()
+
+
+def max_unpacked_bytes() -> int:
+    """``$WORKBENCH_MAX_UNPACKED_BYTES`` (default 64 GiB)."""
+    return MAX_UNPACKED_BYTES.get()
+
+
 def triton_mode() -> str:
     """``$WORKBENCH_TRITON_MODE``: ``"interpreter"`` or ``""`` (choose by the hardware)."""
     mode = TRITON_MODE.get()
     return "" if mode == "auto" else mode
+
+
+def published() -> bool:
+    """True in the kernel of a published app (``WORKBENCH_PUBLISHED``)."""
+    return PUBLISHED.get()
+
+
+def worker_memory() -> int:
+    """``$WORKBENCH_WORKER_MEMORY`` in bytes; 0 for no limit."""
+    return WORKER_MEMORY.get()
 
 
 def describe() -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from workbench.core.errors import ModelFormatError
+from workbench.core.errors import ModelFormatError, UntrustedPickleError
 from workbench.core.graph import Graph, Node, Tensor, Weight, jsonable, mark_params
 from workbench.core.model import Model, TensorSpec
 from workbench.core.registry import Format, register_format
@@ -61,11 +61,99 @@ def _load_torchao_ops() -> bool:
     return True
 
 
-def load(path: Path, **_: Any) -> Model:
+#: where torch.export.save puts what torch.export.load unpickles (payload configs name the rest)
+_PAYLOAD_CONFIG_SUFFIX = "_config.json"
+_OBJECT_PREFIXES = ("custom_obj", "opaque_obj")  # torchbind objects / arbitrary pickled Python objects
+
+
+def _is_weights_only(data: bytes) -> bool:
+    """True when ``data`` (a ``torch.save`` payload) loads with torch's restricted unpickler."""
+    import io
+
+    import torch
+
+    try:
+        torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any refusal means "needs the full unpickler"
+        return False
+    return True
+
+
+def unsafe_members(path: Path) -> list[str]:
+    """The members of a ``.pt2`` archive that ``torch.export.load`` would unpickle with the full
+    unpickler (running code from the file): sample inputs, ``use_pickle`` weights and constants,
+    torchbind / opaque objects, legacy ``.pt`` payloads, that torch's weights-only unpickler refuses.
+
+    torch reads sample inputs weights-only and silently falls back to a full unpickle, and reads a
+    payload marked ``use_pickle`` with ``weights_only=False`` outright: each such member is checked
+    here first, with the restricted unpickler, so nothing is unpickled without ``trust=True``.
+    """
+    import json
+    import zipfile
+
+    from workbench.core.safety import check_zip_bytes, read_member
+
+    unsafe: list[str] = []
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        raw: set[str] = set()  # members torch reads as raw tensor bytes, never unpickled
+        for name in names:
+            if not name.endswith(_PAYLOAD_CONFIG_SUFFIX):
+                continue
+            try:
+                config = json.loads(read_member(archive, name)).get("config", {})
+            except (ValueError, AttributeError):
+                continue  # not a payload config torch can use either
+            folder = name.rsplit("/", 1)[0] + "/"
+            for entry in config.values() if isinstance(config, dict) else ():
+                if not isinstance(entry, dict) or not isinstance(entry.get("path_name"), str):
+                    continue
+                member = folder + entry["path_name"]
+                if entry["path_name"].startswith(_OBJECT_PREFIXES):
+                    unsafe.append(member)
+                elif not entry.get("use_pickle"):
+                    raw.add(member)
+        for name in names:
+            base = name.rsplit("/", 1)[-1]
+            if name in raw or name.endswith("/") or name.endswith(".json") or name in unsafe:
+                continue
+            if base.startswith(_OBJECT_PREFIXES):
+                unsafe.append(name)
+                continue
+            info = archive.getinfo(name)
+            if info.file_size < 2:
+                continue
+            head = archive.open(name).read(4)
+            # a torch.save payload (a nested zip), or a bare pickle (protocol >= 2 starts with 0x80)
+            if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80" or name.endswith((".pt", ".pkl"))):
+                continue
+            data = read_member(archive, name)
+            check_zip_bytes(data, f"{path}:{name}")
+            if not _is_weights_only(data):
+                unsafe.append(name)
+    return unsafe
+
+
+def load(path: Path, *, trust: bool = False, **_: Any) -> Model:
     import torch
 
     from workbench.formats.torchscript import SPEC_FILE, specs_from_json
 
+    if not trust:
+        try:
+            unsafe = unsafe_members(path)
+        except ModelFormatError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a damaged archive: torch would fail on it too
+            raise ModelFormatError(f"{path} is a damaged .pt2 archive ({type(err).__name__}: {err})",
+                                   "save it again with torch.export.save") from None
+        if unsafe:
+            shown = ", ".join(unsafe[:3]) + (f" and {len(unsafe) - 3} more" if len(unsafe) > 3 else "")
+            raise UntrustedPickleError(
+                f"{path} holds pickled Python objects ({shown}) that torch.export.load would unpickle, "
+                "running code from the file",
+                "if you trust the file, wb.load(path, trust=True); else ask for a .pt2 saved by "
+                "torch.export.save from plain tensors, or an ONNX file")
     extra = {SPEC_FILE: ""}
     try:
         try:

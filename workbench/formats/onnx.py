@@ -7,6 +7,7 @@ Detection parses the protobuf (the header only: external tensors are not read), 
 from __future__ import annotations
 
 import ast
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,25 +130,94 @@ def external_names(proto: onnx.ModelProto) -> list[str]:
 
 
 def external_data_files(path: Path) -> list[Path]:
-    """The external data files an ONNX model refers to (found next to it)."""
-    return [path.parent / n for n in external_names(_proto_header(path)) if (path.parent / n).exists()]
+    """The external data files an ONNX model refers to, inside its folder (never a file outside it:
+    a location with ``..``, an absolute path or a symlink out is not listed, counted or served)."""
+    from workbench.core.safety import inside_folder
+
+    files = []
+    for n in external_names(_proto_header(path)):
+        f = inside_folder(path.parent, n)
+        if f is not None and f.is_file():
+            files.append(f)
+    return files
+
+
+def check_external_data(path: Path, proto: onnx.ModelProto) -> None:
+    """Refuse external data that points outside the model's folder or past its file's end.
+
+    ONNX's rule (``onnx.checker``): a location is a relative path inside the model's folder. Raises
+    ``ModelFormatError`` for an empty location, ``..``, an absolute path, a symlink out of the folder,
+    a FIFO or device, a missing file, and an offset or length that is not a non-negative integer within
+    the file. Nothing outside the folder is opened.
+    """
+    from onnx.external_data_helper import uses_external_data
+
+    from workbench.core.safety import file_kind, inside_folder
+
+    fix = "keep external data files beside the .onnx, referred to by a plain relative name (onnx.save_model(..., " \
+          "save_as_external_data=True))"
+    missing: list[str] = []
+    for tensor in iter_tensors(proto):
+        if not uses_external_data(tensor):
+            continue
+        info = {e.key: e.value for e in tensor.external_data}
+        name = tensor.name.encode("utf-8", "replace").decode()[:80]
+        location = info.get("location", "")
+        if not location:
+            raise ModelFormatError(f"{path}: tensor {name!r} is stored externally but names no file (empty location)",
+                                   fix)
+        target = inside_folder(path.parent, location)
+        if target is None:
+            raise ModelFormatError(
+                f"{path}: tensor {name!r} points at external data {location[:200]!r}, outside the model's folder "
+                "(.., an absolute path or a symlink out); the workbench never reads files outside it", fix)
+        if not target.exists():
+            missing.append(location)
+            continue
+        mode = target.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise ModelFormatError(f"{path}: external data {location!r} of tensor {name!r} is {file_kind(mode)}", fix)
+        size = target.stat().st_size
+        try:
+            offset = int(info.get("offset", 0) or 0)
+            length = int(info["length"]) if info.get("length", "") != "" else None
+        except ValueError:
+            raise ModelFormatError(f"{path}: tensor {name!r} has a non-integer external data offset or length "
+                                   f"({info.get('offset')!r}, {info.get('length')!r})", fix) from None
+        if offset < 0 or (length is not None and length < 0):
+            raise ModelFormatError(f"{path}: tensor {name!r} has a negative external data offset or length "
+                                   f"({offset}, {length})", fix)
+        if offset > size or (length is not None and offset + length > size):
+            raise ModelFormatError(f"{path}: tensor {name!r} reads bytes {offset}..{offset + (length or 0)} of "
+                                   f"{location!r}, which has {size} bytes (the data file is truncated or "
+                                   "does not belong to this model)", fix)
+    if missing:
+        raise ModelFormatError(
+            f"{path} keeps its weights in external data file(s) {sorted(set(missing))} that are not next to it",
+            "copy the .onnx together with its data file(s) into the same folder",
+        )
+
+
+def _load_full(path: Path) -> onnx.ModelProto:
+    """The ModelProto with its external tensors; a file that fails here is a damaged model."""
+    import onnx
+
+    try:
+        return onnx.load_model(str(path), load_external_data=True)
+    except Exception as err:  # noqa: BLE001 - onnx raises ValidationError, ValueError, DecodeError, OSError
+        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise ModelFormatError(f"{path} could not be read with its weights ({type(err).__name__}: {detail})",
+                               "export it again, or copy the .onnx together with its data file(s)") from None
 
 
 def load(path: Path, **_: Any) -> Model:
     """Read inputs, outputs and metadata; the full proto (with weights) is loaded on ``native()``."""
-    import onnx
-
     try:
         proto = _proto_header(path)
     except Exception:  # noqa: BLE001
         raise explain_parse_failure(path) from None
+    check_external_data(path, proto)
     external = external_names(proto)
-    missing = [n for n in external if not (path.parent / n).exists()]
-    if missing:
-        raise ModelFormatError(
-            f"{path} keeps its weights in external data file(s) {missing} that are not next to it",
-            "copy the .onnx together with its data file(s) into the same folder",
-        )
     initializers = {i.name for i in proto.graph.initializer}
     inputs = [value_info_spec(v) for v in proto.graph.input if v.name not in initializers]
     outputs = [value_info_spec(v) for v in proto.graph.output]
@@ -160,7 +230,7 @@ def load(path: Path, **_: Any) -> Model:
         "external_data": bool(external),
     }
     return Model("onnx", name=path.stem, path=path, inputs=inputs, outputs=outputs, metadata=meta,
-                 native_loader=lambda: onnx.load_model(str(path), load_external_data=True))
+                 native_loader=lambda: _load_full(path))
 
 
 # -- the graph -----------------------------------------------------------------------------------
