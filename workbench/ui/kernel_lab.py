@@ -11,7 +11,11 @@ The browser half is ``workbench/widgets/kernel_lab.js``: a
 Python-highlighting editor, the three buttons, the mode badge and the output panel.
 
 Published as a Voilà app, the lab is read-only: the editor is locked and the buttons run only the
-code the notebook's author gave, so visitors cannot run code of their choosing.
+code the notebook's author gave, so visitors cannot run code of their choosing. That decision is made
+in the kernel and kept there: the synced ``editable`` trait only tells the browser how to draw the
+editor, and the browser may change nothing but ``code`` (and that only while the kernel allows
+edits). A visitor who rewrites the widget's state over the websocket (``editable: true``, new
+``code``, another ``entry``) changes nothing the kernel runs.
 """
 
 from __future__ import annotations
@@ -49,8 +53,12 @@ def add(x, y):
 
 
 def in_voila() -> bool:
-    """True inside a kernel started by Voilà (a published app)."""
-    return "VOILA_KERNEL_ID" in os.environ or os.environ.get("SERVER_SOFTWARE", "").startswith("voila")
+    """True inside a kernel that serves visitors: started by Voilà (a published app, preheated or not)
+    or by the app's kernel launcher (``WORKBENCH_PUBLISHED``, set by ``workbench.ui.app_kernel``)."""
+    from workbench.core import settings
+
+    return (settings.published() or any(k in os.environ for k in ("VOILA_KERNEL_ID", "VOILA_PREHEAT"))
+            or os.environ.get("SERVER_SOFTWARE", "").startswith("voila"))
 
 
 class KernelLab(anywidget.AnyWidget):
@@ -63,11 +71,15 @@ class KernelLab(anywidget.AnyWidget):
         shapes, dtypes, make_inputs, tolerances: passed to ``wb.kernels.check``.
         bench_inputs: ``() -> tuple of tensors`` for Benchmark (default: inputs of the last shape).
         namespace: where the code runs (default: a fresh dict; pass ``globals()`` to share the notebook's).
-        editable: allow editing (default: True, False inside Voilà).
+        editable: allow editing (default: True; always False inside Voilà, whatever is passed:
+            a published app never runs a visitor's code).
     """
 
     _esm = _WIDGETS / "kernel_lab.js"
     _css = _WIDGETS / "kernel_lab.css"
+
+    # the only state the browser may send, and only while the kernel allows edits (``set_state``)
+    _FROM_BROWSER = frozenset({"code"})
 
     code = traitlets.Unicode("").tag(sync=True)
     title = traitlets.Unicode("Kernel lab").tag(sync=True)
@@ -104,7 +116,8 @@ class KernelLab(anywidget.AnyWidget):
         if self._default_add:
             code, shapes = DEFAULT_CODE, shapes or [(1,), (7,), (1000,), (4099,)]
             reference = _add_reference
-        editable = (not in_voila()) if editable is None else editable
+        editable = (not in_voila()) if editable is None else (editable and not in_voila())
+        self._edits_allowed = editable  # the kernel's decision; the synced trait only mirrors it
         super().__init__(
             code=code or "", entry=entry, title=title, mode_name=mode.name, mode_text=mode.describe(),
             editable=editable, can_check=reference is not None or exercise is not None,
@@ -133,7 +146,23 @@ class KernelLab(anywidget.AnyWidget):
 
     # -- actions (the buttons call these; they are the engine's functions, shown) ----------------------
     def _source(self) -> str:
-        return self.code if self.editable else self._authored_code
+        # decided from kernel-side state only: never from a trait the browser could have written
+        return self.code if self._edits_allowed and not in_voila() else self._authored_code
+
+    @traitlets.observe("editable")
+    def _editable_changed(self, change: dict[str, Any]) -> None:
+        # reached only from kernel-side code (``set_state`` drops ``editable`` from the browser):
+        # the notebook's author may unlock or lock the lab; inside Voilà it stays locked
+        self._edits_allowed = bool(change["new"]) and not in_voila()
+        if self._edits_allowed != change["new"]:
+            self.editable = self._edits_allowed
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """State from the browser: only ``code``, and only while the kernel allows edits."""
+        allowed = self._FROM_BROWSER if self._edits_allowed and not in_voila() else frozenset()
+        sync_data = {k: v for k, v in (sync_data or {}).items() if k in allowed}
+        if sync_data:
+            super().set_state(sync_data)
 
     def run(self) -> bool:
         """Execute the editor's code; True on success. The output panel shows prints and errors."""

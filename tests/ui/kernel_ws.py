@@ -1,0 +1,59 @@
+"""A visitor's raw access to a Voilà page's kernel: the page's kernel and widget ids, and a websocket
+client that speaks the Jupyter kernel protocol (legacy JSON frames, no subprotocol), so tests can
+play a hostile visitor who sends widget messages the page's own JavaScript never would."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+from websockets.sync.client import connect
+
+
+def open_page(url: str, timeout: float = 120) -> tuple[str, list[str]]:
+    """GET a Voilà page (the notebook runs); its kernel id and the widget model ids it shows."""
+    with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - 127.0.0.1 only
+        html = r.read().decode()
+    kernel = re.search(r'kernelId"\s*:\s*"([0-9a-f-]{36})"', html)
+    if kernel is None:
+        raise AssertionError(f"no kernel id in the page:\n{html[:2000]}")
+    return kernel.group(1), re.findall(r'model_id"\s*:\s*"([0-9a-f]{32})"', html)
+
+
+class KernelSocket:
+    """The kernel's websocket as a visitor's script sees it: send comm messages, read replies."""
+
+    def __init__(self, base: str, kernel_id: str, **connect_args: Any) -> None:
+        ws_url = base.replace("http://", "ws://", 1).rstrip("/")
+        self.session = uuid.uuid4().hex
+        self.ws = connect(f"{ws_url}/api/kernels/{kernel_id}/channels?session_id={self.session}",
+                          max_size=None, open_timeout=30, **connect_args)
+
+    def send(self, msg_type: str, content: dict[str, Any], channel: str = "shell") -> str:
+        msg_id = uuid.uuid4().hex
+        header = {"msg_id": msg_id, "msg_type": msg_type, "session": self.session, "username": "visitor",
+                  "date": "2026-01-01T00:00:00Z", "version": "5.3"}
+        self.ws.send(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "content": content,
+                                 "buffers": [], "channel": channel}))
+        return msg_id
+
+    def comm(self, comm_id: str, data: dict[str, Any]) -> str:
+        return self.send("comm_msg", {"comm_id": comm_id, "data": data})
+
+    def messages(self, seconds: float):
+        """Decoded JSON messages for up to ``seconds`` (binary frames are skipped)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                raw = self.ws.recv(timeout=left)
+            except TimeoutError:
+                return
+            if isinstance(raw, str):
+                yield json.loads(raw)
+
+    def close(self) -> None:
+        self.ws.close()
