@@ -38,3 +38,15 @@ class InputError(WorkbenchError, ValueError):
 
 class StepError(WorkbenchError, RuntimeError):
     """An export, convert or quantize step failed."""
+
+
+class InferenceError(WorkbenchError, RuntimeError):
+    """A runtime failed while running a model (its own exception, summarised on one line)."""
+
+
+def one_line(err: BaseException, limit: int = 600) -> str:
+    """``err``'s message on one line, whole up to ``limit`` characters (runtimes put the cause after a
+    first line that only says where: ``[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : ...``)."""
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    text = text or type(err).__name__
+    return text if len(text) <= limit else text[:limit] + " …"

@@ -258,12 +258,26 @@ class Model:
 def random_feeds(
     specs: Sequence[TensorSpec], batch: int | None = None, seed: int = 0, sizes: dict[str, int] | None = None
 ) -> dict[str, np.ndarray]:
-    """Seeded random arrays matching ``specs`` (normal floats, small non-negative ints, ones for masks)."""
+    """Seeded random arrays matching ``specs`` (normal floats, small non-negative ints, ones for masks).
+
+    A shape a file declares is checked before anything is allocated (``$WORKBENCH_MAX_INPUT_BYTES``:
+    an ``InputError`` with the size and the fix), and a dtype NumPy has no type for is a
+    ``ModelFormatError``, not a ``TypeError``.
+    """
+    from workbench.core.safety import check_declared_bytes
+
     rng = np.random.default_rng(seed)
     feeds = {}
     for spec in specs:
         shape = spec.concrete_shape(batch=batch, sizes=sizes)
-        dt = np.dtype(spec.dtype)
+        try:
+            dt = np.dtype(spec.dtype)
+        except (TypeError, ValueError):
+            raise ModelFormatError(f"input {spec.name!r} has the element type {spec.dtype!r}, which the workbench "
+                                   "cannot make example data for",
+                                   "pass inputs of your own (wb.load(..., example_inputs=...) or runner.infer(feeds))"
+                                   ) from None
+        check_declared_bytes(spec.name, shape, dt.itemsize)
         if dt.kind == "f":
             arr = rng.standard_normal(shape).astype(dt)
         elif dt.kind in "iu":

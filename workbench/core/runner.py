@@ -38,7 +38,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from workbench.core.errors import BackendUnavailable, IncompatibleModel, InputError, WorkbenchError
+from workbench.core.errors import (
+    BackendUnavailable,
+    IncompatibleModel,
+    InferenceError,
+    InputError,
+    WorkbenchError,
+    one_line,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.core.model import Model, TensorSpec
@@ -259,7 +266,15 @@ class Runner:
         if not avail:
             raise BackendUnavailable(avail.reason or f"{self.name} is unavailable", avail.fix)
         start = time.perf_counter()
-        self._prepare_impl()
+        try:
+            self._prepare_impl()
+        except WorkbenchError:
+            raise
+        except Exception as err:  # a runtime's own exception type: one line with the problem and a fix
+            raise InferenceError(f"{self.name} could not load {self.model.name}: {type(err).__name__}: "
+                                 f"{one_line(err)}",
+                                 "the model file may be damaged or use what this runtime does not support: "
+                                 "check it with wb.load(...).describe(), or try another runtime") from err
         self.timing.prepare_s = time.perf_counter() - start
         self.is_prepared = True
         return self
@@ -278,7 +293,18 @@ class Runner:
             feeds = self.validate_feeds(feeds)
             self._record_unknown_shapes(feeds)
         start = time.perf_counter()
-        outputs = self._infer_impl(feeds)
+        try:
+            outputs = self._infer_impl(feeds)
+        except WorkbenchError:
+            raise
+        except Exception as err:  # ONNX Runtime's Fail / InvalidArgument, OpenVINO's RuntimeError, …
+            shapes = ", ".join(f"{k}: {getattr(v, 'dtype', type(v).__name__)}{list(getattr(v, 'shape', ()))}"
+                               for k, v in feeds.items())
+            raise InferenceError(f"{self.name} failed to run {self.model.name} on inputs ({shapes}): "
+                                 f"{type(err).__name__}: {one_line(err)}",
+                                 "check the inputs against model.inputs (shapes, dtypes, a batch of at least "
+                                 "1); if they match, the model is damaged or hits a runtime bug: try another "
+                                 "runtime") from err
         elapsed = time.perf_counter() - start
         t = self.timing
         if t.first_infer_s is None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from workbench.core.data import feeds_for
-from workbench.core.errors import BackendUnavailable, WorkbenchError
+from workbench.core.errors import BackendUnavailable, WorkbenchError, one_line
 from workbench.core.registry import register_runtime
 from workbench.core.runner import KernelTime, Runner, default_in_flight, physical_cores
 
@@ -21,6 +21,25 @@ if TYPE_CHECKING:  # pragma: no cover
 
 OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
               "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}
+
+
+def load_error_fix(text: str) -> str:
+    """The fix for an ONNX Runtime session error, from what it says went wrong (not always the opset)."""
+    low = text.lower()
+    if "invalid_protobuf" in low or "protobuf parsing failed" in low:
+        return "the file is damaged or not ONNX: export or copy it again"
+    if "no_suchfile" in low or "external data" in low or "external_data" in low:
+        return "copy the .onnx together with its external data file(s), unchanged, into one folder"
+    if "ir version" in low or ("opset" in low and ("support" in low or "under development" in low)):
+        return "this ONNX Runtime does not support the file's IR version or opset: export with another " \
+               "opset (wb.export(..., opset=...)) or upgrade onnxruntime"
+    if "not_implemented" in low or "could not find an implementation" in low:
+        return "an operator (with these input types) has no ONNX Runtime kernel: export with another opset " \
+               "or dtype, or run it on another runtime"
+    if "invalid_graph" in low or "type error" in low or "shape" in low or "invalid_argument" in low:
+        return "the graph is invalid (types, shapes or node inputs disagree): check it with " \
+               "onnx.checker.check_model(path, full_check=True) and export it again"
+    return "check the model with onnx.checker.check_model(path, full_check=True), or try another runtime"
 
 
 @register_runtime
@@ -91,9 +110,8 @@ class OnnxRuntimeRunner(Runner):
         try:
             self.session = ort.InferenceSession(source, self.session_options(), providers=providers)
         except Exception as err:  # noqa: BLE001 - ORT raises its own exception types
-            first = str(err).strip().splitlines()[0][:300]
-            raise WorkbenchError(f"ONNX Runtime could not load {self.model.name}: {first}",
-                                 "check the opset (wb.export(..., opset=...)) or simplify the model") from None
+            raise WorkbenchError(f"ONNX Runtime could not load {self.model.name}: {one_line(err)}",
+                                 load_error_fix(str(err))) from None
         self._output_names = [o.name for o in self.session.get_outputs()]
 
     def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

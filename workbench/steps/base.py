@@ -32,6 +32,7 @@ from workbench.steps.workspace import (
     find_cached,
     model_sha256,
     record,
+    release,
     tmp_sibling,
     unique_path,
     update_entry,
@@ -187,10 +188,20 @@ def run_step(
             return hit
     say("running")
     out = Path(path) if path is not None else unique_path(_stem(parent, spec.tag), spec.suffix)
-    if path is not None and (out.exists() or (out.suffix == ".xml" and out.with_suffix(".bin").exists())):
-        raise StepError(f"{out} already exists and would be overwritten", "pass a new path, or leave path out")
     if path is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        # every file the artifact will take (the IR's .bin, ONNX external .data): a symlink counts, even dangling
+        siblings = {".xml": (out.with_suffix(".bin"),), ".onnx": (Path(f"{out}.data"),)}.get(out.suffix, ())
+        taken = [p for p in (out, *siblings) if p.exists() or p.is_symlink()]
+        if taken:
+            what = "a symlink" if taken[0].is_symlink() else ("a folder" if taken[0].is_dir() else "a file")
+            raise StepError(f"{taken[0]} already exists ({what}) and would be overwritten"
+                            + (f" by {out.name}'s weights" if taken[0] != out else ""),
+                            "pass a new path, or leave path out")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StepError(f"cannot make the folder {out.parent} for {out.name} ({err.strerror or err})",
+                            "pass a path in a folder you can write to") from None
     tmp = tmp_sibling(out)
     label = f"{spec.step} of {parent.name}"
     notes: list[str] = []
@@ -213,8 +224,9 @@ def run_step(
         if path is None:  # drop the name we reserved
             if out.is_dir() and out.suffix in FOLDER_SUFFIXES and not any(out.iterdir()):
                 out.rmdir()
-            elif out.is_file() and out.stat().st_size == 0:
+            elif out.is_file() and not out.is_symlink() and out.stat().st_size == 0:
                 out.unlink()
+            release(out)
         if isinstance(err, WorkbenchError | KeyboardInterrupt):
             raise
         first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__

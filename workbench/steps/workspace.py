@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.core import settings
+from workbench.core.errors import WorkbenchError
 from workbench.core.results import plain
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,10 +55,101 @@ def using_workspace(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def workspace() -> Path:
-    """The artifacts folder: ``set_workspace()``'s, else ``$WORKBENCH_ARTIFACTS``, else ``./workbench-artifacts``."""
+    """The artifacts folder: ``set_workspace()``'s, else ``$WORKBENCH_ARTIFACTS``, else ``./workbench-artifacts``.
+
+    The first time a process uses a folder, what killed processes left there is removed
+    (``clean_stale``)."""
     root = _root or settings.artifacts_dir()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise WorkbenchError(f"the artifacts folder {root} is a file (or lies under one), not a folder",
+                             "choose a folder: wb.set_workspace('some/folder') or WORKBENCH_ARTIFACTS=some/folder; "
+                             "the file is left as it is") from None
+    except OSError as err:
+        raise WorkbenchError(f"the artifacts folder {root} cannot be created ({err.strerror or err})",
+                             "choose a folder you can write to: wb.set_workspace(...) or WORKBENCH_ARTIFACTS") from None
+    if root not in _cleaned:
+        _cleaned.add(root)
+        clean_stale(root)
     return root
+
+
+# -- what killed processes leave behind ----------------------------------------------------------
+#: folders already cleaned by this process
+_cleaned: set[Path] = set()
+_TMP_NAME = re.compile(r"^\..+\.tmp-(\d+)-\d+")  # tmp_sibling's names: .stem.tmp-<pid>-<thread>.suffix
+_RESERVED_NAME = re.compile(r"^\.(.+)\.reserved-(\d+)$")  # unique_path's marker beside a placeholder
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (a PID we may not signal is alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
+
+
+def clean_stale(folder: Path) -> list[str]:
+    """Remove what processes that died mid-step left in ``folder``; returns the names removed.
+
+    Only the workbench's own leftovers, of processes no longer running: hidden temporary files and
+    folders (``.name.tmp-<pid>-…``) and the empty placeholders ``unique_path`` reserved (each has a
+    ``.name.reserved-<pid>`` marker; a placeholder that is no longer empty is the user's and stays).
+    Symlinks are removed as links, never followed.
+    """
+    import shutil
+
+    removed: list[str] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        p = folder / name
+        m = _TMP_NAME.match(name)
+        if m and not _alive(int(m.group(1))):
+            try:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
+                removed.append(name)
+            except OSError:
+                pass
+            continue
+        m = _RESERVED_NAME.match(name)
+        if m and not _alive(int(m.group(2))):
+            target = folder / m.group(1)
+            try:
+                if target.is_symlink():
+                    pass  # not a placeholder we made: leave it
+                elif target.is_file() and target.stat().st_size == 0:
+                    target.unlink()
+                    removed.append(target.name)
+                elif target.is_dir() and not any(target.iterdir()):
+                    target.rmdir()
+                    removed.append(target.name)
+                p.unlink()
+                removed.append(name)
+            except OSError:
+                pass
+    return removed
+
+
+def _marker(path: Path) -> Path:
+    return path.with_name(f".{path.name}.reserved-{os.getpid()}")
+
+
+def release(path: Path) -> None:
+    """Drop this process's reservation marker of ``path`` (the placeholder was filled or removed)."""
+    with contextlib.suppress(OSError):
+        _marker(path).unlink()
 
 
 def unique_path(stem: str, suffix: str, folder: Path | None = None) -> Path:
@@ -81,6 +174,7 @@ def unique_path(stem: str, suffix: str, folder: Path | None = None) -> Path:
                     candidate.touch(exist_ok=False)  # reserve the name (another process may race us)
             except FileExistsError:
                 continue
+            _marker(candidate).touch()  # lets a later run remove the placeholder if this process dies
             return candidate
     raise RuntimeError(f"no free artifact name for {stem}{suffix} in {folder}")
 
@@ -99,13 +193,16 @@ def commit(tmp: Path, final: Path) -> Path:
     ``final`` must be free or be the empty placeholder ``unique_path`` reserved; anything else is a
     user's file and is never replaced.
     """
-    if final.is_dir() and not final.is_symlink():
+    if final.is_symlink():  # a user's link (even a dangling one) is never replaced
+        raise FileExistsError(f"{final} is a symlink; not replacing it")
+    if final.is_dir():
         if any(final.iterdir()):
             raise FileExistsError(f"{final} exists and is not empty; not replacing it")
         final.rmdir()
     elif final.exists() and final.stat().st_size > 0:
         raise FileExistsError(f"{final} exists; not replacing it")
     os.replace(tmp, final)
+    release(final)
     return final
 
 
