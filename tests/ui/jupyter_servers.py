@@ -103,17 +103,34 @@ def jupyter_lab(root: Path, base_url: str = "/"):
         _stop(proc)
 
 
+APP_CONFIG = REPO / "binder" / "app"
+
+
 @contextmanager
-def voila(root: Path, notebook: str):
-    """Standalone Voilà rendering ``notebook``; yields the page URL."""
+def voila(root: Path, notebook: str, *, app_config: bool = False, args: tuple[str, ...] = (),
+          proc_out: list | None = None):
+    """Standalone Voilà rendering ``notebook``; yields the page URL.
+
+    ``app_config``: run with the published app's configuration (``binder/app/voila.json``: preheated
+    kernels, culling, a memory cap per visitor, no tracebacks), as ``scripts/start --app`` does;
+    otherwise tracebacks are shown (test failures are easier to read). ``args`` are added to the
+    command line; ``proc_out`` receives the server's ``Popen``.
+    """
     port = free_port()
     log = root / f"voila-{port}.log"
     cmd = [sys.executable, "-m", "voila", notebook, "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-           "--Voila.port_retries=0", "--MappingKernelManager.cull_idle_timeout=600",
-           "--VoilaConfiguration.show_tracebacks=True", "--ServerApp.allow_root=True"]
+           "--Voila.port_retries=0", "--ServerApp.allow_root=True"]
+    env = _env(root)
+    if app_config:
+        env["JUPYTER_CONFIG_PATH"] = str(APP_CONFIG)
+    else:
+        cmd += ["--MappingKernelManager.cull_idle_timeout=600", "--VoilaConfiguration.show_tracebacks=True"]
+    cmd += list(args)
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=root, env=_env(root), stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+    if proc_out is not None:
+        proc_out.append(proc)
     base = f"http://127.0.0.1:{port}/"
     try:
         _wait_port(port, proc, log)  # an HTTP probe of "/" would execute the notebook once more

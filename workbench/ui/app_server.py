@@ -1,0 +1,86 @@
+"""The published app's server side: the kernel launcher and kernel manager its Voilà configuration
+names (``binder/app/``, used by ``scripts/start --app`` and the Binder start script).
+
+Every visitor of a Voilà page gets a kernel of their own (~400 MB for the app). The configuration
+bounds what visitors can take:
+
+- **culling**: a kernel idle for ``cull_idle_timeout`` seconds is shut down (checked every
+  ``cull_interval``), connected or not (``cull_connected``): a closed tab, a killed browser or a
+  script that opened the page and left no longer leaves a kernel forever;
+- **a memory cap per visitor**: :class:`VisitorKernelManager` starts a visitor's kernel through
+  ``python -m workbench.ui.app_kernel --memory BYTES -- <the kernelspec's command>``, which caps the kernel's address space (``RLIMIT_AS``,
+  inherited by its worker process) before ipykernel starts, so one visitor cannot take the machine;
+  it also sets ``WORKBENCH_PUBLISHED=1``, which the views read to lock themselves (``KernelLab``);
+  Only visitors' kernels (those Voilà starts: their environment holds Voilà's ``VOILA_*``
+  variables) are capped and culled; a JupyterLab kernel on the same server (Binder) is left alone.
+- **preheated kernels**: standalone Voilà keeps a pool of kernels that have already run the
+  notebook, so a visitor's page is served at once. :class:`AppKernelManager` keeps the pool's
+  kernels out of culling (they wait for a visitor, they are not abandoned); a kernel handed to a
+  visitor is culled like any other.
+- **no tracebacks** are sent to visitors (``show_tracebacks: false``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager, ServerKernelManager
+from traitlets import Bool, Int, default
+
+from workbench.ui.app_kernel import DEFAULT_MEMORY
+
+
+def is_visitor_env(env: dict[str, str]) -> bool:
+    """True for the environment Voilà gives a kernel it starts for a page (preheated or not)."""
+    return any(key in env for key in ("VOILA_PREHEAT", "VOILA_BASE_URL", "VOILA_REQUEST_URL"))
+
+
+class VisitorKernelManager(ServerKernelManager):
+    """One kernel; a visitor's (started by Voilà) runs under ``workbench.ui.app_kernel``'s cap."""
+
+    visitor = Bool(False, help="started for a visitor of a Voilà page: capped, published, culled")
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        cmd, kw = await super()._async_pre_start_kernel(**kw)
+        env = dict(kw.get("env") or {})
+        if is_visitor_env(env):
+            self.visitor = True
+            limit = getattr(self.parent, "visitor_memory", DEFAULT_MEMORY)
+            cmd = [sys.executable, "-m", "workbench.ui.app_kernel", "--memory", str(limit), "--", *cmd]
+            env["WORKBENCH_PUBLISHED"] = "1"
+            kw["env"] = env
+        return cmd, kw
+
+
+class AppKernelManager(AsyncMappingKernelManager):
+    """Voilà's kernel manager for the app: culls visitors' idle kernels, never the preheated pool's.
+
+    Voilà's preheat pool (``VoilaConfiguration.preheat_kernel``) wraps this class and keeps the
+    kernels it started in ``_pools``; without this guard the culler would shut the idle pool down
+    and every visitor after a quiet spell would wait for a cold kernel. Kernels that are not
+    visitors' (a JupyterLab notebook's, on Binder) are never culled here.
+    """
+
+    visitor_memory = Int(DEFAULT_MEMORY, config=True,
+                         help="address-space cap (bytes) of each visitor's kernel; 0: no cap")
+
+    @default("kernel_manager_class")
+    def _app_kernel_manager_class(self) -> str:
+        return "workbench.ui.app_server.VisitorKernelManager"
+
+    def _pooled_kernel_ids(self) -> set[str]:
+        ids: set[str] = set()
+        for pool in getattr(self, "_pools", {}).values():
+            for task in pool:
+                if task.done() and not task.cancelled() and task.exception() is None:
+                    kid = (task.result() or {}).get("kernel_id")
+                    if kid:
+                        ids.add(kid)
+        return ids
+
+    async def cull_kernel_if_idle(self, kernel_id: str) -> Any:
+        kernel = self._kernels.get(kernel_id)
+        if kernel is None or not getattr(kernel, "visitor", False) or kernel_id in self._pooled_kernel_ids():
+            return None
+        return await super().cull_kernel_if_idle(kernel_id)
