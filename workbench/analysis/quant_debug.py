@@ -1,0 +1,780 @@
+"""``wb.quantize_debug``: why did INT8 break my model? — and ``wb.quantize(..., accuracy_budget=)``, which
+wins the accuracy back by keeping the fewest layers in float.
+
+The debugger takes the float model and its INT8 copy and measures, for every quantized layer:
+
+* ``alone``: the output error that layer adds on its own (that layer alone quantized, every other one
+  float: ONNX Runtime's "qdq loss" question);
+* ``share``: its share of the final error (that layer alone kept float, every other one quantized:
+  ``(E_int8 - E_without) / E_int8``; what keeping it float buys);
+* the activation ranges it sees on real data (min, max, 99.9th percentile of ``|x|``, the outlier ratio
+  ``max|x| / p99.9``), the range the calibration method chose and the fraction of values it clips.
+
+It does not re-quantize: it edits the quantized graph, which already holds every decision the quantizer
+made. An ONNX QDQ model (ONNX Runtime's static INT8) keeps a layer float by wiring its inputs past their
+``QuantizeLinear → DequantizeLinear`` pairs (and its weights to their float twins from the float model);
+an OpenVINO IR with ``FakeQuantize`` ops (NNCF's INT8) by wiring its inputs past their ``FakeQuantize``.
+A "layer" is a node whose inputs are quantized, named as the quantizer knows it: the names its
+``nodes_to_exclude`` (ONNX Runtime) or ``ignored_scope`` (NNCF) take.
+
+``quantize_within_budget`` (``wb.quantize(model, tool, accuracy_budget=0.01)``) runs the quantization,
+measures the task metric, and when the drop exceeds the budget asks the debugger for the ranking, predicts
+from the edited graphs how many of the top layers must stay float, and then runs real, cached, registered
+quantization steps that exclude them (adding layers one by one if the prediction fell short) until the
+metric is within the budget. The result's metadata (``"accuracy_budget"``) records every trial, the
+layers kept float and why; its lineage holds the excluded layers as the step's options.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.analysis.compare import as_model
+from workbench.core import progress, registry
+from workbench.core.data import feeds_for
+from workbench.core.errors import WorkbenchError
+from workbench.core.model import Model
+from workbench.core.results import result_type, to_json
+from workbench.steps import quantize as quantize_step
+from workbench.steps import routing
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+Feeds = dict[str, np.ndarray]
+Predict = Callable[[Feeds], Feeds]
+
+#: ONNX data types of zero points -> their integer range
+_ONNX_INT_RANGES = {2: (0, 255), 3: (-128, 127), 4: (0, 65535), 5: (-32768, 32767), 6: (-2**31, 2**31 - 1),
+                    21: (0, 15), 22: (-8, 7)}
+_QDQ = ("QuantizeLinear", "DequantizeLinear")
+
+
+@dataclass
+class QuantLayer:
+    """One quantized layer: the error it adds, its share of the final error, and what its inputs look like."""
+
+    rank: int
+    node: str  # the name the quantizer knows it by (nodes_to_exclude / ignored_scope)
+    op_type: str
+    index: int  # position in the quantized graph
+    share: float  # fraction of the INT8 model's output error removed by keeping this layer float
+    alone: float  # output rel. L2 error with only this layer quantized
+    without: float  # output rel. L2 error with this layer alone kept float
+    act_min: float = math.nan  # observed float range of its quantized activation inputs
+    act_max: float = math.nan
+    act_p999: float = math.nan  # 99.9th percentile of |x|
+    outlier_ratio: float = math.nan  # max|x| / p99.9|x|: > ~5 means a few values set the range
+    quant_min: float = math.nan  # the range the calibration chose
+    quant_max: float = math.nan
+    step: float = math.nan  # the quantization step (scale) of its activations
+    clipped: float = math.nan  # fraction of activation values outside the chosen range
+    inputs: list[str] = field(default_factory=list)  # its quantized activation tensors
+    weights: list[str] = field(default_factory=list)  # its quantized weight tensors
+    note: str = ""
+
+    @property
+    def cause(self) -> str:
+        """A short reading of the figures: what most likely makes this layer hurt."""
+        if not math.isnan(self.clipped) and self.clipped > 1e-3:
+            return f"calibration clips {self.clipped:.1%} of its activations"
+        if not math.isnan(self.outlier_ratio) and self.outlier_ratio > 5:
+            return (f"activation outliers (max |x| is {self.outlier_ratio:.0f}x the 99.9th percentile): "
+                    "the INT8 step is coarse for the bulk of the values")
+        if self.inputs and self.weights:
+            return "activation and weight rounding"
+        return "weight rounding" if self.weights else "activation rounding"
+
+
+@result_type("quant_debug_report")
+@dataclass
+class QuantDebugReport:
+    """Per quantized layer, its error alone and its share of the INT8 model's error, ranked by share.
+
+    ``per_node(metric="share")`` gives ``{node: value}`` for ``GraphView.overlay`` (on the quantized
+    model's graph: ``wb.show(quantized).overlay(report)``); ``top(k)`` the names to keep float;
+    ``to_frame()``, ``to_json()``, ``plot()``, and a section in ``wb.html_report``.
+    """
+
+    model: str
+    quantized: str
+    scheme: str  # "qdq" (ONNX QuantizeLinear/DequantizeLinear) or "fake_quantize" (OpenVINO)
+    layers: list[QuantLayer]
+    full_error: float  # output rel. L2 error of the INT8 model against the float one on the same data
+    samples: int
+    metric_name: str = ""
+    float_metric: float | None = None
+    int8_metric: float | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ranked(self) -> list[QuantLayer]:
+        return sorted(self.layers, key=lambda r: r.rank)
+
+    def top(self, k: int) -> list[str]:
+        """The names of the ``k`` layers whose float copy removes the most error."""
+        return [r.node for r in self.ranked[:k]]
+
+    def per_node(self, metric: str = "share") -> dict[str, float]:
+        """``{node name: value}`` of ``metric`` (``share``, ``alone``, ``without``, ``clipped``, ``outlier_ratio``)."""
+        if self.layers and not hasattr(self.layers[0], metric):
+            raise WorkbenchError(f"a quantization debug report has no per-layer figure {metric!r}",
+                                 "use share, alone, without, clipped or outlier_ratio")
+        return {r.node: float(getattr(r, metric)) for r in self.layers if not math.isnan(getattr(r, metric))}
+
+    @property
+    def metric_drop(self) -> float | None:
+        if self.float_metric is None or self.int8_metric is None:
+            return None
+        return self.float_metric - self.int8_metric
+
+    def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = [{**asdict(r), "cause": r.cause} for r in self.ranked]
+        return pd.DataFrame(rows).set_index("rank") if rows else pd.DataFrame()
+
+    def summary(self, k: int = 5) -> str:
+        lines = [f"{self.quantized} vs {self.model}: {len(self.layers)} quantized layers ({self.scheme}), "
+                 f"output rel_l2={self.full_error:.3g} on {self.samples} samples"]
+        if self.metric_drop is not None:
+            lines.append(f"  {self.metric_name}: float {self.float_metric:.4f} -> INT8 {self.int8_metric:.4f} "
+                         f"(drop {self.metric_drop:+.4f})")
+        for r in self.ranked[:k]:
+            lines.append(f"  #{r.rank} {r.node} ({r.op_type}): share {r.share:.0%}, alone rel_l2 {r.alone:.3g}; "
+                         f"{r.cause}")
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<QuantDebugReport>\n{self.summary()}"
+
+    def json_extras(self) -> dict[str, Any]:
+        return {"ranking": self.top(len(self.layers)), "metric_drop": self.metric_drop}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """JSON with ``schema: "workbench.quant_debug_report"``; ``QuantDebugReport.from_json`` reads it back."""
+        return to_json(self, indent=indent)
+
+    html_title = "Quantization debugger"
+
+    def html_sections(self) -> list[str]:
+        from html import escape
+
+        from workbench.analysis.report import svg_bars, svg_scatter
+
+        top = self.ranked[:15]
+        parts = [f"<pre>{escape(self.summary())}</pre>",
+                 svg_bars({f"#{r.rank} {r.node}": 100 * r.share for r in top},
+                          "Share of the INT8 error removed by keeping the layer float", "%"),
+                 svg_scatter([{"x": r.index, "y": r.alone, "label": f"{r.node} ({r.op_type})",
+                               "highlight": r.rank <= 3, "annotate": r.rank <= 3} for r in self.layers],
+                             "Output error with only this layer quantized (orange: the top 3 by share)",
+                             "layer index (graph order)", "rel L2", log_y=True)]
+        return parts
+
+    def plot(self, k: int = 15) -> Any:
+        """A matplotlib figure: the top ``k`` layers' share of the error and their error alone."""
+        import matplotlib.pyplot as plt
+
+        top = self.ranked[:k][::-1]
+        fig, (a, b) = plt.subplots(1, 2, figsize=(11, 0.35 * len(top) + 1.5), sharey=True)
+        names = [f"#{r.rank} {r.node[-40:]}" for r in top]
+        a.barh(names, [100 * r.share for r in top], color="#e6550d")
+        a.set_xlabel("share of the INT8 error (%)")
+        b.barh(names, [r.alone for r in top], color="#3182bd")
+        b.set_xscale("log")
+        b.set_xlabel("output rel. L2, layer alone quantized")
+        fig.suptitle(f"{self.quantized}: where the INT8 error comes from")
+        fig.tight_layout()
+        return fig
+
+
+# -- the quantized graph, edited ---------------------------------------------------------------------
+@dataclass
+class _Layer:
+    node: str
+    op_type: str
+    index: int
+    acts: list[Any]  # per quantized activation input: what the graph needs to bypass it
+    weights: list[Any]
+    act_names: list[str]
+    weight_names: list[str]
+    ranges: list[tuple[float, float, float]]  # (lo, hi, step) the quantizer chose, per activation input
+    note: str = ""
+
+
+def _rel_l2(ref: list[Feeds], out: list[Feeds]) -> float:
+    num = den = 0.0
+    for r, o in zip(ref, out, strict=True):
+        for k, v in r.items():
+            a = np.asarray(v, np.float64)
+            b = np.asarray(o[k], np.float64)
+            num += float(((a - b) ** 2).sum())
+            den += float((a ** 2).sum())
+    return math.sqrt(num / den) if den > 0 else math.sqrt(num)
+
+
+class _QdqGraph:
+    """An ONNX QDQ model whose layers can be kept float one by one."""
+
+    scheme = "qdq"
+
+    def __init__(self, quantized: Model, reference: Model | None, folder: str):
+        import onnx
+        from onnx import numpy_helper
+
+        self.quantized = quantized
+        self.folder = folder
+        self.proto = onnx.load_model(str(quantized.path))
+        graph = self.proto.graph
+        self.inits = {t.name: t for t in graph.initializer}
+        producers = {o: n for n in graph.node for o in n.output}
+        float_inits: dict[str, Any] = {}
+        ref_producers: dict[str, str] = {}
+        if reference is not None and reference.format == "onnx" and reference.path is not None:
+            ref = onnx.load_model(str(reference.path))
+            float_inits = {t.name: t for t in ref.graph.initializer}
+            ref_producers = {o: n.op_type for n in ref.graph.node for o in n.output}
+        #: tensors whose ReLU the quantizer folded into the quantization range (uint8 from 0): kept float,
+        #: they need the ReLU back
+        self.relu_folded: set[str] = set()
+        outputs = {o.name for o in graph.output}
+        self.layers: list[_Layer] = []
+        self.extra_inits: list[Any] = []
+        missing_float = 0
+        for index, node in enumerate(graph.node):
+            if node.op_type in _QDQ:
+                continue
+            layer = _Layer(node.name, node.op_type, index, [], [], [], [], [])
+            for slot, name in enumerate(node.input):
+                dq = producers.get(name)
+                if dq is None or dq.op_type != "DequantizeLinear":
+                    continue
+                q = producers.get(dq.input[0])
+                if q is not None and q.op_type == "QuantizeLinear":  # an activation: x -> Q -> DQ
+                    src = producers.get(q.input[0])
+                    if ref_producers.get(q.input[0]) == "Relu" and (src is None or src.op_type != "Relu"):
+                        self.relu_folded.add(q.input[0])
+                    layer.acts.append((slot, q.input[0]))
+                    layer.act_names.append(q.input[0])
+                    layer.ranges.append(self._range(dq, numpy_helper))
+                elif dq.input[0] in self.inits:  # a weight or bias stored quantized
+                    base = dq.input[0].removesuffix("_quantized")
+                    twin = float_inits.get(base)
+                    value = numpy_helper.to_array(twin) if twin is not None else None
+                    if value is None:  # no float twin (fused by pre-processing): its dequantized value
+                        value = self._dequantize(dq, numpy_helper)
+                        missing_float += 1
+                    fname = f"{base}__wb_float"
+                    self.extra_inits.append(numpy_helper.from_array(value.astype(np.float32), fname))
+                    layer.weights.append((slot, fname))
+                    layer.weight_names.append(base)
+            if layer.acts or layer.weights:
+                # its outputs quantized straight into a graph output (ONNX Runtime's output QDQ) go with it
+                for out in node.output:
+                    for q in (n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] == out):
+                        for dq in (n for n in graph.node if n.op_type == "DequantizeLinear"
+                                   and n.input[0] == q.output[0] and n.output[0] in outputs):
+                            layer.acts.append(("output", dq.name, out))
+                self.layers.append(layer)
+        self.notes = [f"{missing_float} quantized weight(s) had no float twin in the reference (fused by "
+                      "pre-processing): kept at their dequantized values"] if missing_float else []
+        self.input_names = [i.name for i in graph.input if i.name not in self.inits]
+        self._count = 0
+
+    @staticmethod
+    def _scalar_or(array: np.ndarray) -> np.ndarray:
+        return np.asarray(array, np.float64).reshape(-1)
+
+    def _range(self, dq: Any, numpy_helper: Any) -> tuple[float, float, float]:
+        scale = self._scalar_or(numpy_helper.to_array(self.inits[dq.input[1]])) if dq.input[1] in self.inits else None
+        if scale is None:
+            return (math.nan, math.nan, math.nan)
+        if len(dq.input) > 2 and dq.input[2] in self.inits:
+            zp_t = self.inits[dq.input[2]]
+            zp = self._scalar_or(numpy_helper.to_array(zp_t))
+            qmin, qmax = _ONNX_INT_RANGES.get(zp_t.data_type, (0, 255))
+        else:
+            zp, (qmin, qmax) = np.zeros_like(scale), (0, 255)
+        lo = (qmin - zp) * scale
+        hi = (qmax - zp) * scale
+        return float(lo.min()), float(hi.max()), float(scale.max())
+
+    def _dequantize(self, dq: Any, numpy_helper: Any) -> np.ndarray:
+        q = numpy_helper.to_array(self.inits[dq.input[0]]).astype(np.float64)
+        scale = numpy_helper.to_array(self.inits[dq.input[1]]).astype(np.float64)
+        zp = numpy_helper.to_array(self.inits[dq.input[2]]).astype(np.float64) if len(dq.input) > 2 else 0.0
+        axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
+        if np.ndim(scale) == 1 and scale.size > 1:
+            shape = [1] * q.ndim
+            shape[axis] = -1
+            scale = scale.reshape(shape)
+            zp = np.reshape(zp, shape) if np.ndim(zp) else zp
+        return (q - zp) * scale
+
+    def variant(self, keep_float: set[str], extra_outputs: Sequence[str] = ()) -> Predict:
+        """A predict function for the model with the layers ``keep_float`` float (plus ``extra_outputs``)."""
+        import onnx
+        from onnx import TensorProto, helper
+
+        proto = onnx.ModelProto()
+        proto.CopyFrom(self.proto)
+        graph = proto.graph
+        by_name = {n.name: n for n in graph.node}
+        wanted = {f.name for f in self.extra_inits}
+        used: set[str] = set()
+        for layer in self.layers:
+            if layer.node not in keep_float:
+                continue
+            node = by_name[layer.node]
+            for item in layer.acts:
+                if item[0] == "output":  # the output's Q -> DQ becomes an Identity
+                    dq = by_name[item[1]]
+                    out = dq.output[0]
+                    graph.node.remove(dq)
+                    graph.node.append(helper.make_node("Identity", [item[2]], [out], name=f"{item[1]}__wb_float"))
+                elif item[1] in self.relu_folded:
+                    relu = f"{item[1]}__wb_relu"
+                    if relu not in by_name:
+                        by_name[relu] = helper.make_node("Relu", [item[1]], [relu], name=relu)
+                        graph.node.append(by_name[relu])
+                    node.input[item[0]] = relu
+                else:
+                    node.input[item[0]] = item[1]
+            for slot, fname in layer.weights:
+                node.input[slot] = fname
+                used.add(fname)
+        graph.initializer.extend(f for f in self.extra_inits if f.name in used and f.name in wanted)
+        for name in extra_outputs:
+            graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+        if any(n.name.endswith(("__wb_float", "__wb_relu")) for n in graph.node):
+            _toposort(graph)
+        self._count += 1
+        path = os.path.join(self.folder, f"variant-{self._count}.onnx")
+        onnx.save_model(proto, path)
+        model = registry.get_format("onnx").load(Path(path))
+        runner = routing.runner(model, registry.default_runtime("onnx"))
+        runner.prepare()
+        return _Closing(runner, model)
+
+
+def _toposort(graph: Any) -> None:
+    """Reorder ``graph.node`` topologically (an appended Identity must come before its consumers)."""
+    nodes = list(graph.node)
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    out, pending = [], nodes
+    while pending:
+        rest = []
+        for n in pending:
+            if all(i in ready for i in n.input):
+                out.append(n)
+                ready.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):  # a cycle or a missing input: keep the rest as they were
+            out.extend(rest)
+            break
+        pending = rest
+    del graph.node[:]
+    graph.node.extend(out)
+
+
+class _Closing:
+    """A prepared runner as a predict function; closed when the variant is done."""
+
+    def __init__(self, runner: Any, model: Model):
+        self.runner = runner
+        self.model = model
+
+    def __call__(self, feeds: Feeds) -> Feeds:
+        return self.runner.infer(feeds_for(self.model, feeds))
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+class _FqGraph:
+    """An OpenVINO IR with FakeQuantize ops (NNCF's INT8) whose layers can be kept float one by one."""
+
+    scheme = "fake_quantize"
+
+    def __init__(self, quantized: Model, reference: Model | None, folder: str):
+        import openvino as ov
+
+        self.core = ov.Core()
+        self.path = str(quantized.path)
+        model = self.core.read_model(self.path)
+        self.layers = []
+        self.notes: list[str] = []
+        for index, op in enumerate(model.get_ordered_ops()):
+            if op.get_type_name() in ("FakeQuantize", "Result"):
+                continue
+            layer = _Layer(op.get_friendly_name(), op.get_type_name(), index, [], [], [], [], [])
+            for slot, port in enumerate(op.inputs()):
+                fq = port.get_source_output().get_node()
+                if fq.get_type_name() != "FakeQuantize":
+                    continue
+                src = fq.input_value(0).get_node()
+                while src.get_type_name() == "Convert":
+                    src = src.input_value(0).get_node()
+                if src.get_type_name() == "Constant":
+                    layer.weights.append((slot, fq.get_friendly_name()))
+                    layer.weight_names.append(fq.get_friendly_name())
+                else:
+                    layer.acts.append((slot, fq.get_friendly_name()))
+                    layer.act_names.append(fq.get_friendly_name())
+                    layer.ranges.append(self._range(fq))
+            if layer.acts or layer.weights:
+                self.layers.append(layer)
+        self.input_names = [p.get_any_name() for p in model.inputs]
+        self.output_names = [p.get_any_name() for p in model.outputs]
+
+    @staticmethod
+    def _range(fq: Any) -> tuple[float, float, float]:
+        def const(i: int) -> np.ndarray:
+            node = fq.input_value(i).get_node()
+            return np.asarray(node.get_data(), np.float64).reshape(-1) if hasattr(node, "get_data") else np.array([np.nan])
+
+        lo, hi = const(1), const(2)
+        levels = fq.get_attributes().get("levels", 256)
+        return float(lo.min()), float(hi.max()), float(((hi - lo) / max(levels - 1, 1)).max())
+
+    def variant(self, keep_float: set[str], extra_outputs: Sequence[str] = ()) -> Predict:
+        model = self.core.read_model(self.path)
+        ops = {op.get_friendly_name(): op for op in model.get_ordered_ops()}
+        for layer in self.layers:
+            if layer.node in keep_float:
+                op = ops[layer.node]
+                for slot, _ in (*layer.acts, *layer.weights):
+                    fq = op.input(slot).get_source_output().get_node()
+                    op.input(slot).replace_source_output(fq.input_value(0))
+        outputs = list(self.output_names)
+        if extra_outputs:
+            model.add_outputs([ops[name].input_value(0) for name in extra_outputs])
+        # fp32: the comparison is of the quantization, not of the device's default bf16/fp16
+        compiled = self.core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        names = [*outputs, *extra_outputs]
+        request = compiled.create_infer_request()
+
+        class _Predict:
+            def __call__(self, feeds: Feeds) -> Feeds:
+                res = request.infer({k: np.ascontiguousarray(v) for k, v in feeds.items()})
+                return {n: np.array(res[compiled.outputs[i]]) for i, n in enumerate(names)}
+
+            def close(self) -> None:
+                pass
+
+        return _Predict()
+
+
+def _graph_of(quantized: Model, reference: Model | None, folder: str) -> _QdqGraph | _FqGraph:
+    if quantized.format == "onnx":
+        g = _QdqGraph(quantized, reference, folder)
+    elif quantized.path is not None and str(quantized.path).endswith(".xml"):
+        g = _FqGraph(quantized, reference, folder)
+    else:
+        raise WorkbenchError(f"the quantization debugger reads ONNX QDQ models and OpenVINO IRs with FakeQuantize, "
+                             f"not {quantized.format}",
+                             "quantize with wb.quantize(x, 'onnxruntime', 'static') or wb.quantize(x, 'nncf')")
+    if not g.layers:
+        raise WorkbenchError(f"{quantized.name} has no quantized layers (no QuantizeLinear/DequantizeLinear or "
+                             "FakeQuantize feeding a node)",
+                             "pass the INT8 model made by a static quantization step (activations quantized)")
+    return g
+
+
+def _run_all(predict: Predict, feeds: list[Feeds], keys: Sequence[str] | None = None) -> list[Feeds]:
+    outs = []
+    for f in feeds:
+        out = predict(f)
+        outs.append({k: out[k] for k in (keys or out)})
+    return outs
+
+
+def _close(predict: Any) -> None:
+    close = getattr(predict, "close", None)
+    if close is not None:
+        close()
+
+
+def _data(model: Model, samples: int) -> list[Feeds]:
+    """``samples`` inputs of real data where the model has them (its task's), one batch per feed."""
+    batch = 8
+    n = max(1, math.ceil(samples / batch))
+    return [model.example_inputs(batch=batch, seed=100 + i) for i in range(n)]
+
+
+def _float_model(quantized: Model, model: Model | None) -> Model | None:
+    if model is not None:
+        return model
+    return quantized.lineage[-1].parent if quantized.lineage else None
+
+
+def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: bool = True,
+                   evaluate: bool = True) -> QuantDebugReport:
+    """Find the layers that make ``quantized`` (an INT8 copy of ``model``) wrong, and rank them.
+
+    Args:
+        model: the float model it was quantized from (the ONNX model for ONNX Runtime's static INT8; the
+            ONNX model or IR for NNCF); its task data, where it has some, are the inputs.
+        quantized: an ONNX QDQ model (``wb.quantize(x, "onnxruntime", "static")``) or an OpenVINO IR with
+            FakeQuantize ops (``wb.quantize(x, "nncf")``).
+        samples: how many inputs (real data where the model has a task) to measure the error on.
+        alone: also measure each layer alone quantized (one more run per layer).
+        evaluate: also compute the task metric of the float and INT8 models (when the model has one).
+
+    Returns:
+        a QuantDebugReport, ranked by each layer's share of the final error.
+    """
+    model = as_model(model)
+    quantized = as_model(quantized, "quantized model")
+    start = time.perf_counter()
+    feeds = _data(quantized if quantized.task is not None else model, samples)
+    with tempfile.TemporaryDirectory(prefix="wb-quant-debug-") as folder:
+        graph = _graph_of(quantized, model, folder)
+        names = {layer.node for layer in graph.layers}
+        acts = sorted({a for layer in graph.layers for a in layer.act_names})
+        every = _graph_variant(graph, names, acts)
+        try:
+            first = every(feeds[0])
+            out_keys = [k for k in first if k not in acts]
+            float_runs = [every(f) for f in feeds]
+        finally:
+            _close(every)
+        reference = [{k: r[k] for k in out_keys} for r in float_runs]
+        stats = {a: np.concatenate([np.asarray(r[a], np.float32).reshape(-1) for r in float_runs]) for a in acts}
+        for a in getattr(graph, "relu_folded", ()):  # what the layer sees in float: after the folded ReLU
+            stats[a] = np.maximum(stats[a], 0)
+        del float_runs
+
+        def error(keep_float: set[str]) -> float:
+            predict = _graph_variant(graph, keep_float)
+            try:
+                return _rel_l2(reference, _run_all(predict, feeds, out_keys))
+            finally:
+                _close(predict)
+
+        full = error(set())
+        rows = []
+        with progress.scope("quantize_debug", f"quantization debugger: {quantized.name}"):
+            for i, layer in enumerate(graph.layers):
+                progress.report("running", detail=f"layer {i + 1}/{len(graph.layers)}: {layer.node}")
+                without = error({layer.node})
+                only = error(names - {layer.node}) if alone else math.nan
+                rows.append(_row(layer, full, without, only, stats))
+        metric_name, f_metric, q_metric = "", None, None
+        task = model.task or quantized.task
+        if evaluate and task is not None and task.has_evaluation:
+            metric_name = task.metric_name
+            f_metric = _metric(graph, names, task)
+            q_metric = _metric(graph, set(), task)
+    rows.sort(key=lambda r: (-r.share, -(0 if math.isnan(r.alone) else r.alone)))
+    for i, r in enumerate(rows, 1):
+        r.rank = i
+    return QuantDebugReport(model.name, quantized.name, graph.scheme, rows, full, sum(len(next(iter(f.values())))
+                            for f in feeds), metric_name, f_metric, q_metric, time.perf_counter() - start,
+                            list(graph.notes))
+
+
+def _graph_variant(graph: _QdqGraph | _FqGraph, keep_float: set[str], extra: Sequence[str] = ()) -> Predict:
+    """``graph`` with the layers ``keep_float`` float, returning ``extra`` tensors too (a graph input among
+    them is passed through from the feeds)."""
+    inputs = [e for e in extra if e in graph.input_names]
+    predict = graph.variant(keep_float, [e for e in extra if e not in inputs])
+    if not inputs:
+        return predict
+
+    class _WithInputs:
+        def __call__(self, feeds: Feeds) -> Feeds:
+            return {**predict(feeds), **{e: feeds[e] for e in inputs}}
+
+        def close(self) -> None:
+            _close(predict)
+
+    return _WithInputs()
+
+
+def _metric(graph: _QdqGraph | _FqGraph, keep_float: set[str], task: Any) -> float:
+    predict = _graph_variant(graph, keep_float)
+    try:
+        return float(task.evaluate(predict)[task.metric_name])
+    finally:
+        _close(predict)
+
+
+def _row(layer: _Layer, full: float, without: float, only: float, stats: dict[str, np.ndarray]) -> QuantLayer:
+    share = (full - without) / full if full > 0 else 0.0
+    row = QuantLayer(0, layer.node, layer.op_type, layer.index, share, only, without,
+                     inputs=list(layer.act_names), weights=list(layer.weight_names), note=layer.note)
+    values = [stats[a] for a in layer.act_names if a in stats and stats[a].size]
+    if values:
+        x = np.concatenate(values)
+        absx = np.abs(x)
+        row.act_min, row.act_max = float(x.min()), float(x.max())
+        row.act_p999 = float(np.percentile(absx, 99.9))
+        row.outlier_ratio = float(absx.max() / row.act_p999) if row.act_p999 > 0 else math.nan
+        clipped = 0
+        for a, (lo, hi, step) in zip(layer.act_names, layer.ranges, strict=False):
+            v = stats.get(a)
+            if v is None or math.isnan(lo):
+                continue
+            clipped += int(((v < lo - step / 2) | (v > hi + step / 2)).sum())
+        rng = [r for r in layer.ranges if not math.isnan(r[0])]
+        if rng:
+            row.quant_min = min(r[0] for r in rng)
+            row.quant_max = max(r[1] for r in rng)
+            row.step = max(r[2] for r in rng)
+            row.clipped = clipped / x.size
+    return row
+
+
+# -- accuracy-aware quantization -------------------------------------------------------------------------
+#: the option each quantization tool takes to keep named layers float
+EXCLUDE_OPTION = {"onnx": "nodes_to_exclude", "fake_quantize": "ignored_scope"}
+
+
+@result_type("quant_budget_search")
+@dataclass
+class BudgetSearch:
+    """What ``wb.quantize(..., accuracy_budget=)`` tried: each trial's layers kept float and its metric."""
+
+    metric_name: str
+    budget: float
+    float_metric: float
+    int8_metric: float
+    result_metric: float
+    kept_float: list[dict[str, Any]]  # {node, op_type, share, why}
+    trials: list[dict[str, Any]]  # {kind: "predicted" | "step", excluded: n, metric, within, seconds}
+    layers: int  # quantized layers in the full INT8 model
+    met: bool
+    seconds: float = 0.0
+    report: QuantDebugReport | None = None
+
+    @property
+    def int8_fraction(self) -> float:
+        """The fraction of the quantized layers still in INT8."""
+        return 1 - len(self.kept_float) / self.layers if self.layers else 1.0
+
+    def __bool__(self) -> bool:
+        return self.met
+
+    def summary(self) -> str:
+        return (f"{self.metric_name}: float {self.float_metric:.4f}, full INT8 {self.int8_metric:.4f} "
+                f"(drop {self.float_metric - self.int8_metric:+.4f}), result {self.result_metric:.4f} "
+                f"(drop {self.float_metric - self.result_metric:+.4f}, budget {self.budget:g}: "
+                f"{'met' if self.met else 'NOT met'}); {len(self.kept_float)} of {self.layers} layers kept float "
+                f"after {sum(1 for t in self.trials if t['kind'] == 'step')} quantization step(s)")
+
+    def __repr__(self) -> str:
+        return f"<BudgetSearch {self.summary()}>"
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return to_json(self, indent=indent)
+
+
+def _evaluate(model: Model) -> float:
+    task = model.task
+    return float(model.evaluate()[task.metric_name])
+
+
+def quantize_within_budget(model: Model, tool: str, method: str | None = None, *, accuracy_budget: float,
+                           max_steps: int = 8, samples: int = 32, **options: Any) -> Model:
+    """Quantize ``model`` with ``tool``, then keep the fewest layers float until the task metric drops by
+    at most ``accuracy_budget`` (absolute, in the metric's units: 0.01 = one point of accuracy).
+
+    Every quantization it runs is the registered, cached step ``wb.quantize(model, tool, method,
+    nodes_to_exclude=[...])`` (``ignored_scope=`` for NNCF). The returned model's
+    ``metadata["accuracy_budget"]`` is a ``BudgetSearch`` (trials, layers kept float and why); when the
+    budget cannot be met within ``max_steps`` steps the best model found is returned and the search says so.
+    """
+    model = as_model(model)
+    task = model.task
+    if task is None or not task.has_evaluation:
+        raise WorkbenchError(f"accuracy_budget needs a task metric, and {model.name} has no evaluation data",
+                             "use a model with a task (a zoo model such as 'minilm' or 'digits-cnn', or one derived "
+                             "from it), or quantize without accuracy_budget and check it with wb.compare")
+    if not (isinstance(accuracy_budget, (int, float)) and accuracy_budget >= 0):
+        raise WorkbenchError(f"accuracy_budget must be a number >= 0, got {accuracy_budget!r}",
+                             "pass the largest acceptable drop of the task metric, e.g. accuracy_budget=0.01")
+    start = time.perf_counter()
+    sign = 1.0 if task.higher_is_better else -1.0
+    float_metric = _evaluate(model)
+
+    def drop(value: float) -> float:
+        return sign * (float_metric - value)
+
+    full = quantize_step.quantize(model, tool, method, **options)
+    int8_metric = _evaluate(full)
+    trials: list[dict[str, Any]] = [{"kind": "step", "excluded": 0, "metric": int8_metric,
+                                     "within": drop(int8_metric) <= accuracy_budget, "model": full.name}]
+    if drop(int8_metric) <= accuracy_budget:
+        search = BudgetSearch(task.metric_name, accuracy_budget, float_metric, int8_metric, int8_metric, [], trials,
+                              0, True, time.perf_counter() - start)
+        full.metadata["accuracy_budget"] = search
+        return full
+    report = quantize_debug(model, full, samples=samples, alone=False, evaluate=False)
+    ranked = report.ranked
+    option = EXCLUDE_OPTION["onnx" if report.scheme == "qdq" else "fake_quantize"]
+    given = list(options.pop(option, None) or [])
+
+    # predict the prefix length from the edited graph (no re-quantization): doubling, then bisection
+    with tempfile.TemporaryDirectory(prefix="wb-quant-budget-") as folder:
+        graph = _graph_of(full, model, folder)
+        cache: dict[int, float] = {}
+
+        def predicted(k: int) -> float:
+            if k not in cache:
+                t0 = time.perf_counter()
+                cache[k] = _metric(graph, {r.node for r in ranked[:k]}, task)
+                trials.append({"kind": "predicted", "excluded": k, "metric": cache[k],
+                               "within": drop(cache[k]) <= accuracy_budget,
+                               "seconds": round(time.perf_counter() - t0, 3)})
+            return cache[k]
+
+        lo, hi = 0, 1
+        while hi < len(ranked) and drop(predicted(hi)) > accuracy_budget:
+            lo, hi = hi, min(2 * hi, len(ranked))
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if drop(predicted(mid)) <= accuracy_budget:
+                hi = mid
+            else:
+                lo = mid
+    k = hi
+    best, best_metric, best_k = full, int8_metric, 0
+    steps = 0
+    while steps < max_steps and k <= len(ranked):
+        t0 = time.perf_counter()
+        excluded = [r.node for r in ranked[:k]]
+        candidate = quantize_step.quantize(model, tool, method, **{option: [*given, *excluded]}, **options)
+        value = _evaluate(candidate)
+        steps += 1
+        within = drop(value) <= accuracy_budget
+        trials.append({"kind": "step", "excluded": k, "metric": value, "within": within,
+                       "model": candidate.name, "seconds": round(time.perf_counter() - t0, 3)})
+        if drop(value) < drop(best_metric) or within:
+            best, best_metric, best_k = candidate, value, k
+        if within:
+            break
+        k += 1
+    kept = [{"node": r.node, "op_type": r.op_type, "share": r.share,
+             "why": f"ranked #{r.rank}: keeping it float removes {r.share:.0%} of the INT8 output error; {r.cause}"}
+            for r in ranked[:best_k]]
+    search = BudgetSearch(task.metric_name, accuracy_budget, float_metric, int8_metric, best_metric, kept, trials,
+                          len(ranked), drop(best_metric) <= accuracy_budget, time.perf_counter() - start, report)
+    best.metadata["accuracy_budget"] = search
+    if not search.met:
+        best.metadata.setdefault("notes", []).append(
+            f"accuracy budget {accuracy_budget:g} not met after {steps} quantization steps: {search.summary()}")
+    return best
