@@ -52,6 +52,10 @@ def explain_parse_failure(path: Path) -> ModelFormatError:
         _proto_header(path)
     except Exception as err:  # noqa: BLE001
         detail = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        if "depth" in detail.lower() or "recursion" in detail.lower():
+            return ModelFormatError(
+                f"{path} nests graphs (If / Loop / Scan bodies) deeper than protobuf reads ({detail})",
+                "flatten the model's control flow (fewer nested If/Loop levels); a real model nests a few levels")
         return ModelFormatError(
             f"{path} is not a valid ONNX model: the protobuf could not be parsed ({detail}); "
             "the file is truncated or is not ONNX",
@@ -198,6 +202,40 @@ def check_external_data(path: Path, proto: onnx.ModelProto) -> None:
         )
 
 
+def check_names(proto: onnx.ModelProto, where: str) -> None:
+    """Refuse names that are not UTF-8 (protobuf hands them over as ``bytes``; ONNX requires UTF-8)."""
+    def bad(values: Any) -> Any:
+        return next((v for v in values if isinstance(v, bytes)), None)
+
+    def in_graph(graph: Any, depth: int) -> Any:
+        found = bad([graph.name, *(v.name for v in (*graph.input, *graph.output, *graph.value_info)),
+                     *(t.name for t in graph.initializer)])
+        if found is not None:
+            return found
+        for node in graph.node:
+            found = bad([node.name, node.op_type, node.domain, *node.input, *node.output])
+            if found is not None:
+                return found
+            if depth < 64:  # the depth ONNX's checker allows is far below this
+                for a in node.attribute:
+                    for g in (*([a.g] if a.HasField("g") else []), *a.graphs):
+                        found = in_graph(g, depth + 1)
+                        if found is not None:
+                            return found
+        return None
+
+    found = in_graph(proto.graph, 0)
+    if found is None:
+        for f in proto.functions:
+            found = bad([f.name, f.domain, *f.input, *f.output,
+                         *(x for n in f.node for x in (n.name, n.op_type, n.domain, *n.input, *n.output))])
+            if found is not None:
+                break
+    if found is not None:
+        raise ModelFormatError(f"{where} has a name that is not valid UTF-8 ({bytes(found)[:40]!r}); ONNX "
+                               "requires UTF-8 names", "export the model again (a tool wrote damaged names)")
+
+
 def _load_full(path: Path) -> onnx.ModelProto:
     """The ModelProto with its external tensors; a file that fails here is a damaged model."""
     import onnx
@@ -216,6 +254,7 @@ def load(path: Path, **_: Any) -> Model:
         proto = _proto_header(path)
     except Exception:  # noqa: BLE001
         raise explain_parse_failure(path) from None
+    check_names(proto, str(path))
     check_external_data(path, proto)
     external = external_names(proto)
     initializers = {i.name for i in proto.graph.initializer}
@@ -242,6 +281,7 @@ def read_graph(proto: onnx.ModelProto | str | Path, name: str | None = None) -> 
 
     if isinstance(proto, str | bytes) or hasattr(proto, "__fspath__"):
         proto = onnx.load(proto)
+    check_names(proto, name or "the model")
     notes: list[str] = []
     try:
         inferred = onnx.shape_inference.infer_shapes(proto)
