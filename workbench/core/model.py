@@ -171,7 +171,22 @@ class Model:
             return {s.name: feeds[s.name] for s in self.inputs if s.name in feeds} or feeds
         if self._example_feeds is not None and batch is None and seed == 0:
             return {k: v.copy() for k, v in self._example_feeds.items()}
-        return random_feeds(self.inputs, batch=batch, seed=seed)
+        return random_feeds(self.inputs, batch=batch, seed=seed, sizes=self._example_sizes())
+
+    def _example_sizes(self) -> dict[str, int] | None:
+        """The sizes of named dynamic axes (other than the batch) in the example inputs given at load time:
+        made-up inputs keep them (a speech model needs its samples, a Whisper decoder its length)."""
+        if not self._example_feeds:
+            return None
+        sizes: dict[str, int] = {}
+        for spec in self.inputs:
+            arr = self._example_feeds.get(spec.name)
+            if arr is None or not spec.rank_known or np.ndim(arr) != len(spec.shape):
+                continue
+            for i, d in enumerate(spec.shape):
+                if i > 0 and isinstance(d, str) and d != "?":
+                    sizes.setdefault(d, int(np.shape(arr)[i]))
+        return sizes or None
 
     def calibration_data(self, n: int = 32, batch: int = 1) -> list[dict[str, np.ndarray]]:
         """``n`` input dicts for post-training quantization (from the task's data where it has some)."""
@@ -281,7 +296,12 @@ def random_feeds(
         if dt.kind == "f":
             arr = rng.standard_normal(shape).astype(dt)
         elif dt.kind in "iu":
-            arr = np.ones(shape, dt) if "mask" in spec.name else rng.integers(0, 10, shape).astype(dt)
+            if "mask" in spec.name:
+                arr = np.ones(shape, dt)
+            elif "token_type" in spec.name:  # segment ids: a model may have a single segment
+                arr = np.zeros(shape, dt)
+            else:
+                arr = rng.integers(0, 10, shape).astype(dt)
         elif dt.kind == "b":
             arr = rng.random(shape) > 0.5
         else:

@@ -11,12 +11,13 @@ import numpy as np
 from workbench.core.errors import BackendUnavailable, ModelFormatError, OfflineError
 from workbench.core.model import Model
 from workbench.core.registry import Format, register_format
+from workbench.formats import hf_tasks
 from workbench.formats.torch_module import from_module, read_graph
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.core.graph import Graph
 
-SAMPLE_TEXT = ["The workbench takes a model to deployment.", "Numbers are checked at every step."]
+SAMPLE_TEXT = hf_tasks.SAMPLE_TEXT
 
 
 def _transformers() -> Any:
@@ -28,43 +29,43 @@ def _transformers() -> Any:
     return transformers
 
 
-def load(path: Path, example_inputs: Any = None, **options: Any) -> Model:
-    """Load with ``AutoModel`` (no network: ``local_files_only``); inputs are ``input_ids`` and
-    ``attention_mask`` (int64, dynamic batch and sequence), example inputs come from the folder's tokenizer."""
+def load(path: Path, example_inputs: Any = None, task: str | None = None, **options: Any) -> Model:
+    """Load a model folder (no network: ``local_files_only``) with the class its ``config.architectures``
+    names (or the auto class of ``task=``), inputs from that class's ``forward`` and the config
+    (``workbench.formats.hf_tasks``), example inputs from the folder's tokenizer / processor. The native
+    object is a ``KeywordModule``: every caller passes the inputs by name, without a KV cache."""
+    import torch
+
     tf = _transformers()
     try:
         config = tf.AutoConfig.from_pretrained(str(path), local_files_only=True)
-        module = tf.AutoModel.from_pretrained(str(path), local_files_only=True)
+        cls = hf_tasks.model_class(tf, config, task)
+        module = cls.from_pretrained(str(path), local_files_only=True)
+    except ModelFormatError:
+        raise
     except Exception as err:  # noqa: BLE001 - transformers raises OSError/ValueError/KeyError
-        first = str(err).strip().splitlines()[0][:240]
+        first = " ".join(str(err).strip().split())[:400] or type(err).__name__
         raise ModelFormatError(f"transformers could not load the folder {path}: {first}",
                                "the folder needs config.json and the weights (model.safetensors or pytorch_model.bin)") from None
-    feeds = example_inputs if example_inputs is not None else _example_feeds(path, config)
-    names = ["input_ids", "attention_mask"]
-    dyn = {n: {0: "batch", 1: "sequence"} for n in names}
-    wrapped = from_module(module, {n: feeds[n] for n in names}, name=path.name, input_names=names,
+    module.eval()
+    plans = {p.name: p for p in hf_tasks.plan_inputs(module, config, path)} if example_inputs is None else {}
+    feeds = dict(example_inputs) if example_inputs is not None else {n: p.example for n, p in plans.items()}
+    names = list(feeds)
+    dyn = {n: p.axes for n, p in plans.items()} or {n: {0: "batch", 1: "sequence"} for n in names}
+    keyword_module = hf_tasks.keyword_module_class()
+    fixed = hf_tasks.fixed_kwargs(module)
+    with torch.no_grad():
+        probe = keyword_module(module, names, None, fixed)(
+            **{n: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+               for n, v in feeds.items()})
+    wrapper = keyword_module(module, names, list(probe), fixed)
+    wrapped = from_module(wrapper, feeds, name=path.name, input_names=names, output_names=list(probe),
                           dynamic_axes=dyn, **options)
-    return Model("hf", name=path.name, path=path, inputs=wrapped.inputs, outputs=wrapped.outputs, native=module,
+    return Model("hf", name=path.name, path=path, inputs=wrapped.inputs, outputs=wrapped.outputs, native=wrapper,
                  example_feeds=wrapped.example_inputs(),
                  metadata={"architecture": ",".join(config.architectures or [config.model_type]),
+                           "class": type(module).__name__, "task": task,
                            "parameters": wrapped.metadata["parameters"]})
-
-
-def _example_feeds(path: Path, config: Any) -> dict[str, np.ndarray]:
-    tok_file = path / "tokenizer.json"
-    if tok_file.exists():
-        from tokenizers import Tokenizer
-
-        tok = Tokenizer.from_file(str(tok_file))
-        tok.enable_padding(pad_id=getattr(config, "pad_token_id", 0) or 0, length=16)
-        tok.enable_truncation(max_length=16)
-        enc = tok.encode_batch(SAMPLE_TEXT)
-        return {"input_ids": np.array([e.ids for e in enc], np.int64),
-                "attention_mask": np.array([e.attention_mask for e in enc], np.int64)}
-    rng = np.random.default_rng(0)
-    vocab = int(getattr(config, "vocab_size", 100))
-    return {"input_ids": rng.integers(0, vocab, (2, 16)).astype(np.int64),
-            "attention_mask": np.ones((2, 16), np.int64)}
 
 
 def load_hub(model_id: str, **options: Any) -> Model:
@@ -109,9 +110,11 @@ class HuggingFaceFormat(Format):
 
     @classmethod
     def graph(cls, model: Model) -> Graph:
-        return read_graph(model.native(), model.example_inputs(), name=model.name, input_names=model.input_names,
-                          keyword=True).with_file_size(model)
+        # the native KeywordModule takes the inputs by position, in the model's input order
+        return read_graph(model.native(), model.example_inputs(), name=model.name,
+                          input_names=model.input_names).with_file_size(model)
 
     @classmethod
     def describe(cls, model: Model) -> dict[str, Any]:
-        return {k: model.metadata[k] for k in ("architecture", "parameters") if k in model.metadata}
+        return {k: model.metadata[k] for k in ("architecture", "class", "task", "parameters")
+                if model.metadata.get(k) is not None}

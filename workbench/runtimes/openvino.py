@@ -83,8 +83,6 @@ class OpenVINORunner(Runner):
             return ov.convert_model(native)
         feeds = self.model.example_inputs()
         example = tuple(torch.from_numpy(feeds[n]) for n in self.model.input_names)
-        if fmt == "hf":
-            example = dict(zip(self.model.input_names, example, strict=True))
         return ov.convert_model(native, example_input=example)
 
     def _prepare_impl(self) -> None:

@@ -7,8 +7,9 @@ and calls it. This module registers the ONNX and ExportedProgram targets; TorchS
     @register_step("export", "tflite", accepts=("torch",), produces="tflite")
     def export_tflite(model, *, path=None, isolate=True, timeout=None, cache=True, validate=True): ...
 
-ONNX uses the dynamo-based exporter (``torch.onnx.export(dynamo=True)``) with the TorchScript-based
-exporter as an explicit fallback (``exporter="torchscript"``). Dynamic axes follow the model's input
+ONNX uses the dynamo-based exporter (``torch.onnx.export(dynamo=True)``) and, when it fails, the
+TorchScript-based exporter (``exporter="auto"``, the default; ``"dynamo"`` or ``"torchscript"`` pick one).
+When both fail the error gives both reasons, and never sends the user from one exporter to the other. Dynamic axes follow the model's input
 specs (``batch``, ``sequence``) unless ``dynamic=False``.
 
 Like every step, the export runs in the worker subprocess (``isolate=True``), is cached by content
@@ -34,7 +35,7 @@ TORCH_FORMATS = ("torch", "hf", "exported_program")
 DEFAULT_OPSET = 18
 #: the ONNX exporters: torch's dynamo exporter, and the older one that traces through TorchScript (named so)
 TORCHSCRIPT_EXPORTER = TorchScriptFormat.name
-EXPORTERS = ("dynamo", TORCHSCRIPT_EXPORTER)
+EXPORTERS = ("auto", "dynamo", TORCHSCRIPT_EXPORTER)
 
 
 def export(
@@ -44,7 +45,7 @@ def export(
     path: str | Path | None = None,
     opset: int = DEFAULT_OPSET,
     dynamic: bool = True,
-    exporter: str = "dynamo",
+    exporter: str = "auto",
     method: str = "trace",
     isolate: bool = True,
     timeout: float | None = None,
@@ -59,7 +60,8 @@ def export(
         path: where to write (must not exist); default a fresh name in the workspace.
         opset: ONNX opset (default 18).
         dynamic: keep the model's dynamic axes (batch, sequence) dynamic in the artifact.
-        exporter: ONNX exporter, ``"dynamo"`` (default) or ``"torchscript"`` (the older tracer).
+        exporter: ONNX exporter: ``"auto"`` (default: dynamo, then the TorchScript-based one if dynamo
+            fails), ``"dynamo"`` or ``"torchscript"`` (the older tracer).
         method: TorchScript ``"trace"`` (default) or ``"script"``.
         isolate, timeout, cache, validate: see ``workbench.steps.base.run_step``.
         **options: options of other registered targets.
@@ -85,13 +87,13 @@ def need_torch_model(model: Model) -> None:
 @register_step("export", "onnx", accepts=TORCH_FORMATS, produces="onnx")
 @offer("ONNX export")
 def export_onnx(model: Model, *, path: str | Path | None = None, opset: int = DEFAULT_OPSET, dynamic: bool = True,
-                exporter: str = "dynamo", isolate: bool = True, timeout: float | None = None, cache: bool = True,
+                exporter: str = "auto", isolate: bool = True, timeout: float | None = None, cache: bool = True,
                 validate: bool = True) -> Model:
-    """ONNX, with the dynamo exporter (or ``exporter="torchscript"``)."""
+    """ONNX, with the dynamo exporter, else the TorchScript-based one (``exporter=`` picks one)."""
     model = as_model(model)
     need_torch_model(model)
     if exporter not in EXPORTERS:
-        raise StepError(f"unknown ONNX exporter {exporter!r}", "use 'dynamo' or 'torchscript'")
+        raise StepError(f"unknown ONNX exporter {exporter!r}", f"use one of {list(EXPORTERS)}")
     options: dict[str, Any] = {"opset": opset, "dynamic": dynamic, "exporter": exporter}
     spec = StepSpec("export:onnx", options, ".onnx", _write_onnx, dict(options), tools=("torch", "onnx", "onnxscript"))
     return run_step(model, spec, path=path, isolate=isolate, timeout=timeout, cache=cache, validate=validate)
@@ -131,7 +133,20 @@ def dynamic_shapes(model: Model, dynamic: bool) -> dict[str, dict[int, Any]] | N
 
     if not dynamic:
         return None
-    return {s.name: {i: torch.export.Dim.DYNAMIC for i in s.dynamic_axes} for s in model.inputs}
+    shapes = {s.name: {i: torch.export.Dim.DYNAMIC for i in s.dynamic_axes} for s in model.inputs}
+    if _takes_var_args(module_of(model)):  # forward(*args): a Hugging Face KeywordModule
+        return {"args": tuple(shapes.values())}
+    return shapes
+
+
+def _takes_var_args(module: Any) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
 def _write_onnx(model: Model, tmp: Path, *, opset: int, dynamic: bool, exporter: str) -> dict[str, Any]:
@@ -150,18 +165,32 @@ def _write_onnx(model: Model, tmp: Path, *, opset: int, dynamic: bool, exporter:
     quiet = logging.getLogger("torch.onnx")  # "torchvision is not installed" and such, once per process
     level = quiet.level
     quiet.setLevel(logging.ERROR)
+    failures: list[tuple[str, BaseException]] = []
+    used: str | None = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if exporter == "dynamo":
-                torch.onnx.export(module, args, str(tmp), dynamo=True, dynamic_shapes=dynamic_shapes(model, dynamic),
-                                  external_data=external, optimize=True, verbose=False, **kwargs)
-            else:
-                axes = {s.name: {i: str(s.shape[i]) for i in s.dynamic_axes} for s in [*model.inputs, *model.outputs]}
-                torch.onnx.export(module, args, str(tmp), dynamo=False, dynamic_axes=axes if dynamic else None,
-                                  **kwargs)
-    except Exception as err:  # noqa: BLE001 - the exporters raise many types; explain and suggest
-        raise explain_export_error(err, module, args, exporter=exporter, opset=opset) from None
+        for name in ("dynamo", TORCHSCRIPT_EXPORTER) if exporter == "auto" else (exporter,):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    if name == "dynamo":
+                        torch.onnx.export(module, args, str(tmp), dynamo=True,
+                                          dynamic_shapes=dynamic_shapes(model, dynamic), external_data=external,
+                                          optimize=True, verbose=False, **kwargs)
+                    else:
+                        axes = {s.name: {i: str(s.shape[i]) for i in s.dynamic_axes}
+                                for s in [*model.inputs, *model.outputs]}
+                        torch.onnx.export(module, args, str(tmp), dynamo=False,
+                                          dynamic_axes=axes if dynamic else None, **kwargs)
+                used = name
+                break
+            except Exception as err:  # noqa: BLE001 - the exporters raise many types; explain and suggest
+                failures.append((name, err))
+                for partial in (tmp, Path(f"{tmp}.data")):
+                    partial.unlink(missing_ok=True)
+                if _data_dependent(err):  # tracing would silently keep one branch: not without asking
+                    break
+        if used is None:
+            raise _explain_failures(failures, module, args, opset) from None
     finally:
         quiet.setLevel(level)
     if external and not Path(f"{tmp}.data").exists():  # the TorchScript exporter inlines: move the weights out
@@ -171,7 +200,21 @@ def _write_onnx(model: Model, tmp: Path, *, opset: int, dynamic: bool, exporter:
         onnx.save_model(proto, str(tmp), save_as_external_data=True, location=f"{tmp.name}.data")
     if dynamic:
         _name_dynamic_dims(tmp, model)
-    return {"exporter": exporter}
+    return {"exporter": used}
+
+
+def _explain_failures(failures: list[tuple[str, BaseException]], module: Any, args: tuple[Any, ...],
+                      opset: int) -> StepError:
+    """One StepError for the exporters that failed: with one, its explanation; with both, both reasons,
+    and tips that do not suggest an exporter that was already tried."""
+    tried = tuple(name for name, _ in failures)
+    errors = [explain_export_error(err, module, args, exporter=name, opset=opset, tried=tried)
+              for name, err in failures]
+    if len(errors) == 1:
+        return errors[0]
+    problem = "both ONNX exporters failed: " + "; then ".join(e.problem for e in errors)
+    tips = list(dict.fromkeys(t for e in errors for t in e.fix.split("; ") if t))
+    return StepError(problem, "; ".join(tips))
 
 
 def _name_dynamic_dims(path: Path, model: Model) -> None:
@@ -224,7 +267,7 @@ _SHAPE_WORDS = ("Constraints violated", "specializ", "guard", "data-dependent", 
 
 
 def explain_export_error(err: BaseException, module: Any, args: tuple[Any, ...], *, exporter: str,
-                         opset: int | None) -> StepError:
+                         opset: int | None, tried: tuple[str, ...] = ()) -> StepError:
     """A StepError naming the operator and the module path that made an export fail, and what to try.
 
     The operator comes from the exporter's message; the module path from running the model once
@@ -247,15 +290,17 @@ def explain_export_error(err: BaseException, module: Any, args: tuple[Any, ...],
         parts.append(f"at {line[0]}:{line[1]}")
     problem = " ".join(parts) + f": {summary}"
     tips = []
-    if exporter == "dynamo":
+    # never send the user to an exporter that already failed on this model (``tried``)
+    if exporter == "dynamo" and TORCHSCRIPT_EXPORTER not in tried:
         tips.append("try the TorchScript-based exporter (exporter='torchscript')")
-    elif exporter == TORCHSCRIPT_EXPORTER:
+    elif exporter == TORCHSCRIPT_EXPORTER and "dynamo" not in tried:
         tips.append("try the dynamo exporter (exporter='dynamo')")
     if opset is not None:
         tips.append(f"another opset (opset={opset + 1 if opset < 21 else 17})")
-    if "data-dependent" in text or "GuardOnDataDependent" in text:
+    if _data_dependent(err):
         tips.append("the model branches on a tensor's value (an `if` on data): rewrite it with torch.where or "
-                    "torch.cond, or trace one branch with exporter='torchscript'")
+                    "torch.cond" + ("" if TORCHSCRIPT_EXPORTER in tried else
+                                    ", or trace one branch with exporter='torchscript'"))
     elif any(w in text for w in _SHAPE_WORDS):
         tips.append("dynamic=False (a dynamic dimension was specialised; give the model fixed shapes or mark "
                     "sizes with torch._check)")
@@ -264,6 +309,11 @@ def explain_export_error(err: BaseException, module: Any, args: tuple[Any, ...],
     if op and where:
         tips.append(f"or replace {where[0]!r} with ONNX-exportable ops (or register a translation for {op})")
     return StepError(problem, "; ".join(tips))
+
+
+def _data_dependent(err: BaseException) -> bool:
+    """The export failed on Python control flow that depends on a tensor's value."""
+    return any(w in str(err) for w in ("data-dependent", "GuardOnDataDependent"))
 
 
 def _first_meaningful_line(text: str, default: str) -> str:

@@ -152,8 +152,6 @@ def _ov_from_torch(model: Model) -> Any:
     feeds = model.example_inputs()
     example = tuple(torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in model.input_names)
     shapes = [ov.PartialShape([-1 if isinstance(d, str) else d for d in s.shape]) for s in model.inputs]
-    if model.format == "hf":
-        example = dict(zip(model.input_names, example, strict=True))
     ov_model = ov.convert_model(native, example_input=example, input=shapes)
     for port, spec in zip(ov_model.inputs, model.inputs, strict=False):
         port.get_tensor().set_names({spec.name})

@@ -1,0 +1,146 @@
+"""Hugging Face folders of every family load with their own class and inputs, run, and export to ONNX.
+
+The models are tiny random-weight ones built from configs and saved with ``save_pretrained``
+(``tests/hf_tiny.py``): no hub access."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import workbench as wb
+from tests import hf_tiny
+from workbench.core.errors import StepError
+
+pytest.importorskip("transformers")
+
+EXPECTED_INPUTS = {
+    "bert": ["input_ids", "attention_mask", "token_type_ids"],
+    "distilbert": ["input_ids", "attention_mask"],
+    "gpt2": ["input_ids", "attention_mask"],
+    "llama": ["input_ids", "attention_mask"],
+    "qwen2": ["input_ids", "attention_mask"],
+    "t5-encoder": ["input_ids", "attention_mask"],
+    "t5": ["input_ids", "attention_mask", "decoder_input_ids"],
+    "vit": ["pixel_values"],
+    "convnext": ["pixel_values"],
+    "wav2vec2": ["input_values"],
+    "whisper": ["input_features", "decoder_input_ids"],
+}
+
+
+@pytest.fixture(scope="session")
+def hf_folders(tmp_path_factory):
+    """One saved folder per family, made once for the session."""
+    root = tmp_path_factory.mktemp("hf-tiny")
+    return {family: hf_tiny.save(family, root / family) for family in hf_tiny.FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def hf_models(hf_folders):
+    """The loaded Models, one per family (loaded lazily, once)."""
+    cache: dict[str, wb.Model] = {}
+
+    def get(family: str) -> wb.Model:
+        if family not in cache:
+            cache[family] = wb.load(hf_folders[family])
+        return cache[family]
+
+    return get
+
+
+@pytest.mark.parametrize("family", hf_tiny.FAMILIES)
+def test_loads_with_its_own_class_and_inputs(hf_models, hf_folders, family):
+    import json
+
+    m = hf_models(family)
+    saved_as = json.loads((hf_folders[family] / "config.json").read_text())["architectures"][0]
+    assert m.metadata["class"] == saved_as  # T5EncoderModel stays an encoder, not a T5 with a random decoder
+    assert m.input_names == EXPECTED_INPUTS[family]
+    out = wb.runner(m, "torch_eager").infer()
+    assert set(out) == set(m.output_names) and all(np.isfinite(v).all() for v in out.values())
+
+
+def test_inputs_are_passed_by_name(hf_models, hf_folders):
+    """GPT-2's second positional parameter is past_key_values: a mask passed by position would land there."""
+    import torch
+    import transformers
+
+    m = hf_models("gpt2")
+    feeds = m.example_inputs()
+    feeds["attention_mask"][:, -5:] = 0  # right padding changes nothing before it, but only if it is a mask
+    ours = wb.runner(m, "torch_eager").infer(feeds)["logits"]
+    ref = transformers.GPT2LMHeadModel.from_pretrained(str(hf_folders["gpt2"])).eval()
+    with torch.no_grad():
+        theirs = ref(input_ids=torch.from_numpy(feeds["input_ids"]),
+                     attention_mask=torch.from_numpy(feeds["attention_mask"]), use_cache=False).logits.numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_task_picks_the_auto_class(hf_folders):
+    m = wb.load(hf_folders["gpt2"], task="feature-extraction")
+    assert m.metadata["class"] == "GPT2Model" and m.output_names == ["last_hidden_state"]
+    with pytest.raises(wb.WorkbenchError, match="unknown task"):
+        wb.load(hf_folders["gpt2"], task="summon-demons")
+
+
+def test_example_inputs_keep_the_models_lengths(hf_models):
+    """Made-up inputs for validation keep the sizes the model needs (wav2vec2's samples), not 16."""
+    m = hf_models("wav2vec2")
+    feeds = m.example_inputs(batch=3, seed=1)
+    assert feeds["input_values"].shape == (3, m.example_inputs()["input_values"].shape[1])
+    bert = hf_models("bert").example_inputs(batch=3, seed=1)
+    assert not bert["token_type_ids"].any()  # a single segment: ids beyond type_vocab_size would crash
+
+
+@pytest.fixture(scope="session")
+def hf_onnx(hf_models):
+    """The ONNX exports (in-process, uncached), one per family, made once."""
+    cache: dict[str, wb.Model] = {}
+
+    def get(family: str) -> wb.Model:
+        if family not in cache:
+            cache[family] = wb.export(hf_models(family), "onnx", isolate=False, cache=False)
+        return cache[family]
+
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["bert", "gpt2", "llama", "qwen2", "t5-encoder", "vit", "wav2vec2", "whisper"])
+def test_exports_to_onnx_and_validates(hf_models, hf_onnx, family):
+    x = hf_onnx(family)
+    assert x.validation.passed, x.validation.summary()
+    assert x.input_names == hf_models(family).input_names
+
+
+def _greedy(step, ids: np.ndarray, n: int) -> np.ndarray:
+    """``n`` greedy tokens through a no-cache decoder: the whole sequence each step."""
+    for _ in range(n):
+        logits = step({"input_ids": ids, "attention_mask": np.ones_like(ids)})["logits"]
+        ids = np.concatenate([ids, logits[:, -1].argmax(-1)[:, None].astype(ids.dtype)], axis=1)
+    return ids
+
+
+@pytest.mark.slow
+def test_exported_decoder_generates_the_same_tokens(hf_models, hf_onnx):
+    m, x = hf_models("llama"), hf_onnx("llama")
+    prompt = m.example_inputs()["input_ids"][:, :6]
+    ort = wb.runner(x, "onnxruntime")
+    torch_runner = wb.runner(m, "torch_eager")
+    ours = _greedy(ort.infer, prompt, 8)
+    theirs = _greedy(torch_runner.infer, prompt, 8)
+    assert ours.shape == (2, 14) and (ours == theirs).all()
+
+
+def test_both_exporters_failing_do_not_send_the_user_back_and_forth():
+    import torch
+
+    from tests.steps import mystery_ops
+
+    m = wb.load(mystery_ops.MysteryNet().eval(), example_inputs=torch.randn(2, 4))
+    with pytest.raises(StepError) as info:
+        wb.export(m, "onnx", isolate=False, cache=False)
+    text = str(info.value)
+    assert "both ONNX exporters failed" in text and "dynamo export failed" in text
+    assert "exporter='torchscript'" not in text and "exporter='dynamo'" not in text

@@ -1,0 +1,240 @@
+"""What a Hugging Face model folder computes and how to call it: the model class, its inputs, example data.
+
+A smaller, local cousin of Optimum's ``TasksManager``:
+
+* the model class comes from ``config.architectures`` (``T5EncoderModel`` stays an encoder, not a T5 with a
+  random decoder) or from a ``task=`` (``"text-generation"`` → ``AutoModelForCausalLM``), ``AutoModel``
+  otherwise;
+* the inputs come from the class's ``forward`` signature and the config (``pixel_values`` for ViT/ConvNeXt/
+  DETR, ``input_values`` for wav2vec2, ``input_features`` + ``decoder_input_ids`` for Whisper,
+  ``input_ids`` / ``attention_mask`` / ``token_type_ids`` for text, ``decoder_input_ids`` for T5/BART);
+* the model is wrapped (``KeywordModule``) so that every caller (the torch runtimes, the exporters,
+  OpenVINO's converter) passes the inputs by name, never by position (GPT-2's second positional parameter
+  is ``past_key_values``), with ``use_cache=False``: a decoder computes the logits of the whole sequence
+  without a KV cache, which is what exports to ONNX with fixed inputs and outputs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.core.errors import ModelFormatError
+
+#: task name -> the transformers auto classes that compute it (first that exists and takes the config)
+TASKS: dict[str, tuple[str, ...]] = {
+    "feature-extraction": ("AutoModel",),
+    "text-generation": ("AutoModelForCausalLM",),
+    "fill-mask": ("AutoModelForMaskedLM",),
+    "text-classification": ("AutoModelForSequenceClassification",),
+    "token-classification": ("AutoModelForTokenClassification",),
+    "question-answering": ("AutoModelForQuestionAnswering",),
+    "text2text-generation": ("AutoModelForSeq2SeqLM",),
+    "image-classification": ("AutoModelForImageClassification",),
+    "object-detection": ("AutoModelForObjectDetection",),
+    "audio-classification": ("AutoModelForAudioClassification",),
+    "automatic-speech-recognition": ("AutoModelForSpeechSeq2Seq", "AutoModelForCTC"),
+}
+TEXT_LENGTH = 16
+DECODER_LENGTH = 4
+AUDIO_SAMPLES = 4000
+SAMPLE_TEXT = ["The workbench takes a model to deployment.", "Numbers are checked at every step."]
+
+
+@dataclass
+class InputPlan:
+    """One input of a Hugging Face model: name, example array, dynamic axes."""
+
+    name: str
+    example: np.ndarray
+    axes: dict[int, str] = field(default_factory=dict)
+
+
+def model_class(tf: Any, config: Any, task: str | None = None) -> Any:
+    """The transformers class to load a folder with: from ``task`` when given, else the folder's
+    ``config.architectures[0]``, else ``AutoModel``."""
+    if task is not None:
+        if task not in TASKS:
+            raise ModelFormatError(f"unknown task {task!r}", f"pass one of {sorted(TASKS)}")
+        for auto in TASKS[task]:
+            cls = getattr(tf, auto, None)
+            if cls is not None and type(config) in getattr(cls, "_model_mapping", {}):
+                return cls
+        raise ModelFormatError(f"transformers has no {task!r} model for {type(config).__name__}",
+                               f"pass another task (one of {sorted(TASKS)}) or none")
+    for arch in config.architectures or []:
+        cls = getattr(tf, arch, None)
+        if cls is not None:
+            return cls
+    return tf.AutoModel
+
+
+def forward_parameters(module: Any) -> list[str]:
+    """The names of ``module.forward``'s parameters, in order."""
+    try:
+        return list(inspect.signature(module.forward).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def _sub(config: Any, name: str) -> Any:
+    return getattr(config, name, None) or config
+
+
+def _image_size(config: Any) -> tuple[int, int]:
+    size = getattr(_sub(config, "vision_config"), "image_size", None)
+    if isinstance(size, list | tuple):
+        return int(size[0]), int(size[-1])
+    if isinstance(size, int):
+        return size, size
+    return 64, 64  # DETR-like detectors take any size
+
+
+def plan_inputs(module: Any, config: Any, path: Path | None = None) -> list[InputPlan]:
+    """The inputs ``module`` (a transformers model) takes, with example arrays (batch 2) made by the
+    folder's tokenizer / image processor / feature extractor where it has one, else seeded random data
+    in the right range (token ids below the vocabulary size, a mask of ones)."""
+    params = forward_parameters(module)
+    rng = np.random.default_rng(0)
+    plans: list[InputPlan] = []
+    if "input_features" in params:  # Whisper: log-mel frames, exactly 2 x max_source_positions of them
+        mels = int(getattr(config, "num_mel_bins", 80))
+        frames = 2 * int(getattr(config, "max_source_positions", 1500))
+        plans.append(InputPlan("input_features", rng.standard_normal((2, mels, frames)).astype(np.float32),
+                               {0: "batch"}))
+    elif "input_values" in params:  # wav2vec2 and friends: raw audio
+        plans.append(InputPlan("input_values", _audio(path, rng), {0: "batch", 1: "samples"}))
+    if "pixel_values" in params:
+        plans.append(InputPlan("pixel_values", _image(path, config, rng), {0: "batch"}))
+    if "input_ids" in params and not any(p.name == "input_features" for p in plans):
+        ids, mask = _text(path, config, rng)
+        plans.append(InputPlan("input_ids", ids, {0: "batch", 1: "sequence"}))
+        if "attention_mask" in params:
+            plans.append(InputPlan("attention_mask", mask, {0: "batch", 1: "sequence"}))
+        if "token_type_ids" in params and int(getattr(config, "type_vocab_size", 0) or 0) > 1:
+            plans.append(InputPlan("token_type_ids", np.zeros_like(ids), {0: "batch", 1: "sequence"}))
+    if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
+        start = getattr(config, "decoder_start_token_id", None)
+        start = int(start if start is not None else getattr(config, "pad_token_id", 0) or 0)
+        vocab = int(getattr(config, "vocab_size", 100))
+        dec = np.concatenate([np.full((2, 1), start, np.int64),
+                              rng.integers(3, max(4, vocab), (2, DECODER_LENGTH - 1)).astype(np.int64)], axis=1)
+        plans.append(InputPlan("decoder_input_ids", dec, {0: "batch", 1: "decoder_sequence"}))
+    if not plans:
+        raise ModelFormatError(
+            f"cannot tell what {type(module).__name__} takes (forward({', '.join(params[:6])}, …))",
+            "pass example_inputs={name: array} to wb.load, or task= (one of " + ", ".join(sorted(TASKS)) + ")")
+    return plans
+
+
+def _text(path: Path | None, config: Any, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    tok_file = path / "tokenizer.json" if path is not None else None
+    if tok_file is not None and tok_file.is_file():
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(tok_file))
+        tok.enable_padding(pad_id=getattr(config, "pad_token_id", 0) or 0, length=TEXT_LENGTH)
+        tok.enable_truncation(max_length=TEXT_LENGTH)
+        enc = tok.encode_batch(SAMPLE_TEXT)
+        return (np.array([e.ids for e in enc], np.int64), np.array([e.attention_mask for e in enc], np.int64))
+    vocab = int(getattr(config, "vocab_size", 100))
+    ids = rng.integers(min(3, vocab - 1), vocab, (2, TEXT_LENGTH)).astype(np.int64)
+    return ids, np.ones((2, TEXT_LENGTH), np.int64)
+
+
+def _preprocessor(path: Path | None) -> dict[str, Any]:
+    file = path / "preprocessor_config.json" if path is not None else None
+    if file is None or not file.is_file():
+        return {}
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _image(path: Path | None, config: Any, rng: np.random.Generator) -> np.ndarray:
+    """Two images through the folder's image processor (a gradient and noise), else normalised noise."""
+    channels = int(getattr(_sub(config, "vision_config"), "num_channels", 3))
+    h, w = _image_size(config)
+    if _preprocessor(path) and channels == 3:
+        try:
+            from transformers import AutoImageProcessor
+
+            proc = AutoImageProcessor.from_pretrained(str(path), local_files_only=True)
+            grad = np.linspace(0, 255, h * w * 3).reshape(h, w, 3).astype(np.uint8)
+            noise = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+            pixels = proc(images=[grad, noise], return_tensors="np")["pixel_values"]
+            return np.asarray(pixels, np.float32)
+        except Exception:  # noqa: BLE001 - a processor we cannot run: made-up pixels still exercise the model
+            pass
+    return rng.standard_normal((2, channels, h, w)).astype(np.float32)
+
+
+def _audio(path: Path | None, rng: np.random.Generator) -> np.ndarray:
+    """Two clips (a tone and noise) normalised as the folder's feature extractor says, else as wav2vec2 does."""
+    t = np.arange(AUDIO_SAMPLES, dtype=np.float32) / 16000.0
+    clips = np.stack([np.sin(2 * np.pi * 440.0 * t), rng.standard_normal(AUDIO_SAMPLES).astype(np.float32)])
+    if _preprocessor(path).get("do_normalize", True):
+        clips = (clips - clips.mean(1, keepdims=True)) / np.sqrt(clips.var(1, keepdims=True) + 1e-7)
+    return clips.astype(np.float32)
+
+
+def fixed_kwargs(module: Any) -> dict[str, Any]:
+    """The keyword arguments every call gets: no KV cache, outputs as a ``ModelOutput``."""
+    params = forward_parameters(module)
+    kw: dict[str, Any] = {}
+    if "use_cache" in params:
+        kw["use_cache"] = False
+    if "return_dict" in params:
+        kw["return_dict"] = True
+    return kw
+
+
+_KEYWORD_MODULE: Any = None
+
+
+def keyword_module_class() -> Any:
+    """``KeywordModule`` (built on first use, so importing this module does not import torch)."""
+    global _KEYWORD_MODULE
+    if _KEYWORD_MODULE is not None:
+        return _KEYWORD_MODULE
+    import torch
+
+    class KeywordModule(torch.nn.Module):
+        """A transformers model called by keyword: positional arguments are matched to ``input_names``;
+        the outputs are the tensors named ``output_names`` of its ``ModelOutput``, as a tuple."""
+
+        def __init__(self, model: Any, input_names: list[str], output_names: list[str] | None = None,
+                     kwargs: dict[str, Any] | None = None) -> None:
+            super().__init__()
+            self.model = model
+            self.input_names = list(input_names)
+            self.output_names = list(output_names or [])
+            self.fixed = dict(kwargs or {})
+            self.config = getattr(model, "config", None)
+
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            named = dict(zip(self.input_names, args, strict=False))
+            named.update(kwargs)
+            out = self.model(**named, **self.fixed)
+            items = {k: v for k, v in dict(out).items() if isinstance(v, torch.Tensor)}
+            if not self.output_names:
+                return items
+            return tuple(items[k] for k in self.output_names)
+
+    KeywordModule.__module__ = __name__
+    KeywordModule.__qualname__ = "KeywordModule"
+    _KEYWORD_MODULE = KeywordModule
+    return KeywordModule
+
+
+def __getattr__(name: str) -> Any:  # pickle (the worker) finds the class by name
+    if name == "KeywordModule":
+        return keyword_module_class()
+    raise AttributeError(name)
