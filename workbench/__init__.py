@@ -25,6 +25,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "export": ("workbench.api", "export"),
     "convert": ("workbench.api", "convert"),
     "quantize": ("workbench.api", "quantize"),
+    "quantize_debug": ("workbench.api", "quantize_debug"),
+    "QuantDebugReport": ("workbench.analysis.quant_debug", "QuantDebugReport"),
     "Pipeline": ("workbench.api", "Pipeline"),
     "Step": ("workbench.steps.pipeline", "Step"),
     "set_workspace": ("workbench.steps.workspace", "set_workspace"),
@@ -100,6 +102,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         load,
         profile_nodes,
         quantize,
+        quantize_debug,
         runner,
     )
     from workbench.core import errors  # noqa: F401

@@ -148,9 +148,29 @@ def convert(model: Any, target: str, **options: Any) -> Model:
     return convert_step.convert(model_of(model), target, **options)
 
 
-@wraps(quantize_step.quantize)
-def quantize(model: Any, tool: str, method: str | None = None, **options: Any) -> Model:
+def quantize(model: Any, tool: str, method: str | None = None, *, accuracy_budget: float | None = None,
+             **options: Any) -> Model:
+    """``wb.quantize``: see ``workbench.steps.quantize.quantize``; the model may be a name or path.
+
+    ``accuracy_budget=0.01``: accuracy-aware quantization (``workbench.analysis.quant_debug
+    .quantize_within_budget``): the layers that hurt the task metric most stay float, the fewest needed to
+    keep the drop within the budget; ``result.metadata["accuracy_budget"]`` tells which and why."""
+    if accuracy_budget is not None:
+        from workbench.analysis import quant_debug
+
+        return quant_debug.quantize_within_budget(model_of(model), tool, method, accuracy_budget=accuracy_budget,
+                                                  **options)
     return quantize_step.quantize(model_of(model), tool, method, **options)
+
+
+quantize.__doc__ = (quantize_step.quantize.__doc__ or "") + "\n" + (quantize.__doc__ or "")
+
+
+def quantize_debug(model: Any, quantized: Any, **options: Any) -> Any:
+    """``wb.quantize_debug``: see ``workbench.analysis.quant_debug.quantize_debug``; models may be names or paths."""
+    from workbench.analysis import quant_debug
+
+    return quant_debug.quantize_debug(model_of(model), model_of(quantized), **options)
 
 
 class Pipeline(pipeline.Pipeline):

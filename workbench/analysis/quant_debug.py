@@ -44,8 +44,8 @@ from workbench.core.data import feeds_for
 from workbench.core.errors import WorkbenchError
 from workbench.core.model import Model
 from workbench.core.results import result_type, to_json
+from workbench.steps import qdq, routing
 from workbench.steps import quantize as quantize_step
-from workbench.steps import routing
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -53,10 +53,6 @@ if TYPE_CHECKING:  # pragma: no cover
 Feeds = dict[str, np.ndarray]
 Predict = Callable[[Feeds], Feeds]
 
-#: ONNX data types of zero points -> their integer range
-_ONNX_INT_RANGES = {2: (0, 255), 3: (-128, 127), 4: (0, 65535), 5: (-32768, 32767), 6: (-2**31, 2**31 - 1),
-                    21: (0, 15), 22: (-8, 7)}
-_QDQ = ("QuantizeLinear", "DequantizeLinear")
 
 
 @dataclass
@@ -74,6 +70,7 @@ class QuantLayer:
     act_max: float = math.nan
     act_p999: float = math.nan  # 99.9th percentile of |x|
     outlier_ratio: float = math.nan  # max|x| / p99.9|x|: > ~5 means a few values set the range
+    channel_spread: float = math.nan  # largest channel's max|x| / the median channel's: > ~20 is outlier channels
     quant_min: float = math.nan  # the range the calibration chose
     quant_max: float = math.nan
     step: float = math.nan  # the quantization step (scale) of its activations
@@ -85,7 +82,10 @@ class QuantLayer:
     @property
     def cause(self) -> str:
         """A short reading of the figures: what most likely makes this layer hurt."""
-        if not math.isnan(self.clipped) and self.clipped > 1e-3:
+        if not math.isnan(self.channel_spread) and self.channel_spread > 20:
+            return (f"outlier channels (the largest channel's range is {self.channel_spread:.0f}x the median "
+                    "channel's): per-tensor INT8 leaves the other channels a few levels")
+        if not math.isnan(self.clipped) and self.clipped > 0.01:
             return f"calibration clips {self.clipped:.1%} of its activations"
         if not math.isnan(self.outlier_ratio) and self.outlier_ratio > 5:
             return (f"activation outliers (max |x| is {self.outlier_ratio:.0f}x the 99.9th percentile): "
@@ -126,7 +126,8 @@ class QuantDebugReport:
         return [r.node for r in self.ranked[:k]]
 
     def per_node(self, metric: str = "share") -> dict[str, float]:
-        """``{node name: value}`` of ``metric`` (``share``, ``alone``, ``without``, ``clipped``, ``outlier_ratio``)."""
+        """``{node name: value}`` of ``metric`` (``share``, ``alone``, ``without``, ``clipped``, ``outlier_ratio``,
+        ``channel_spread``)."""
         if self.layers and not hasattr(self.layers[0], metric):
             raise WorkbenchError(f"a quantization debug report has no per-layer figure {metric!r}",
                                  "use share, alone, without, clipped or outlier_ratio")
@@ -206,11 +207,10 @@ class _Layer:
     node: str
     op_type: str
     index: int
-    acts: list[Any]  # per quantized activation input: what the graph needs to bypass it
-    weights: list[Any]
-    act_names: list[str]
+    act_names: list[str]  # its quantized activation inputs (float tensors before quantization)
     weight_names: list[str]
     ranges: list[tuple[float, float, float]]  # (lo, hi, step) the quantizer chose, per activation input
+    slots: list[int] = field(default_factory=list)  # FakeQuantize graphs: the inputs to bypass
     note: str = ""
 
 
@@ -226,102 +226,26 @@ def _rel_l2(ref: list[Feeds], out: list[Feeds]) -> float:
 
 
 class _QdqGraph:
-    """An ONNX QDQ model whose layers can be kept float one by one."""
+    """An ONNX QDQ model whose layers can be kept float one by one (``workbench.steps.qdq``)."""
 
     scheme = "qdq"
 
     def __init__(self, quantized: Model, reference: Model | None, folder: str):
         import onnx
-        from onnx import numpy_helper
 
-        self.quantized = quantized
         self.folder = folder
         self.proto = onnx.load_model(str(quantized.path))
-        graph = self.proto.graph
-        self.inits = {t.name: t for t in graph.initializer}
-        producers = {o: n for n in graph.node for o in n.output}
-        float_inits: dict[str, Any] = {}
-        ref_producers: dict[str, str] = {}
+        float_proto = None
         if reference is not None and reference.format == "onnx" and reference.path is not None:
-            ref = onnx.load_model(str(reference.path))
-            float_inits = {t.name: t for t in ref.graph.initializer}
-            ref_producers = {o: n.op_type for n in ref.graph.node for o in n.output}
-        #: tensors whose ReLU the quantizer folded into the quantization range (uint8 from 0): kept float,
-        #: they need the ReLU back
-        self.relu_folded: set[str] = set()
-        outputs = {o.name for o in graph.output}
-        self.layers: list[_Layer] = []
-        self.extra_inits: list[Any] = []
-        missing_float = 0
-        for index, node in enumerate(graph.node):
-            if node.op_type in _QDQ:
-                continue
-            layer = _Layer(node.name, node.op_type, index, [], [], [], [], [])
-            for slot, name in enumerate(node.input):
-                dq = producers.get(name)
-                if dq is None or dq.op_type != "DequantizeLinear":
-                    continue
-                q = producers.get(dq.input[0])
-                if q is not None and q.op_type == "QuantizeLinear":  # an activation: x -> Q -> DQ
-                    src = producers.get(q.input[0])
-                    if ref_producers.get(q.input[0]) == "Relu" and (src is None or src.op_type != "Relu"):
-                        self.relu_folded.add(q.input[0])
-                    layer.acts.append((slot, q.input[0]))
-                    layer.act_names.append(q.input[0])
-                    layer.ranges.append(self._range(dq, numpy_helper))
-                elif dq.input[0] in self.inits:  # a weight or bias stored quantized
-                    base = dq.input[0].removesuffix("_quantized")
-                    twin = float_inits.get(base)
-                    value = numpy_helper.to_array(twin) if twin is not None else None
-                    if value is None:  # no float twin (fused by pre-processing): its dequantized value
-                        value = self._dequantize(dq, numpy_helper)
-                        missing_float += 1
-                    fname = f"{base}__wb_float"
-                    self.extra_inits.append(numpy_helper.from_array(value.astype(np.float32), fname))
-                    layer.weights.append((slot, fname))
-                    layer.weight_names.append(base)
-            if layer.acts or layer.weights:
-                # its outputs quantized straight into a graph output (ONNX Runtime's output QDQ) go with it
-                for out in node.output:
-                    for q in (n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] == out):
-                        for dq in (n for n in graph.node if n.op_type == "DequantizeLinear"
-                                   and n.input[0] == q.output[0] and n.output[0] in outputs):
-                            layer.acts.append(("output", dq.name, out))
-                self.layers.append(layer)
-        self.notes = [f"{missing_float} quantized weight(s) had no float twin in the reference (fused by "
-                      "pre-processing): kept at their dequantized values"] if missing_float else []
-        self.input_names = [i.name for i in graph.input if i.name not in self.inits]
+            float_proto = onnx.load_model(str(reference.path))
+        self.qdq = qdq.read(self.proto, float_proto)
+        self.relu_folded = self.qdq.relu_folded
+        self.notes = list(self.qdq.notes)
+        self.layers = [_Layer(x.node, x.op_type, x.index, x.act_names, x.weight_names, list(x.ranges))
+                       for x in self.qdq.layers]
+        inits = {t.name for t in self.proto.graph.initializer}
+        self.input_names = [i.name for i in self.proto.graph.input if i.name not in inits]
         self._count = 0
-
-    @staticmethod
-    def _scalar_or(array: np.ndarray) -> np.ndarray:
-        return np.asarray(array, np.float64).reshape(-1)
-
-    def _range(self, dq: Any, numpy_helper: Any) -> tuple[float, float, float]:
-        scale = self._scalar_or(numpy_helper.to_array(self.inits[dq.input[1]])) if dq.input[1] in self.inits else None
-        if scale is None:
-            return (math.nan, math.nan, math.nan)
-        if len(dq.input) > 2 and dq.input[2] in self.inits:
-            zp_t = self.inits[dq.input[2]]
-            zp = self._scalar_or(numpy_helper.to_array(zp_t))
-            qmin, qmax = _ONNX_INT_RANGES.get(zp_t.data_type, (0, 255))
-        else:
-            zp, (qmin, qmax) = np.zeros_like(scale), (0, 255)
-        lo = (qmin - zp) * scale
-        hi = (qmax - zp) * scale
-        return float(lo.min()), float(hi.max()), float(scale.max())
-
-    def _dequantize(self, dq: Any, numpy_helper: Any) -> np.ndarray:
-        q = numpy_helper.to_array(self.inits[dq.input[0]]).astype(np.float64)
-        scale = numpy_helper.to_array(self.inits[dq.input[1]]).astype(np.float64)
-        zp = numpy_helper.to_array(self.inits[dq.input[2]]).astype(np.float64) if len(dq.input) > 2 else 0.0
-        axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
-        if np.ndim(scale) == 1 and scale.size > 1:
-            shape = [1] * q.ndim
-            shape[axis] = -1
-            scale = scale.reshape(shape)
-            zp = np.reshape(zp, shape) if np.ndim(zp) else zp
-        return (q - zp) * scale
 
     def variant(self, keep_float: set[str], extra_outputs: Sequence[str] = ()) -> Predict:
         """A predict function for the model with the layers ``keep_float`` float (plus ``extra_outputs``)."""
@@ -330,36 +254,9 @@ class _QdqGraph:
 
         proto = onnx.ModelProto()
         proto.CopyFrom(self.proto)
-        graph = proto.graph
-        by_name = {n.name: n for n in graph.node}
-        wanted = {f.name for f in self.extra_inits}
-        used: set[str] = set()
-        for layer in self.layers:
-            if layer.node not in keep_float:
-                continue
-            node = by_name[layer.node]
-            for item in layer.acts:
-                if item[0] == "output":  # the output's Q -> DQ becomes an Identity
-                    dq = by_name[item[1]]
-                    out = dq.output[0]
-                    graph.node.remove(dq)
-                    graph.node.append(helper.make_node("Identity", [item[2]], [out], name=f"{item[1]}__wb_float"))
-                elif item[1] in self.relu_folded:
-                    relu = f"{item[1]}__wb_relu"
-                    if relu not in by_name:
-                        by_name[relu] = helper.make_node("Relu", [item[1]], [relu], name=relu)
-                        graph.node.append(by_name[relu])
-                    node.input[item[0]] = relu
-                else:
-                    node.input[item[0]] = item[1]
-            for slot, fname in layer.weights:
-                node.input[slot] = fname
-                used.add(fname)
-        graph.initializer.extend(f for f in self.extra_inits if f.name in used and f.name in wanted)
+        qdq.keep_float(proto, keep_float, self.qdq)
         for name in extra_outputs:
-            graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-        if any(n.name.endswith(("__wb_float", "__wb_relu")) for n in graph.node):
-            _toposort(graph)
+            proto.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
         self._count += 1
         path = os.path.join(self.folder, f"variant-{self._count}.onnx")
         onnx.save_model(proto, path)
@@ -367,27 +264,6 @@ class _QdqGraph:
         runner = routing.runner(model, registry.default_runtime("onnx"))
         runner.prepare()
         return _Closing(runner, model)
-
-
-def _toposort(graph: Any) -> None:
-    """Reorder ``graph.node`` topologically (an appended Identity must come before its consumers)."""
-    nodes = list(graph.node)
-    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    out, pending = [], nodes
-    while pending:
-        rest = []
-        for n in pending:
-            if all(i in ready for i in n.input):
-                out.append(n)
-                ready.update(n.output)
-            else:
-                rest.append(n)
-        if len(rest) == len(pending):  # a cycle or a missing input: keep the rest as they were
-            out.extend(rest)
-            break
-        pending = rest
-    del graph.node[:]
-    graph.node.extend(out)
 
 
 class _Closing:
@@ -420,22 +296,21 @@ class _FqGraph:
         for index, op in enumerate(model.get_ordered_ops()):
             if op.get_type_name() in ("FakeQuantize", "Result"):
                 continue
-            layer = _Layer(op.get_friendly_name(), op.get_type_name(), index, [], [], [], [], [])
+            layer = _Layer(op.get_friendly_name(), op.get_type_name(), index, [], [], [])
             for slot, port in enumerate(op.inputs()):
                 fq = port.get_source_output().get_node()
                 if fq.get_type_name() != "FakeQuantize":
                     continue
+                layer.slots.append(slot)
                 src = fq.input_value(0).get_node()
                 while src.get_type_name() == "Convert":
                     src = src.input_value(0).get_node()
                 if src.get_type_name() == "Constant":
-                    layer.weights.append((slot, fq.get_friendly_name()))
                     layer.weight_names.append(fq.get_friendly_name())
                 else:
-                    layer.acts.append((slot, fq.get_friendly_name()))
                     layer.act_names.append(fq.get_friendly_name())
                     layer.ranges.append(self._range(fq))
-            if layer.acts or layer.weights:
+            if layer.slots:
                 self.layers.append(layer)
         self.input_names = [p.get_any_name() for p in model.inputs]
         self.output_names = [p.get_any_name() for p in model.outputs]
@@ -456,7 +331,7 @@ class _FqGraph:
         for layer in self.layers:
             if layer.node in keep_float:
                 op = ops[layer.node]
-                for slot, _ in (*layer.acts, *layer.weights):
+                for slot in layer.slots:
                     fq = op.input(slot).get_source_output().get_node()
                     op.input(slot).replace_source_output(fq.input_value(0))
         outputs = list(self.output_names)
@@ -553,8 +428,8 @@ def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: 
         finally:
             _close(every)
         reference = [{k: r[k] for k in out_keys} for r in float_runs]
-        stats = {a: np.concatenate([np.asarray(r[a], np.float32).reshape(-1) for r in float_runs]) for a in acts}
-        for a in getattr(graph, "relu_folded", ()):  # what the layer sees in float: after the folded ReLU
+        stats = {a: _stack([np.asarray(r[a], np.float32) for r in float_runs]) for a in acts}
+        for a in getattr(graph, "relu_folded", set()) & set(stats):  # what the layer sees in float: after the folded ReLU
             stats[a] = np.maximum(stats[a], 0)
         del float_runs
 
@@ -613,13 +488,36 @@ def _metric(graph: _QdqGraph | _FqGraph, keep_float: set[str], task: Any) -> flo
         _close(predict)
 
 
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    """The arrays joined along the batch axis (flattened when their shapes differ beyond it)."""
+    try:
+        return np.concatenate([a if a.ndim else a.reshape(1) for a in arrays])
+    except ValueError:
+        return np.concatenate([a.reshape(-1) for a in arrays])
+
+
+def _channel_spread(x: np.ndarray, op_type: str) -> float:
+    """max over channels of max|x| / its median over channels (channels: axis 1 of a 4-D feature map or of a
+    convolution's input, else the last axis)."""
+    if x.ndim < 2:
+        return math.nan
+    axis = 1 if (x.ndim == 4 or "Conv" in op_type) else x.ndim - 1
+    per = np.abs(np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)).max(axis=1)
+    if per.size < 4:
+        return math.nan
+    median = float(np.median(per))
+    return float(per.max() / median) if median > 0 else math.inf if per.max() > 0 else math.nan
+
+
 def _row(layer: _Layer, full: float, without: float, only: float, stats: dict[str, np.ndarray]) -> QuantLayer:
     share = (full - without) / full if full > 0 else 0.0
     row = QuantLayer(0, layer.node, layer.op_type, layer.index, share, only, without,
                      inputs=list(layer.act_names), weights=list(layer.weight_names), note=layer.note)
     values = [stats[a] for a in layer.act_names if a in stats and stats[a].size]
     if values:
-        x = np.concatenate(values)
+        spreads = [_channel_spread(v, layer.op_type) for v in values]
+        row.channel_spread = max((v for v in spreads if not math.isnan(v)), default=math.nan)
+        x = np.concatenate([v.reshape(-1) for v in values])
         absx = np.abs(x)
         row.act_min, row.act_max = float(x.min()), float(x.max())
         row.act_p999 = float(np.percentile(absx, 99.9))
@@ -629,7 +527,7 @@ def _row(layer: _Layer, full: float, without: float, only: float, stats: dict[st
             v = stats.get(a)
             if v is None or math.isnan(lo):
                 continue
-            clipped += int(((v < lo - step / 2) | (v > hi + step / 2)).sum())
+            clipped += int(((v < lo - step / 2) | (v > hi + step / 2)).sum())  # beyond the last level's half-step
         rng = [r for r in layer.ranges if not math.isnan(r[0])]
         if rng:
             row.quant_min = min(r[0] for r in rng)

@@ -1,0 +1,116 @@
+"""The quantization debugger (``wb.quantize_debug``) and accuracy-aware quantization (``accuracy_budget=``).
+
+The model: a small MLP trained here on scikit-learn's digits, then rescaled so that one hidden unit of
+the first layer is 1000x larger and the second layer's weight for it 1000x smaller — the float function is
+unchanged, but the second layer's input now has one outlier channel, so per-tensor INT8 activations wipe
+out the others. That layer is the one known sensitive layer: the debugger must rank it first, and the
+accuracy budget must be met by keeping it (and few others) float.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import workbench as wb
+from workbench.analysis.quant_debug import BudgetSearch, QuantDebugReport
+from workbench.core.errors import WorkbenchError
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def outlier_mlp():
+    from torch import nn
+
+    from workbench.formats.torch_module import from_module
+    from workbench.zoo.digits import INPUT, OUTPUT, DigitsTask, _splits  # noqa: F401 - the zoo's own split
+
+    x_tr, x_te, y_tr, _ = _splits()
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    x, y = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
+    for _ in range(15):
+        for i in range(0, len(x), 128):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x[i:i + 128]), y[i:i + 128]).backward()
+            opt.step()
+    net.eval()
+    with torch.no_grad():  # the same function, with one 1000x outlier channel into the second Linear
+        unit = int(torch.relu(net[1](net[0](x[:256]))).mean(0).argmax())  # an active unit
+        net[1].weight[unit] *= 1000
+        net[1].bias[unit] *= 1000
+        net[3].weight[:, unit] /= 1000
+    model = from_module(net, {INPUT: x_te[:1]}, name="outlier-mlp", task=DigitsTask(), input_names=[INPUT],
+                        output_names=[OUTPUT], dynamic_axes={INPUT: {0: "batch"}})
+    return wb.export(model, "onnx")
+
+
+def _sensitive(report: QuantDebugReport) -> str:
+    return next(r.node for r in report.layers if any(w.startswith("net.3.") or w.endswith("3.weight")
+                                                     for w in r.weights))
+
+
+def test_the_debugger_ranks_the_outlier_layer_first_on_onnxruntime_qdq(outlier_mlp, tmp_path):
+    q = wb.quantize(outlier_mlp, "onnxruntime", "static", validate=False)
+    report = wb.quantize_debug(outlier_mlp, q)
+    assert report.scheme == "qdq" and len(report.layers) >= 3
+    top = report.ranked[0]
+    assert top.node == _sensitive(report), report.summary()
+    assert top.share > 0.5 and top.channel_spread > 100, report.summary()
+    assert "outlier channels" in top.cause
+    assert report.metric_drop is not None and report.metric_drop > 0.05  # INT8 genuinely hurts it
+    # every layer is a node of the quantized graph (what GraphView.overlay draws)
+    names = {n.name for n in q.graph().nodes}
+    assert set(report.per_node()) <= names and report.per_node("alone")[top.node] > 0
+    back = QuantDebugReport.from_json(report.to_json())
+    assert back.top(3) == report.top(3) and json.loads(report.to_json())["ranking"][0] == top.node
+    frame = report.to_frame()
+    assert list(frame["node"])[:1] == [top.node] and "cause" in frame
+    html = wb.html_report(report, path=tmp_path / "r.html")
+    assert "Quantization debugger" in (tmp_path / "r.html").read_text() or "Quantization debugger" in str(html)
+
+
+def test_accuracy_budget_keeps_the_fewest_layers_float_and_says_why(outlier_mlp):
+    plain = wb.quantize(outlier_mlp, "onnxruntime", "static", validate=False)
+    budget = 0.01
+    q = wb.quantize(outlier_mlp, "onnxruntime", "static", accuracy_budget=budget, validate=False)
+    search = q.metadata["accuracy_budget"]
+    assert isinstance(search, BudgetSearch) and search.met, search.summary()
+    kept = [k["node"] for k in search.kept_float]
+    assert 1 <= len(kept) < search.layers and search.int8_fraction > 0.5
+    assert "of the INT8 output error" in search.kept_float[0]["why"]
+    # the excluded layers are the registered step's option, in the lineage
+    assert sorted(q.lineage[-1].options["nodes_to_exclude"]) == sorted(kept)
+    metric = q.evaluate()["accuracy"]
+    assert search.float_metric - metric <= budget
+    assert search.float_metric - plain.evaluate()["accuracy"] > budget
+    assert json.loads(search.to_json())["met"] is True
+    # the trials were cached steps: asking again runs no new quantization
+    again = wb.quantize(outlier_mlp, "onnxruntime", "static", accuracy_budget=budget, validate=False)
+    assert again.path == q.path
+
+
+def test_the_debugger_reads_nncf_fake_quantize_and_ignored_scope_keeps_a_layer_float(outlier_mlp):
+    pytest.importorskip("nncf")
+    q = wb.quantize(outlier_mlp, "nncf", validate=False)
+    report = wb.quantize_debug(outlier_mlp, q, alone=False)
+    assert report.scheme == "fake_quantize"
+    top = report.ranked[0]
+    assert top.op_type == "MatMul" and top.share > 0.5 and top.channel_spread > 100, report.summary()
+    kept = wb.quantize(outlier_mlp, "nncf", ignored_scope=[top.node], validate=False)
+    assert kept.lineage[-1].options["ignored_scope"] == [top.node]
+    assert kept.evaluate()["accuracy"] > q.evaluate()["accuracy"]
+
+
+def test_bad_input_gets_a_clear_error(outlier_mlp):
+    with pytest.raises(WorkbenchError, match="no quantized layers"):
+        wb.quantize_debug(outlier_mlp, outlier_mlp)
+    x = wb.export(wb.load(torch.nn.Linear(4, 2), {"x": np.ones((1, 4), np.float32)}), "onnx")
+    with pytest.raises(WorkbenchError, match="task metric"):
+        wb.quantize(x, "onnxruntime", accuracy_budget=0.01)
+    with pytest.raises(WorkbenchError, match="accuracy_budget"):
+        wb.quantize(outlier_mlp, "onnxruntime", accuracy_budget=-1)
