@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import time
 import urllib.request
 import uuid
@@ -45,7 +46,7 @@ class KernelSocket:
         return self.send("comm_msg", {"comm_id": comm_id, "data": data})
 
     def messages(self, seconds: float):
-        """Decoded JSON messages for up to ``seconds`` (binary frames are skipped)."""
+        """Decoded messages for up to ``seconds``; a binary frame's buffers' sizes in ``buffer_sizes``."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             try:
@@ -54,6 +55,12 @@ class KernelSocket:
                 return
             if isinstance(raw, str):
                 yield json.loads(raw)
+            else:  # jupyter_server's legacy binary frame: count, offsets, JSON, buffers
+                (n,) = struct.unpack_from("!I", raw, 0)
+                offsets = [*struct.unpack_from(f"!{n}I", raw, 4), len(raw)]
+                msg = json.loads(raw[offsets[0]:offsets[1]])
+                msg["buffer_sizes"] = [offsets[i + 1] - offsets[i] for i in range(1, n)]
+                yield msg
 
     def close(self) -> None:
         self.ws.close()

@@ -86,3 +86,83 @@ def test_visitor_cannot_unlock_a_published_lab_over_the_websocket(tmp_path):
         finally:
             sock.close()
     assert not marker.exists(), "the visitor's code ran in the published kernel"
+
+
+def _big_onnx(path: Path, floats: int = 700_000) -> Path:
+    """A valid ONNX model of ~2.8 MB (three chunks): y = x + w."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.arange(floats, dtype=np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "big",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [floats])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [floats])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_netron_view_sends_bounded_chunks(tmp_path):
+    """In the kernel: chunks of at most CHUNK_BYTES at chunk offsets only, each at most max_sends times."""
+    from workbench.ui.netron_view import CHUNK_BYTES, NetronView
+
+    path = _big_onnx(tmp_path / "big.onnx")
+    view = NetronView(path, max_sends=2)
+    sent: list[tuple[dict, int]] = []
+    view.send = lambda msg, buffers=None: sent.append((msg, sum(len(b) for b in buffers or [])))
+    size = path.stat().st_size
+    for _ in range(10):  # a script asking again and again, and for overlapping or absurd offsets
+        for offset in (0, CHUNK_BYTES, 2 * CHUNK_BYTES, 1, -5, "0", 10**18, size):
+            view._on_msg(view, {"type": "file", "name": "big.onnx", "id": "a", "offset": offset}, [])
+        view._on_msg(view, {"type": "asset", "name": "index.html", "id": "b"}, [])
+        view._on_msg(view, {"type": "file", "name": "../../etc/passwd", "id": "c"}, [])
+    view._on_msg(view, {"type": "file", "name": "big.onnx", "id": "x" * 10_000}, [])  # no echo of a huge id
+    data = [(m, n) for m, n in sent if "error" not in m]
+    assert max(n for _, n in data) <= CHUNK_BYTES
+    assert sum(n for m, n in data if m["type"] == "file") <= 2 * size
+    assert sum(1 for m, _ in data if m["type"] == "asset") == 2
+    errors = [m["error"] for m, _ in sent if "error" in m]
+    assert any("already sent" in e for e in errors) and any("not a chunk" in e for e in errors)
+    assert any("not a file of this model" in e for e in errors)
+    assert all(len(m.get("id", "")) <= 64 for m, _ in sent) and len(sent) <= 2 * 16 + len(data)
+    # the bytes the browser reassembles are the file's
+    chunks = {}
+    fresh = NetronView(path)
+    fresh.send = lambda msg, buffers=None: chunks.__setitem__(msg.get("offset"), bytes(buffers[0]))
+    for offset in range(0, size, CHUNK_BYTES):
+        fresh._on_msg(fresh, {"type": "file", "name": "big.onnx", "id": "z", "offset": offset}, [])
+    assert b"".join(chunks[k] for k in sorted(chunks)) == path.read_bytes()
+
+
+def test_netron_flood_over_the_websocket_is_bounded(tmp_path):
+    """Real Voilà, a legacy websocket client (no subprotocol) that floods file requests and reads late:
+    the kernel sends at most a few copies of the model, in chunks, whatever it is asked."""
+    import nbformat
+
+    from tests.ui.kernel_ws import KernelSocket, open_page
+    from workbench.ui.netron_view import CHUNK_BYTES, PUBLISHED_SENDS
+
+    path = _big_onnx(tmp_path / "big.onnx")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from workbench.ui.netron_view import NetronView\nNetronView('big.onnx')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "netron.ipynb")
+    with voila(tmp_path, "netron.ipynb") as url:
+        kernel_id, models = open_page(url)
+        sock = KernelSocket(url, kernel_id)
+        try:
+            for i in range(300):
+                for model_id in models:
+                    sock.comm(model_id, {"method": "custom", "content": {
+                        "type": "file", "name": "big.onnx", "id": f"r{i}", "offset": (i % 3) * CHUNK_BYTES}})
+            got, replies = 0, 0
+            for msg in sock.messages(25):
+                if msg.get("msg_type") == "comm_msg" and msg["content"]["data"].get("method") == "custom":
+                    replies += 1
+                    assert all(n <= CHUNK_BYTES for n in msg.get("buffer_sizes", []))
+                    got += sum(msg.get("buffer_sizes", []))
+        finally:
+            sock.close()
+    size = path.stat().st_size
+    assert replies > 0, "the kernel never answered"
+    assert size <= got <= PUBLISHED_SENDS * size, (got, size)

@@ -14,15 +14,16 @@ bounds what visitors can take:
   Only visitors' kernels (those Voilà starts: their environment holds Voilà's ``VOILA_*``
   variables) are capped and culled; a JupyterLab kernel on the same server (Binder) is left alone.
 - **preheated kernels**: standalone Voilà keeps a pool of kernels that have already run the
-  notebook, so a visitor's page is served at once. :class:`AppKernelManager` keeps the pool's
-  kernels out of culling (they wait for a visitor, they are not abandoned); a kernel handed to a
-  visitor is culled like any other.
+  notebook, so a visitor's page is served at once. Voilà keeps the pool's kernels out of culling
+  (they wait for a visitor, they are not abandoned); a kernel handed to a visitor is culled like any
+  other.
 - **no tracebacks** are sent to visitors (``show_tracebacks: false``).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager, ServerKernelManager
@@ -54,12 +55,11 @@ class VisitorKernelManager(ServerKernelManager):
 
 
 class AppKernelManager(AsyncMappingKernelManager):
-    """Voilà's kernel manager for the app: culls visitors' idle kernels, never the preheated pool's.
+    """Voilà's kernel manager for the app: starts visitors' kernels capped, culls only theirs.
 
-    Voilà's preheat pool (``VoilaConfiguration.preheat_kernel``) wraps this class and keeps the
-    kernels it started in ``_pools``; without this guard the culler would shut the idle pool down
-    and every visitor after a quiet spell would wait for a cold kernel. Kernels that are not
-    visitors' (a JupyterLab notebook's, on Binder) are never culled here.
+    Voilà's preheat pool (``VoilaConfiguration.preheat_kernel``) wraps this class and keeps its
+    waiting kernels out of culling itself. Kernels that are not visitors' (a JupyterLab notebook's,
+    on Binder) are never culled here.
     """
 
     visitor_memory = Int(DEFAULT_MEMORY, config=True,
@@ -69,18 +69,20 @@ class AppKernelManager(AsyncMappingKernelManager):
     def _app_kernel_manager_class(self) -> str:
         return "workbench.ui.app_server.VisitorKernelManager"
 
-    def _pooled_kernel_ids(self) -> set[str]:
-        ids: set[str] = set()
-        for pool in getattr(self, "_pools", {}).values():
-            for task in pool:
-                if task.done() and not task.cancelled() and task.exception() is None:
-                    kid = (task.result() or {}).get("kernel_id")
-                    if kid:
-                        ids.add(kid)
-        return ids
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._visitor_since: dict[str, float] = {}
 
     async def cull_kernel_if_idle(self, kernel_id: str) -> Any:
         kernel = self._kernels.get(kernel_id)
-        if kernel is None or not getattr(kernel, "visitor", False) or kernel_id in self._pooled_kernel_ids():
+        if kernel is None or not getattr(kernel, "visitor", False):
+            return None
+        # A preheated kernel's last activity is its preheating, maybe long ago: handed to a visitor, it
+        # would be culled before the visitor's page connects. Idle time counts from when the culler
+        # first sees it outside the pool (Voilà skips pooled kernels before calling this).
+        for gone in set(self._visitor_since) - set(self._kernels):
+            del self._visitor_since[gone]
+        since = self._visitor_since.setdefault(kernel_id, time.monotonic())
+        if time.monotonic() - since < self.cull_idle_timeout:
             return None
         return await super().cull_kernel_if_idle(kernel_id)

@@ -9,6 +9,14 @@ model's bytes, and runs Netron in an iframe made from them. Whatever reaches the
 
 Only two kinds of names are answered: files of the ``netron`` package's web assets (``*.js``,
 ``*.json``, ``*.css``, ``index.html``) and the model files this view was made for.
+
+What a browser can make the kernel send is bounded, because in a published app the browser may be
+a hostile visitor's script (one that asks for the model again and again and never reads the
+answers makes the Jupyter server queue them: it grows without bound). Model files go in chunks of
+at most ``CHUNK_BYTES`` that the browser asks for one after the other (``offset``), and a view sends
+each asset and each chunk at most ``max_sends`` times (``PUBLISHED_SENDS`` in a published app,
+``NOTEBOOK_SENDS`` in a notebook, where reloading the page asks again): a view never sends more
+than that many times its model and Netron's assets, whatever it is asked.
 """
 
 from __future__ import annotations
@@ -27,6 +35,10 @@ from workbench.core.errors import BackendUnavailable, WorkbenchError
 _WIDGETS = Path(__file__).resolve().parent.parent / "widgets"
 _ASSET_NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|json|css|html)$")
 _ASSET_CACHE: dict[str, str] = {}
+
+CHUNK_BYTES = 1 << 20  # the most model bytes in one comm message
+PUBLISHED_SENDS = 4  # times a published view sends one asset or one chunk (page load, a retry or two)
+NOTEBOOK_SENDS = 64  # the same in a notebook, where the page may be reloaded often
 
 
 def netron_assets_dir() -> Path:
@@ -152,10 +164,16 @@ class NetronView(anywidget.AnyWidget):
     height = traitlets.Int(600).tag(sync=True)
     netron_version = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, source: Any, *, height: int = 600, **kwargs: Any):
+    def __init__(self, source: Any, *, height: int = 600, max_sends: int | None = None, **kwargs: Any):
+        from workbench.ui.kernel_lab import in_voila
+
         netron_assets_dir()  # fail early, with the fix, when netron is missing
         paths, identifier = model_files_for_netron(source)
         self._paths = {p.name: p for p in paths}
+        self._sizes = {name: p.stat().st_size for name, p in self._paths.items()}
+        self.max_sends = max_sends or (PUBLISHED_SENDS if in_voila() else NOTEBOOK_SENDS)
+        self._sent: dict[tuple[str, str, int], int] = {}
+        self._errors = 0
         if identifier not in self._paths:  # an exported temporary file keeps its own name
             identifier = paths[0].name
         super().__init__(identifier=identifier, files=list(self._paths), height=height,
@@ -165,14 +183,38 @@ class NetronView(anywidget.AnyWidget):
     def _on_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if not isinstance(content, dict):
             return
-        kind, name, rid = content.get("type"), str(content.get("name", "")), content.get("id")
+        kind, name, rid = content.get("type"), str(content.get("name", ""))[:256], content.get("id")
+        if kind not in ("asset", "file") or not isinstance(rid, str) or len(rid) > 64:
+            return  # not from this view's browser code: no answer at all
         try:
             if kind == "asset":
-                self.send({"type": "asset", "id": rid, "text": read_asset(name)})
+                text = read_asset(name)
+                self._count("asset", name, 0)
+                self.send({"type": "asset", "id": rid, "text": text})
             elif kind == "file":
                 path = self._paths.get(name)
                 if path is None:  # only the files this view was made for
                     raise WorkbenchError(f"{name!r} is not a file of this model", "")
-                self.send({"type": "file", "id": rid}, buffers=[path.read_bytes()])
+                offset, size = content.get("offset", 0), self._sizes[name]
+                if (not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= size
+                        or offset % CHUNK_BYTES):  # chunk boundaries only: no overlapping chunks
+                    raise WorkbenchError(f"offset {str(offset)[:32]} is not a chunk of {name!r} ({size} bytes)",
+                                         f"ask for multiples of {CHUNK_BYTES} below the size")
+                self._count("file", name, offset)
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read(min(CHUNK_BYTES, size - offset))
+                self.send({"type": "file", "id": rid, "offset": offset, "size": size}, buffers=[chunk])
         except Exception as err:  # noqa: BLE001 - the browser shows the message; the kernel carries on
-            self.send({"type": kind, "id": rid, "error": str(err)})
+            self._errors += 1
+            if self._errors <= self.max_sends * 16:  # past that, a flood of bad requests gets no answer
+                self.send({"type": kind, "id": rid, "error": str(err)[:500]})
+
+    def _count(self, kind: str, name: str, offset: int) -> None:
+        """Refuse to send one asset or chunk more than ``max_sends`` times (see the module's docs)."""
+        key = (kind, name, offset)
+        n = self._sent.get(key, 0)
+        if n >= self.max_sends:
+            raise WorkbenchError(f"this view has already sent {name!r} {n} times",
+                                 "show the model again (a new view) to reload it")
+        self._sent[key] = n + 1

@@ -87,14 +87,31 @@ function makeRpc(model) {
     if (msg.type === "file") {
       const dv = buffers && buffers[0];
       const u8 = dv ? new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength) : new Uint8Array(0);
-      resolve(u8.slice()); // a copy the iframe's realm can own
+      resolve({ bytes: u8, size: msg.size });
     } else resolve(msg.text);
   });
-  return (type, name) => new Promise((resolve, reject) => {
+  const call = (type, name, extra) => new Promise((resolve, reject) => {
     const id = `n${++counter}-${Math.random().toString(36).slice(2)}`;
     waiting.set(id, { resolve, reject });
-    model.send({ type, name, id });
+    model.send({ type, name, id, ...extra });
   });
+  // A model file comes in chunks (at most 1 MiB each), asked for one after the other.
+  const file = async (name) => {
+    const parts = [];
+    let offset = 0, size = 0;
+    do {
+      const chunk = await call("file", name, { offset });
+      size = chunk.size;
+      parts.push(chunk.bytes);
+      offset += chunk.bytes.byteLength;
+      if (!chunk.bytes.byteLength) break;
+    } while (offset < size);
+    const all = new Uint8Array(offset); // a copy the iframe's realm can own
+    let at = 0;
+    for (const p of parts) { all.set(p, at); at += p.byteLength; }
+    return all;
+  };
+  return (type, name) => (type === "file" ? file(name) : call(type, name, {}));
 }
 
 class ModuleLoader {
