@@ -60,8 +60,12 @@ def quantize_nncf(model: Model, method: str | None = None, **options: Any) -> Mo
 def _plan_ptq(model: Model, options: dict[str, Any]) -> StepSpec:
     need(model, (TARGET, "onnx"), "NNCF quantization", "convert it first: wb.convert(model, 'openvino')")
     need_module("nncf", INSTALL)
-    opts = check_options(options, {"preset": "performance", "transformer": False, "fast_bias_correction": True},
-                          "nncf ptq")
+    opts = check_options(options, {"preset": "performance", "transformer": False, "fast_bias_correction": True,
+                                    "ignored_scope": None}, "nncf ptq")
+    if opts["ignored_scope"] is not None:  # op names kept float (NNCF's IgnoredScope(names=...))
+        if isinstance(opts["ignored_scope"], str) or not all(isinstance(n, str) for n in opts["ignored_scope"]):
+            raise StepError("ignored_scope must be a list of op names", "pass e.g. ignored_scope=['node_conv2d']")
+        opts["ignored_scope"] = sorted(opts["ignored_scope"])
     if opts["preset"] not in ("performance", "mixed"):
         raise StepError(f"unknown NNCF preset {opts['preset']!r}", "use 'performance' or 'mixed'")
     return StepSpec("quantize:nncf", {"method": "ptq", **opts}, ".xml", _write_nncf_ptq, dict(opts),
@@ -167,7 +171,7 @@ def _ov_model(model: Model) -> Any:
 
 
 def _write_nncf_ptq(model: Model, tmp: Path, *, calibration: list[dict[str, Any]], preset: str, transformer: bool,
-                    fast_bias_correction: bool) -> dict[str, Any]:
+                    fast_bias_correction: bool, ignored_scope: list[str] | None = None) -> dict[str, Any]:
     import nncf
     import openvino as ov
 
@@ -184,6 +188,8 @@ def _write_nncf_ptq(model: Model, tmp: Path, *, calibration: list[dict[str, Any]
     }
     if transformer:
         kwargs["model_type"] = nncf.ModelType.TRANSFORMER
+    if ignored_scope:
+        kwargs["ignored_scope"] = nncf.IgnoredScope(names=list(ignored_scope), validate=False)
     quantized = nncf.quantize(ov_model, nncf.Dataset(calibration, transform), **kwargs)
     stable_names(quantized)
     ov.save_model(quantized, str(tmp), compress_to_fp16=False)

@@ -78,7 +78,8 @@ def quantize(
             onnxruntime dynamic: ``weight_type``, ``per_channel`` (True);
             onnxruntime int4: ``block_size`` (32), ``symmetric`` (True);
             nncf ptq: ``preset`` (``"performance"`` | ``"mixed"``), ``transformer`` (False),
-            ``fast_bias_correction`` (True); nncf weights: ``mode``, ``group_size``, ``ratio``;
+            ``fast_bias_correction`` (True), ``ignored_scope`` (op names kept float); nncf weights:
+            ``mode``, ``group_size``, ``ratio``;
             coreml palettize: ``nbits`` (4); torch dynamic: ``dtype`` (``"qint8"``).
         path, isolate, timeout, cache, validate: see ``workbench.steps.base.run_step``.
     """
