@@ -434,7 +434,7 @@ def zoo_onnx_sources(folder: Path, names: tuple[str, ...] = ("digits-cnn", "tiny
     out = {}
     with using_workspace(folder):
         for name in names:
-            m = wb.export(wb.load(name), "onnx", validate=False)
+            m = wb.export(wb.load(name), "onnx", validate=False, isolate=False)
             out[name] = onnx.load_model(str(m.path)).SerializeToString()
     return out
 

@@ -498,10 +498,19 @@ def test_describe_never_lists_or_serves_files_outside_the_model_folder(tmp_path)
     assert m.example_inputs()["x"].shape == (1, 16)
 
 
-def test_trusted_pt2_still_loads_and_trust_runs_nothing_unasked(tmp_path):
+def test_a_plain_pt2_loads_and_trust_opens_one_with_pickles(tmp_path):
+    from fractions import Fraction
+
     src = small_pt2(tmp_path / "good.pt2")
     m = wb.load(src)
-    assert m.format == "exported_program" and m.inputs[0].shape == (1, 3)
+    assert m.format == "exported_program" and m.inputs[0].shape == (1, 3) and "trusted" not in m.metadata
+    # sample inputs holding a harmless object the weights-only unpickler does not allow
+    odd = torch_save_bytes(((np.zeros(1),), {"f": Fraction(1, 3)}))
+    bad = rewrite_zip(src, tmp_path / "odd.pt2", lambda n, d: odd if "sample_inputs" in n else d)
+    with pytest.raises(WorkbenchError, match="pickled"):
+        wb.load(bad)
+    trusted = wb.load(bad, trust=True)
+    assert trusted.metadata["trusted"] is True  # a step's worker reopens it with trust too
 
 
 def test_cli_describe_refuses_a_pickled_pt2_in_one_line(tmp_path):

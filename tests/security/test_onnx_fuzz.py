@@ -16,8 +16,8 @@ import pytest
 from tests.security.onnx_fuzz import fuzz, zoo_onnx_sources
 
 SEED = 14
-CASES = 400
-BUDGET_S = 45.0
+CASES = 1000
+BUDGET_S = 30.0
 CASE_TIMEOUT_S = 20.0
 
 

@@ -173,7 +173,9 @@ def load(path: Path, *, trust: bool = False, **_: Any) -> Model:
             outputs = [TensorSpec(s.name, o.shape, o.dtype) for s, o in zip(saved_out, outputs, strict=True)]
         if [s.name for s in saved_in] == [s.name for s in inputs]:
             inputs = saved_in
-    meta = {"nodes": sum(1 for n in ep.graph.nodes if n.op == "call_function")}
+    meta: dict[str, Any] = {"nodes": sum(1 for n in ep.graph.nodes if n.op == "call_function")}
+    if trust:
+        meta["trusted"] = True  # steps that reopen the file (in the worker) open it with trust too
     return Model("exported_program", name=path.stem, path=path, inputs=inputs, outputs=outputs, native=ep,
                  metadata=meta)
 

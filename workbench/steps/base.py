@@ -122,7 +122,8 @@ def _in_worker(writer: Callable[..., Any], source: Model, tmp: Path, kwargs: dic
     if source.path is not None and source.native() is None:
         from workbench.core.detect import load_path
 
-        loaded = load_path(source.path)
+        # a file the user opened with trust=True (a .pt2 holding pickles) is reopened the same way
+        loaded = load_path(source.path, trust=bool(source.metadata.get("trusted")))
         source._native, source._native_loader = loaded._native, loaded._native_loader
     return writer(source, tmp, **kwargs) or {}
 
