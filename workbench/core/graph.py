@@ -524,7 +524,8 @@ def mark_params(nodes: list[Node], weights: dict[str, Weight], respect_flags: bo
                 counted.add(src.name)
                 continue
             if not respect_flags:
-                is_param = wt.dtype in _PARAM_DTYPES and positions.get(w, 0) not in qpos
+                # a scalar constant (an epsilon, a scale, a 0.5) is a number in the formula, not a parameter
+                is_param = wt.dtype in _PARAM_DTYPES and wt.numel > 1 and positions.get(w, 0) not in qpos
                 if n.op == "DequantizeLinear" and positions.get(w) == 0:
                     is_param = True  # int32 biases are parameters too
                 if w in counted:

@@ -308,19 +308,41 @@ def read_graph(proto: onnx.ModelProto | str | Path, name: str | None = None) -> 
         tensors[init.name] = Tensor(init.name, weights[init.name].shape, weights[init.name].dtype)
     initializer_names = set(weights)
     nodes: list[Node] = []
-    for i, nd in enumerate(g.node):
-        if nd.op_type == "Constant" and not nd.domain:
-            for out in nd.output:
-                w = _constant_weight(out, nd)
-                weights[out] = w
-                tensors[out] = Tensor(out, w.shape, w.dtype)
-            continue
-        attrs = {a.name: _attr_value(a) for a in nd.attribute}
-        op = nd.op_type if nd.domain in ("", "ai.onnx") else f"{nd.domain}.{nd.op_type}"
-        ins = list(nd.input)
-        nodes.append(Node(nd.name or f"{nd.op_type}_{i}", op, [t for t in ins if t], list(nd.output),
-                          weights=[t for t in ins if t in weights], attrs=attrs, scope=onnx_scope(nd),
-                          positions={t: k for k, t in enumerate(ins)}))
+    seen: set[str] = set()
+
+    def add_nodes(graph: Any, outer: tuple[str, ...]) -> None:
+        """The nodes of ``graph``; a subgraph's (``If`` branches, ``Loop`` / ``Scan`` bodies) follow their
+        node, inside a scope named after it and the attribute (``loop_0/body``) so they fold like a module."""
+        for i, nd in enumerate(graph.node):
+            if nd.op_type == "Constant" and not nd.domain:
+                for out in nd.output:
+                    w = _constant_weight(out, nd)
+                    weights[out] = w
+                    tensors[out] = Tensor(out, w.shape, w.dtype)
+                continue
+            attrs = {a.name: _attr_value(a) for a in nd.attribute}
+            op = nd.op_type if nd.domain in ("", "ai.onnx") else f"{nd.domain}.{nd.op_type}"
+            ins = list(nd.input)
+            node_name = nd.name or f"{nd.op_type}_{i}"
+            if node_name in seen:  # subgraphs reuse names (every branch has its "Add_0")
+                node_name = "/".join((*outer, node_name))
+            seen.add(node_name)
+            nodes.append(Node(node_name, op, [t for t in ins if t], list(nd.output),
+                              weights=[t for t in ins if t in weights], attrs=attrs,
+                              scope=(*outer, *onnx_scope(nd)), positions={t: k for k, t in enumerate(ins)}))
+            for a in nd.attribute:
+                for k, sub in enumerate([a.g] if a.HasField("g") else list(a.graphs)):
+                    for init in sub.initializer:
+                        weights[init.name] = Weight(init.name, tuple(int(d) for d in init.dims),
+                                                    onnx_dtype_name(init.data_type),
+                                                    loader=(lambda t=init: numpy_helper.to_array(t)))
+                        tensors[init.name] = Tensor(init.name, weights[init.name].shape, weights[init.name].dtype)
+                    for vi in [*sub.input, *sub.output, *sub.value_info]:
+                        tensors.setdefault(vi.name, vi_tensor(vi))
+                    label = a.name if a.HasField("g") else f"{a.name}[{k}]"
+                    add_nodes(sub, (*outer, f"{node_name}/{label}"))
+
+    add_nodes(g, ())
     inputs = [vi.name for vi in g.input if vi.name not in initializer_names]
     outputs = [vi.name for vi in g.output]
     for nm in [*inputs, *outputs]:

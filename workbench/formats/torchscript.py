@@ -102,13 +102,22 @@ _STORAGE_DTYPES = {"FloatStorage": "float32", "DoubleStorage": "float64", "HalfS
                    "ByteStorage": "uint8", "BoolStorage": "bool"}
 
 
+def _made_up(shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """An input of a traced shape whose values the file does not hold: seeded normal floats; zeros for
+    integer and bool inputs (valid token ids and indices for any model)."""
+    if np.dtype(dtype).kind == "f":
+        return np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    return np.zeros(shape, dtype)
+
+
 def traced_inputs(path: Path) -> list[np.ndarray] | None:
     """The example inputs a ``torch.jit.trace``d file was traced with (``<archive>/traced_inputs.pkl``,
     written by torch ≥ 2.0), as arrays; None when the file has none (scripted, older torch) or they are
     not plain tensors.
 
     The pickle is read with an unpickler that only knows the handful of globals a list of tensors needs
-    and builds arrays from the raw storage bytes itself: nothing in the file is imported or called.
+    and builds arrays from the raw storage bytes itself (bounds-checked; made-up values of the traced shape
+    where the file keeps the shapes only): nothing in the file is imported or called.
     """
     import pickle
 
@@ -125,9 +134,15 @@ def traced_inputs(path: Path) -> list[np.ndarray] | None:
             def rebuild(storage: tuple[str, str], offset: int, size: tuple[int, ...], stride: tuple[int, ...],
                         *_: Any) -> np.ndarray:
                 dtype, key = storage
-                raw = np.frombuffer(archive.read(storages[key]), dtype=dtype)
+                shape = tuple(int(d) for d in size)
+                raw = np.frombuffer(archive.read(storages[key]) if key in storages else b"", dtype=dtype)
+                extent = int(offset) + sum((d - 1) * int(st) for d, st in zip(shape, stride, strict=True)) + 1
+                if any(d == 0 for d in shape) or int(offset) < 0 or any(int(st) < 0 for st in stride):
+                    return _made_up(shape, dtype)
+                if raw.size < extent:  # torch keeps the traced inputs' shapes but may leave their bytes out
+                    return _made_up(shape, dtype)
                 item = raw.itemsize
-                return np.lib.stride_tricks.as_strided(raw[offset:], size, [s * item for s in stride]).copy()
+                return np.lib.stride_tricks.as_strided(raw[int(offset):], shape, [int(st) * item for st in stride]).copy()
 
             class Reader(pickle.Unpickler):
                 def find_class(self, module: str, name: str) -> Any:
