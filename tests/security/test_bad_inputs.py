@@ -390,6 +390,31 @@ def hf_garbage_config(env: Env):
     return lambda: wb.load(env.folder), "config"
 
 
+def plant_custom_code(folder: Path, marker: Path, config: dict) -> None:
+    """A config naming modules of the folder's own (auto_map) whose import writes ``marker``."""
+    code = f"open({str(marker)!r}, 'w').write('ran')\n"
+    (folder / "configuration_evil.py").write_text(code + "from transformers import PretrainedConfig\n"
+                                                   "class EvilConfig(PretrainedConfig):\n    model_type = 'evilnet'\n")
+    (folder / "modeling_evil.py").write_text(code)
+    config["auto_map"] = {"AutoConfig": "configuration_evil.EvilConfig", "AutoModel": "modeling_evil.EvilModel"}
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def hf_auto_map(env: Env):
+    pytest.importorskip("transformers")
+    plant_custom_code(env.folder, env.marker, {"model_type": "evilnet", "architectures": ["EvilModel"]})
+    return lambda: wb.load(env.folder), "own Python code"
+
+
+def hf_garbage_tokenizer(env: Env):
+    pytest.importorskip("transformers")
+    from tests.hf_tiny import save as save_tiny
+
+    save_tiny("bert", env.folder)
+    (env.folder / "tokenizer.json").write_text('{"model": {"type": "Nope"}, "garbage": [')
+    return lambda: wb.load(env.folder), "tokenizer"
+
+
 def folder_without_model(env: Env):
     (env.folder / "notes.txt").write_text("hello")
     return lambda: wb.load(env.folder), "holds no model"
@@ -446,7 +471,7 @@ CASES: dict[str, Callable[[Env], tuple[Callable[[], object], str]]] = {f.__name_
     onnx_ext_past_end, onnx_ext_fifo, onnx_ext_missing, fifo_model, device_model, empty_file, truncated_onnx,
     random_bytes_onnx, non_utf8_names, deep_if_nesting, huge_declared_input, absurd_declared_input, unknown_dtype,
     ort_infer_failure, ort_unknown_op, wrong_feeds, openvino_batch_zero, openvino_infer_failure, damaged_zip, zip_not_a_model,
-    garbage_torchscript, garbage_ir, hf_garbage_config, folder_without_model, missing_path,
+    garbage_torchscript, garbage_ir, hf_garbage_config, hf_auto_map, hf_garbage_tokenizer, folder_without_model, missing_path,
     artifacts_path_is_a_file, dangling_symlink_path, ir_bin_taken,
 ]}
 
@@ -548,3 +573,15 @@ def test_stale_leftovers_of_a_dead_process_are_removed_and_user_files_kept(tmp_p
         assert (reserved.parent / f".x.onnx.reserved-{os.getpid()}").exists()
         ws.release(reserved)
         assert not (reserved.parent / f".x.onnx.reserved-{os.getpid()}").exists()
+
+
+def test_a_built_in_architecture_with_auto_map_loads_without_running_the_folders_code(tmp_path):
+    pytest.importorskip("transformers")
+    from tests.hf_tiny import save as save_tiny
+
+    folder = save_tiny("bert", tmp_path / "bert")
+    config = json.loads((folder / "config.json").read_text())
+    marker = tmp_path / "PAYLOAD_RAN"
+    plant_custom_code(folder, marker, config)  # model_type stays "bert": transformers has the class
+    m = wb.load(folder)
+    assert m.format == "hf" and not marker.exists()

@@ -20,6 +20,11 @@ class UntrustedPickleError(WorkbenchError):
     """Loading the file would unpickle arbitrary objects and ``trust=True`` was not passed."""
 
 
+class UntrustedCodeError(UntrustedPickleError):
+    """Loading the model would run Python code shipped with it (a Hugging Face folder's ``auto_map``
+    modules) and ``trust=True`` was not passed."""
+
+
 class OfflineError(WorkbenchError, ConnectionError):
     """A hub model was asked for and the hub cannot be reached."""
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.core.errors import BackendUnavailable, ModelFormatError, OfflineError
+from workbench.core.errors import BackendUnavailable, ModelFormatError, OfflineError, UntrustedCodeError
 from workbench.core.model import Model
 from workbench.core.registry import Format, register_format
 from workbench.formats import hf_tasks
@@ -29,7 +29,27 @@ def _transformers() -> Any:
     return transformers
 
 
-def load(path: Path, example_inputs: Any = None, task: str | None = None, **options: Any) -> Model:
+def custom_code(path: Path) -> dict[str, Any]:
+    """The ``auto_map`` of a folder's config files: the Python modules transformers would import from
+    the folder (``{}`` when it names none)."""
+    import json
+
+    found: dict[str, Any] = {}
+    for name in ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json"):
+        file = path / name
+        if not file.is_file():
+            continue
+        try:
+            data = json.loads(file.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("auto_map"), dict):
+            found.update(data["auto_map"])
+    return found
+
+
+def load(path: Path, example_inputs: Any = None, task: str | None = None, *, trust: bool = False,
+         **options: Any) -> Model:
     """Load a model folder (no network: ``local_files_only``) with the class its ``config.architectures``
     names (or the auto class of ``task=``), inputs from that class's ``forward`` and the config
     (``workbench.formats.hf_tasks``), example inputs from the folder's tokenizer / processor. The native
@@ -37,13 +57,24 @@ def load(path: Path, example_inputs: Any = None, task: str | None = None, **opti
     import torch
 
     tf = _transformers()
+    # trust_remote_code is always passed: left out, transformers may stop and ask on stdin ("[y/N]")
+    # whether to run the folder's own modules; they run only when the user passed trust=True
     try:
-        config = tf.AutoConfig.from_pretrained(str(path), local_files_only=True)
+        config = tf.AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust)
         cls = hf_tasks.model_class(tf, config, task)
-        module = cls.from_pretrained(str(path), local_files_only=True)
+        module = cls.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust)
     except ModelFormatError:
         raise
     except Exception as err:  # noqa: BLE001 - transformers raises OSError/ValueError/KeyError
+        code = custom_code(path)
+        if code and not trust:
+            refs = [r for v in code.values() for r in (v if isinstance(v, list) else [v]) if isinstance(r, str)]
+            modules = sorted({r.split("--")[-1].split(".")[0] + ".py" for r in refs})
+            raise UntrustedCodeError(
+                f"the folder {path} needs its own Python code to load ({', '.join(modules)[:200]}, named by "
+                "auto_map in its config), which the workbench does not run unasked",
+                "if you trust that code, wb.load(path, trust=True); else use a folder of a built-in "
+                "transformers architecture") from None
         first = " ".join(str(err).strip().split())[:400] or type(err).__name__
         raise ModelFormatError(f"transformers could not load the folder {path}: {first}",
                                "the folder needs config.json and the weights (model.safetensors or pytorch_model.bin)") from None

@@ -137,7 +137,13 @@ def _text(path: Path | None, config: Any, rng: np.random.Generator) -> tuple[np.
     if tok_file is not None and tok_file.is_file():
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_file(str(tok_file))
+        try:
+            tok = Tokenizer.from_file(str(tok_file))
+        except Exception as err:  # noqa: BLE001 - tokenizers raises a bare Exception on a damaged file
+            detail = " ".join(str(err).split())[:200] or type(err).__name__
+            raise ModelFormatError(f"{tok_file} is not a tokenizer the tokenizers library can read ({detail})",
+                                   "copy the folder's tokenizer.json again, or pass example_inputs= to wb.load"
+                                   ) from None
         tok.enable_padding(pad_id=getattr(config, "pad_token_id", 0) or 0, length=TEXT_LENGTH)
         tok.enable_truncation(max_length=TEXT_LENGTH)
         enc = tok.encode_batch(SAMPLE_TEXT)
@@ -166,7 +172,7 @@ def _image(path: Path | None, config: Any, rng: np.random.Generator) -> np.ndarr
         try:
             from transformers import AutoImageProcessor
 
-            proc = AutoImageProcessor.from_pretrained(str(path), local_files_only=True)
+            proc = AutoImageProcessor.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
             grad = np.linspace(0, 255, h * w * 3).reshape(h, w, 3).astype(np.uint8)
             noise = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
             pixels = proc(images=[grad, noise], return_tensors="np")["pixel_values"]
