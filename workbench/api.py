@@ -100,12 +100,22 @@ def backends(as_frame: bool = True) -> pd.DataFrame | list[Any]:
     } for a in rows]).set_index("backend")
 
 
-def runner(model: Model | Any, backend: str, **options: Any) -> Runner:
+def runner(model: Model | Any, backend: str, *, isolate: bool | None = None, timeout: float | None = None,
+           memory: int | None = None, **options: Any) -> Runner:
     """A Runner for ``model`` on ``backend``; converts the model when the runtime needs another format.
 
     Options go to the runtime (e.g. ``providers=``, ``graph_optimization_level=``, ``threads=`` for
     ONNX Runtime; ``device=``, ``hint=``, ``precision=`` for OpenVINO). See each runtime's docstring.
+
+    ``isolate=True`` runs the runtime in the worker process (``workbench.steps.isolation``): a
+    crash, a hang past ``timeout`` seconds or an allocation past ``memory`` bytes ends in a
+    ``StepError`` and the notebook's process is untouched; use it for untrusted or huge models.
+    Default: on in a published app's kernel, off elsewhere.
     """
+    from workbench.steps.isolation import IsolatedRunner, isolation_default
+
+    if isolate or (isolate is None and isolation_default()):
+        return IsolatedRunner(model_of(model), backend, timeout=timeout, memory=memory, **options)  # type: ignore[return-value]
     return routing.runner(model_of(model), backend, **options)
 
 

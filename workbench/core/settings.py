@@ -14,7 +14,7 @@ variable                           type      default                           w
 ``WORKBENCH_ONNX_EXTERNAL_BYTES``  bytes     1 800 000 000                     ONNX external-data threshold
 ``WORKBENCH_TRITON_MODE``          choice    "" (auto)                         ``interpreter`` forces it
 ``WORKBENCH_PUBLISHED``            flag      off                               a published app's kernel
-``WORKBENCH_WORKER_MEMORY``        bytes     0 (no limit)                      worker address-space cap
+``WORKBENCH_WORKER_MEMORY``        bytes     0 (no limit)                      memory of one worker call
 ``WORKBENCH_MAX_INPUT_BYTES``      bytes     4 294 967 296                     largest example input made
 ``WORKBENCH_MAX_UNPACKED_BYTES``   bytes     68 719 476 736                    largest archive unpacked
 ================================== ========= ================================= ===========================
@@ -146,8 +146,9 @@ PUBLISHED: Setting[bool] = Setting(
     "so nothing they send may choose code to run, and heavy native work runs in the worker.", "flag")
 WORKER_MEMORY: Setting[int] = Setting(
     "WORKBENCH_WORKER_MEMORY", _bytes, lambda: 0,
-    "Address-space limit (RLIMIT_AS) of the worker process that runs isolated steps and isolated "
-    "runners; 0: no limit beyond the machine's.", "number of bytes")
+    "Bytes one isolated call (a step, an isolated runner, an isolated validation) may map in the "
+    "worker process beyond what the worker already maps (enforced with RLIMIT_AS); 0: no limit.",
+    "number of bytes")
 
 #: every setting, in the order of the table above
 SETTINGS: tuple[Setting[Any], ...] = (QUICK, ARTIFACTS, CACHE, STEP_TIMEOUT, ONNX_EXTERNAL_BYTES, TRITON_MODE,

@@ -5,7 +5,11 @@ runaway calibration would block it. ``run_isolated(fn, *args)`` sends the call t
 fresh ``python -m workbench.steps.worker``, kept warm between steps so torch and the runtimes are
 imported once) and waits for the answer with a timeout. When the worker crashes or runs past the
 timeout it is stopped and a ``StepError`` says what happened, with the last lines the native code
-printed; the next call starts a new worker.
+printed; the next call starts a new worker. A call may also be given a memory limit (``memory=``,
+default ``$WORKBENCH_WORKER_MEMORY``): the worker lowers its own ``RLIMIT_AS`` for that call, so a
+model that declares a huge tensor fails in the worker with an error naming the limit instead of
+growing the notebook's process. The kernel's interrupt (``KeyboardInterrupt`` while waiting) stops
+the worker at once.
 
 Why not ``fork``: a process that has run torch's OpenMP thread pool deadlocks when a forked child
 uses it again (measured here: the child hangs in a futex). Why not ``multiprocessing``'s spawn: it
@@ -101,6 +105,7 @@ class Worker:
         os.close(resp_w)
         self.req_w, self.resp_r = req_w, resp_r
         self.log_offset = 0
+        self.memory = 0  # the current call's memory limit (bytes beyond the worker's size; 0: none)
 
     @property
     def alive(self) -> bool:
@@ -119,13 +124,15 @@ class Worker:
         keep = [ln for ln in keep if ln][-lines:]
         return " | ".join(ln[:200] for ln in keep)
 
-    def call(self, fn: Any, args: tuple, kwargs: dict, timeout: float | None, label: str) -> Any:
+    def call(self, fn: Any, args: tuple, kwargs: dict, timeout: float | None, label: str,
+             memory: int = 0) -> Any:
         try:
             self.log_offset = self.log_path.stat().st_size
         except OSError:
             self.log_offset = 0
+        self.memory = memory
         try:
-            payload = _dumps((fn, args, kwargs))
+            payload = _dumps((fn, args, kwargs, memory))
         except Exception as err:  # noqa: BLE001 - pickling raises many types
             raise NotIsolatable(f"{label}: the call cannot be sent to the worker ({type(err).__name__}: {err})") from err
         try:
@@ -151,6 +158,13 @@ class Worker:
         status, value = pickle.loads(raw)
         if status == "ok":
             return value
+        if status == "memory":
+            type_name, message = value
+            raise StepError(
+                f"{label} went past its memory limit in the worker ({_size(memory)} beyond the worker's own "
+                f"size, enforced with RLIMIT_AS): {type_name}: {message[:300]}",
+                "pass a larger memory= (or set WORKBENCH_WORKER_MEMORY), or smaller inputs; "
+                "the kernel and earlier artifacts are intact")
         if status == "workbench_error":
             cls_name, problem, fix = value
             from workbench.core import errors
@@ -172,9 +186,11 @@ class Worker:
         how = f"was killed by signal {signal.Signals(-code).name}" if code and code < 0 else f"exited with code {code}"
         tail = self.log_tail()
         self.stop()
+        limit = (f"; it ran under a memory limit of {_size(self.memory)} beyond its own size (RLIMIT_AS), "
+                 "which an allocation may have hit" if self.memory else "")
         return StepError(
-            f"{label}: the worker process {how} (a crash in native code); the kernel and earlier artifacts are "
-            f"intact" + (f"; its last output: {tail}" if tail else ""),
+            f"{label}: the worker process {how} (a crash in native code){limit}; the kernel and earlier "
+            f"artifacts are intact" + (f"; its last output: {tail}" if tail else ""),
             "try other options (another opset, exporter or method), or report the crash to the tool's authors "
             f"with the log {self.log_path}",
         )
@@ -211,21 +227,26 @@ _worker: Worker | None = None
 _worker_lock = threading.Lock()
 
 
-def run_isolated(fn: Any, *args: Any, timeout: float | None = None, label: str = "step", **kwargs: Any) -> Any:
+def run_isolated(fn: Any, *args: Any, timeout: float | None = None, label: str = "step",
+                 memory: int | None = None, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)`` in the worker subprocess; its return value must pickle.
 
-    Raises ``StepError`` when the worker crashes (a signal, an abort) or runs past ``timeout``
-    seconds (default ``$WORKBENCH_STEP_TIMEOUT`` or 3600); a ``WorkbenchError`` raised in the worker
-    arrives as itself. One call at a time (the worker is single-threaded).
+    Raises ``StepError`` when the worker crashes (a signal, an abort), runs past ``timeout``
+    seconds (default ``$WORKBENCH_STEP_TIMEOUT`` or 3600) or allocates more than ``memory`` bytes
+    beyond what the worker already maps (default ``$WORKBENCH_WORKER_MEMORY``; 0: no limit; enforced
+    with ``RLIMIT_AS``, so it counts address space); a ``WorkbenchError`` raised in the worker arrives
+    as itself. A ``KeyboardInterrupt`` (the kernel's interrupt) stops the worker and is raised here.
+    One call at a time (the worker is single-threaded).
     """
     global _worker
     timeout = settings.step_timeout_s() if timeout is None else timeout
+    memory = settings.worker_memory() if memory is None else int(memory)
     with _worker_lock:
         if _worker is None or not _worker.alive:
             _worker = Worker()
         worker = _worker
         try:
-            return worker.call(fn, args, kwargs, timeout, label)
+            return worker.call(fn, args, kwargs, timeout, label, memory)
         finally:
             if not worker.alive:
                 _worker = None
@@ -243,19 +264,62 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _address_space() -> int:
+    """This process's mapped address space in bytes (VmSize)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        return 0
+
+
+def _limit_memory(extra: int) -> None:
+    """Let this process map at most ``extra`` more bytes (soft ``RLIMIT_AS``); 0 lifts the limit
+    back to the hard limit (a published app's kernel may have set one: it is never raised)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = hard if not extra else _address_space() + extra
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """An allocation failure, as Python and the native runtimes report it."""
+    if isinstance(err, MemoryError):
+        return True
+    text = f"{type(err).__name__} {err}".lower()
+    return any(w in text for w in ("bad_alloc", "failed to allocate", "allocation fail", "out of memory",
+                                   "cannot allocate", "unable to allocate"))
+
+
 def _serve(req_fd: int, resp_fd: int) -> None:
     """The worker's loop: read a call, run it, answer; exit when the parent closes the pipe."""
     while True:
         raw = _read_msg(req_fd, None)
         if raw is None:
             return
+        memory = 0
         try:
-            fn, args, kwargs = pickle.loads(raw)
+            fn, args, kwargs, memory = pickle.loads(raw)
+            _limit_memory(memory)
             answer: tuple[str, Any] = ("ok", fn(*args, **kwargs))
-        except WorkbenchError as err:
-            answer = ("workbench_error", (type(err).__name__, err.problem, err.fix))
         except BaseException as err:  # noqa: BLE001 - everything goes back to the caller
-            answer = ("error", (type(err).__name__, str(err)[:2000], traceback.format_exc()[-8000:]))
+            if memory and _out_of_memory(err):  # a runtime's error wrapping a failed allocation, too
+                answer = ("memory", (type(err).__name__, str(err)[:2000]))
+            elif isinstance(err, WorkbenchError):
+                answer = ("workbench_error", (type(err).__name__, err.problem, err.fix))
+            else:
+                answer = ("error", (type(err).__name__, str(err)[:2000], traceback.format_exc()[-8000:]))
+        finally:
+            _limit_memory(0)  # the answer itself must not fail for want of memory
         try:
             payload = pickle.dumps(answer)
         except Exception as err:  # noqa: BLE001 - an unpicklable result

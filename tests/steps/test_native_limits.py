@@ -1,0 +1,91 @@
+"""Native work for untrusted models, bounded: an isolated runner (``wb.runner(..., isolate=True)``)
+runs in the worker with a memory limit that a tiny hostile ONNX cannot pass, the kernel's interrupt
+stops the worker, and an isolated validation is covered by the step's time limit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import workbench as wb
+from workbench.core.errors import StepError, WorkbenchError
+from workbench.steps import worker
+
+
+def _onnx(path, nodes, inputs, outputs, inits=()):
+    import onnx
+    from onnx import helper
+
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+    return path
+
+
+def _bomb(path):
+    """~110 bytes of ONNX whose run allocates 8 GiB: ConstantOfShape([2**31]) + x."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    return _onnx(path, [helper.make_node("ConstantOfShape", ["s"], ["big"]), helper.make_node("Add", ["x", "big"], ["y"])],
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])],
+                 [numpy_helper.from_array(np.array([1 << 31], np.int64), "s")])
+
+
+def _add(path):
+    from onnx import TensorProto, helper
+
+    return _onnx(path, [helper.make_node("Add", ["a", "b"], ["y"])],
+                 [helper.make_tensor_value_info(n, TensorProto.FLOAT, [3]) for n in "ab"],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])])
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_isolated_runner_matches_and_a_tiny_bomb_stops_at_the_memory_limit(tmp_path):
+    path = _add(tmp_path / "add.onnx")
+    feeds = {"a": np.arange(3, dtype=np.float32), "b": np.ones(3, np.float32)}
+    with wb.runner(path, "onnxruntime") as here, wb.runner(path, "onnxruntime", isolate=True) as there:
+        assert type(there).__name__ == "IsolatedRunner"
+        np.testing.assert_array_equal(there.infer(feeds)["y"], here.infer(feeds)["y"])
+
+    bomb = _bomb(tmp_path / "bomb.onnx")
+    assert bomb.stat().st_size < 200
+    before = _rss()
+    with pytest.raises(StepError) as err, wb.runner(bomb, "onnxruntime", isolate=True, memory=512 << 20) as r:
+        r.infer({"x": np.zeros(1, np.float32)})
+    text = str(err.value)
+    assert "memory limit" in text and "512 MiB" in text and "RLIMIT_AS" in text, text
+    assert _rss() - before < 256 << 20  # nothing of it in this process
+    with wb.runner(path, "onnxruntime", isolate=True) as again:  # the worker serves the next call
+        assert again.infer(feeds)["y"].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_isolated_runner_after_the_worker_was_stopped_says_so(tmp_path):
+    path = _add(tmp_path / "add.onnx")
+    r = wb.runner(path, "onnxruntime", isolate=True).prepare()
+    worker.shutdown()
+    with pytest.raises(WorkbenchError, match="make a new runner"):
+        r.infer({"a": np.zeros(3, np.float32), "b": np.zeros(3, np.float32)})
+
+
+def test_interrupt_stops_the_worker_at_once():
+    """Jupyter's interrupt is SIGINT to the kernel: the wait ends, the worker process is killed."""
+    main = threading.get_ident()
+    timer = threading.Timer(1.0, lambda: signal.pthread_kill(main, signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            worker.run_isolated(time.sleep, 120, timeout=300, label="a long native call")
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < 10
+    assert worker._worker is None or not worker._worker.alive  # noqa: SLF001 - the stopped worker
