@@ -8,7 +8,8 @@ failure that is not a WorkbenchError (``"kind": "finding"``), then the figures::
     {"benchmark": "fuzz_onnx", "cases": 12000, "ok": ..., "workbench_errors": ...,
      "non_workbench_exceptions": 0, "hangs": 0, "crashes": 0, "seconds": 600.0, "seed": 1}
 
-Usage: ``python benchmarks/fuzz_onnx.py [--seconds 600] [--cases N] [--seed 1] [--timeout 20]``.
+Usage: ``python benchmarks/fuzz_onnx.py [--seconds 600] [--cases N] [--seed 1] [--timeout 20]
+[--runtimes onnxruntime,openvino]``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds one case may take")
     ap.add_argument("--models", default="digits-cnn,tiny-transformer", help="zoo models to export and mutate")
+    ap.add_argument("--runtimes", default="onnxruntime", help="runtimes each case runs on (e.g. onnxruntime,openvino)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="wb-fuzz-") as tmp:
         sources = zoo_onnx_sources(Path(tmp) / "sources", tuple(args.models.split(",")))
@@ -43,8 +45,9 @@ def main() -> None:
                 print(json.dumps({"kind": "finding", **verdict}), flush=True)
 
         report = fuzz(sources, seed=args.seed, cases=args.cases, seconds=args.seconds, timeout=args.timeout,
-                      workdir=Path(tmp) / "work", on_case=on_case)
-    print(json.dumps({"benchmark": "fuzz_onnx", **report.summary(), "seed": args.seed, "models": args.models}))
+                      workdir=Path(tmp) / "work", on_case=on_case, runtimes=tuple(args.runtimes.split(",")))
+    print(json.dumps({"benchmark": "fuzz_onnx", **report.summary(), "seed": args.seed, "models": args.models,
+                      "runtimes": args.runtimes}))
 
 
 if __name__ == "__main__":

@@ -275,11 +275,12 @@ def run_case(model_path: str) -> dict[str, Any]:
             return {"verdict": "other", "stage": stage, "error": "OutsideFile", "message": f"lists {outside}"}
         stage = "graph"
         m.graph()
-        stage = "infer"
-        with wb.runner(m, "onnxruntime") as r:
-            out = r.infer()
-        for v in out.values():
-            np.asarray(v)
+        for runtime in os.environ.get("WB_FUZZ_RUNTIMES", "onnxruntime").split(","):
+            stage = f"infer:{runtime}"
+            with wb.runner(m, runtime) as r:
+                out = r.infer()
+            for v in out.values():
+                np.asarray(v)
     except WorkbenchError as err:
         text = str(err)
         if "\n" in text.strip():
@@ -384,12 +385,13 @@ class Worker:
 
 
 def fuzz(sources: dict[str, bytes], *, seed: int, cases: int | None = None, seconds: float | None = None,
-         timeout: float = 10.0, workdir: Path, on_case: Callable[[int, dict[str, Any]], None] | None = None
-         ) -> FuzzReport:
-    """Run ``cases`` cases (or until ``seconds``), round robin over ``sources``; see the module doc."""
+         timeout: float = 10.0, workdir: Path, on_case: Callable[[int, dict[str, Any]], None] | None = None,
+         runtimes: tuple[str, ...] = ("onnxruntime",)) -> FuzzReport:
+    """Run ``cases`` cases (or until ``seconds``), round robin over ``sources``, each run on ``runtimes``;
+    see the module doc."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "WORKBENCH_ARTIFACTS": str(workdir / "artifacts"), "WORKBENCH_QUICK": "1",
-           "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+           "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "WB_FUZZ_RUNTIMES": ",".join(runtimes)}
     worker = Worker(env, workdir)
     report = FuzzReport()
     start = time.monotonic()

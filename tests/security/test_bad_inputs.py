@@ -415,6 +415,21 @@ def hf_garbage_tokenizer(env: Env):
     return lambda: wb.load(env.folder), "tokenizer"
 
 
+def fifo_in_model_folder(env: Env):
+    (env.folder / "config.json").write_text("{}")
+    os.mkfifo(env.folder / "model.safetensors")  # transformers would block opening it
+    return lambda: wb.load(env.folder), "FIFO"
+
+
+def runner_on_huge_declared_input(env: Env):
+    p = save(relu_model(shape=(1 << 31,)), env.folder / "model.onnx")  # 81 bytes of ONNX, 8 GiB declared
+
+    def go():
+        with wb.runner(wb.load(p), "onnxruntime") as r:
+            r.infer()  # no feeds: the example inputs, which the declared size forbids
+    return go, "WORKBENCH_MAX_INPUT_BYTES"
+
+
 def folder_without_model(env: Env):
     (env.folder / "notes.txt").write_text("hello")
     return lambda: wb.load(env.folder), "holds no model"
@@ -471,7 +486,8 @@ CASES: dict[str, Callable[[Env], tuple[Callable[[], object], str]]] = {f.__name_
     onnx_ext_past_end, onnx_ext_fifo, onnx_ext_missing, fifo_model, device_model, empty_file, truncated_onnx,
     random_bytes_onnx, non_utf8_names, deep_if_nesting, huge_declared_input, absurd_declared_input, unknown_dtype,
     ort_infer_failure, ort_unknown_op, wrong_feeds, openvino_batch_zero, openvino_infer_failure, damaged_zip, zip_not_a_model,
-    garbage_torchscript, garbage_ir, hf_garbage_config, hf_auto_map, hf_garbage_tokenizer, folder_without_model, missing_path,
+    garbage_torchscript, garbage_ir, hf_garbage_config, hf_auto_map, hf_garbage_tokenizer, fifo_in_model_folder, runner_on_huge_declared_input,
+    folder_without_model, missing_path,
     artifacts_path_is_a_file, dangling_symlink_path, ir_bin_taken,
 ]}
 

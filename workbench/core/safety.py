@@ -35,6 +35,8 @@ BOMB_RATIO = 100
 BOMB_FLOOR = 64 << 20
 #: more members than a model archive ever holds
 MAX_MEMBERS = 200_000
+#: entries of a model folder checked for pipes and devices
+MAX_FOLDER_ENTRIES = 10_000
 
 
 def human(n: float) -> str:
@@ -67,6 +69,19 @@ def check_openable(path: Path) -> None:
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise ModelFormatError(f"{path} is {file_kind(mode)}, not a model file",
                                "pass the path of a model file or folder (a pipe or device is never read)")
+    if stat.S_ISDIR(mode):  # a model folder: the libraries that read it would block on a pipe in it too
+        with os.scandir(path) as entries:
+            for n, entry in enumerate(entries):
+                if n >= MAX_FOLDER_ENTRIES:
+                    break
+                try:
+                    emode = entry.stat(follow_symlinks=True).st_mode  # stat never opens: a FIFO is safe here
+                except OSError:
+                    continue  # a dangling symlink: the format says what is missing
+                if not (stat.S_ISREG(emode) or stat.S_ISDIR(emode)):
+                    raise ModelFormatError(
+                        f"the model folder {path} holds {entry.name!r}, which is {file_kind(emode)}",
+                        "remove it from the folder or replace it with the real file (a pipe or device is never read)")
 
 
 def check_zip(archive: zipfile.ZipFile, size: int, label: str) -> None:
