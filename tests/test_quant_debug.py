@@ -84,7 +84,7 @@ def test_accuracy_budget_keeps_the_fewest_layers_float_and_says_why(outlier_mlp)
     assert 1 <= len(kept) < search.layers and search.int8_fraction > 0.5
     assert "of the INT8 output error" in search.kept_float[0]["why"]
     # the excluded layers are the registered step's option, in the lineage
-    assert sorted(q.lineage[-1].options["nodes_to_exclude"]) == sorted(kept)
+    assert set(kept) <= set(q.lineage[-1].options["nodes_to_exclude"])
     metric = q.evaluate()["accuracy"]
     assert search.float_metric - metric <= budget
     assert search.float_metric - plain.evaluate()["accuracy"] > budget

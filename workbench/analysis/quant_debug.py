@@ -52,6 +52,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Feeds = dict[str, np.ndarray]
 Predict = Callable[[Feeds], Feeds]
+#: ops that move or select quantized values without computing on them: not ranked on their own, kept float
+#: with the layers they feed
+PASSIVE_OPS = frozenset({"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Shape", "Gather", "Slice",
+                         "Split", "Expand", "Identity", "IsNaN", "Where", "Tile", "Cast", "Concat", "MaxPool"})
 
 
 
@@ -246,6 +250,54 @@ class _QdqGraph:
         inits = {t.name for t in self.proto.graph.initializer}
         self.input_names = [i.name for i in self.proto.graph.input if i.name not in inits]
         self._count = 0
+        self._switched: Any = None
+        self._producer = {o: n.name for n in self.proto.graph.node for o in n.output}
+        self.passive = {x.node for x in self.layers if x.op_type in PASSIVE_OPS}
+        self._acts = {x.node: x.act_names for x in self.layers}
+
+    def expand(self, names: set[str]) -> set[str]:
+        """``names`` and the data-movement layers upstream of their activations (a Reshape between two
+        quantized layers re-reads the quantized tensor: a layer kept float needs them float too)."""
+        out, stack = set(names), list(names)
+        while stack:
+            for a in self._acts.get(stack.pop(), ()):
+                p = self._producer.get(a)
+                if p in self.passive and p not in out:
+                    out.add(p)
+                    stack.append(p)
+        return out
+
+    def switched(self, keep_float: set[str]) -> Predict:
+        """A predict function over one session of the model with a switch per layer (``qdq.switchable``):
+        every variant the debugger asks for is a feed, not a new session."""
+        if self._switched is None:
+            import onnx
+
+            proto = onnx.ModelProto()
+            proto.CopyFrom(self.proto)
+            switches = qdq.switchable(proto, self.qdq)
+            path = os.path.join(self.folder, "switchable.onnx")
+            onnx.save_model(proto, path)
+            model = registry.get_format("onnx").load(Path(path))
+            runner = routing.runner(model, registry.default_runtime("onnx"))
+            runner.prepare()
+            self._switched = (runner, switches)
+        runner, switches = self._switched
+        flags = {s: np.array(name in keep_float) for name, s in switches.items()}
+
+        class _Switched:
+            def __call__(self, feeds: Feeds) -> Feeds:
+                return runner.infer({**feeds, **flags})
+
+            def close(self) -> None:  # the session is shared by every variant: closed with the graph
+                pass
+
+        return _Switched()
+
+    def close(self) -> None:
+        if self._switched is not None:
+            self._switched[0].close()
+            self._switched = None
 
     def variant(self, keep_float: set[str], extra_outputs: Sequence[str] = ()) -> Predict:
         """A predict function for the model with the layers ``keep_float`` float (plus ``extra_outputs``)."""
@@ -314,6 +366,10 @@ class _FqGraph:
                 self.layers.append(layer)
         self.input_names = [p.get_any_name() for p in model.inputs]
         self.output_names = [p.get_any_name() for p in model.outputs]
+        self.passive: set[str] = set()
+
+    def expand(self, names: set[str]) -> set[str]:
+        return set(names)
 
     @staticmethod
     def _range(fq: Any) -> tuple[float, float, float]:
@@ -397,7 +453,7 @@ def _float_model(quantized: Model, model: Model | None) -> Model | None:
 
 
 def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: bool = True,
-                   evaluate: bool = True) -> QuantDebugReport:
+                   evaluate: bool = True, metric: str | None = None) -> QuantDebugReport:
     """Find the layers that make ``quantized`` (an INT8 copy of ``model``) wrong, and rank them.
 
     Args:
@@ -408,6 +464,7 @@ def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: 
         samples: how many inputs (real data where the model has a task) to measure the error on.
         alone: also measure each layer alone quantized (one more run per layer).
         evaluate: also compute the task metric of the float and INT8 models (when the model has one).
+        metric: which of the task's metrics (default its main one).
 
     Returns:
         a QuantDebugReport, ranked by each layer's share of the final error.
@@ -440,31 +497,40 @@ def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: 
             finally:
                 _close(predict)
 
-        full = error(set())
-        rows = []
-        with progress.scope("quantize_debug", f"quantization debugger: {quantized.name}"):
-            for i, layer in enumerate(graph.layers):
-                progress.report("running", detail=f"layer {i + 1}/{len(graph.layers)}: {layer.node}")
-                without = error({layer.node})
-                only = error(names - {layer.node}) if alone else math.nan
-                rows.append(_row(layer, full, without, only, stats))
-        metric_name, f_metric, q_metric = "", None, None
-        task = model.task or quantized.task
-        if evaluate and task is not None and task.has_evaluation:
-            metric_name = task.metric_name
-            f_metric = _metric(graph, names, task)
-            q_metric = _metric(graph, set(), task)
+        try:
+            full = error(set())
+            rows = []
+            measured = [x for x in graph.layers if x.node not in graph.passive]
+            with progress.scope("quantize_debug", f"quantization debugger: {quantized.name}"):
+                for i, layer in enumerate(measured):
+                    progress.report("running", detail=f"layer {i + 1}/{len(measured)}: {layer.node}")
+                    without = error(graph.expand({layer.node}))
+                    only = error(names - {layer.node}) if alone else math.nan
+                    rows.append(_row(layer, full, without, only, stats))
+            metric_name, f_metric, q_metric = "", None, None
+            task = model.task or quantized.task
+            if evaluate and task is not None and task.has_evaluation:
+                metric_name = metric or task.metric_name
+                f_metric = _metric(graph, names, task, metric_name)
+                q_metric = _metric(graph, set(), task, metric_name)
+        finally:
+            _close(graph)
+        notes = list(graph.notes)
+        if graph.passive:
+            notes.append(f"{len(graph.passive)} data-movement layer(s) ({', '.join(sorted({x.op_type for x in graph.layers if x.node in graph.passive}))}) "
+                         "are not ranked on their own: they stay float with the layers they feed")
     rows.sort(key=lambda r: (-r.share, -(0 if math.isnan(r.alone) else r.alone)))
     for i, r in enumerate(rows, 1):
         r.rank = i
     return QuantDebugReport(model.name, quantized.name, graph.scheme, rows, full, sum(len(next(iter(f.values())))
-                            for f in feeds), metric_name, f_metric, q_metric, time.perf_counter() - start,
-                            list(graph.notes))
+                            for f in feeds), metric_name, f_metric, q_metric, time.perf_counter() - start, notes)
 
 
 def _graph_variant(graph: _QdqGraph | _FqGraph, keep_float: set[str], extra: Sequence[str] = ()) -> Predict:
     """``graph`` with the layers ``keep_float`` float, returning ``extra`` tensors too (a graph input among
     them is passed through from the feeds)."""
+    if not extra and isinstance(graph, _QdqGraph):
+        return graph.switched(keep_float)
     inputs = [e for e in extra if e in graph.input_names]
     predict = graph.variant(keep_float, [e for e in extra if e not in inputs])
     if not inputs:
@@ -480,10 +546,10 @@ def _graph_variant(graph: _QdqGraph | _FqGraph, keep_float: set[str], extra: Seq
     return _WithInputs()
 
 
-def _metric(graph: _QdqGraph | _FqGraph, keep_float: set[str], task: Any) -> float:
+def _metric(graph: _QdqGraph | _FqGraph, keep_float: set[str], task: Any, metric: str | None = None) -> float:
     predict = _graph_variant(graph, keep_float)
     try:
-        return float(task.evaluate(predict)[task.metric_name])
+        return float(task.evaluate(predict)[metric or task.metric_name])
     finally:
         _close(predict)
 
@@ -581,13 +647,17 @@ class BudgetSearch:
         return to_json(self, indent=indent)
 
 
-def _evaluate(model: Model) -> float:
-    task = model.task
-    return float(model.evaluate()[task.metric_name])
+def _evaluate(model: Model, metric: str) -> float:
+    values = model.evaluate()
+    if metric not in values:
+        raise WorkbenchError(f"the task of {model.name} has no metric {metric!r}",
+                             f"pass metric= one of {', '.join(values)}")
+    return float(values[metric])
 
 
 def quantize_within_budget(model: Model, tool: str, method: str | None = None, *, accuracy_budget: float,
-                           max_steps: int = 8, samples: int = 32, **options: Any) -> Model:
+                           metric: str | None = None, max_steps: int = 8, debug_samples: int = 32,
+                           **options: Any) -> Model:
     """Quantize ``model`` with ``tool``, then keep the fewest layers float until the task metric drops by
     at most ``accuracy_budget`` (absolute, in the metric's units: 0.01 = one point of accuracy).
 
@@ -595,6 +665,8 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
     nodes_to_exclude=[...])`` (``ignored_scope=`` for NNCF). The returned model's
     ``metadata["accuracy_budget"]`` is a ``BudgetSearch`` (trials, layers kept float and why); when the
     budget cannot be met within ``max_steps`` steps the best model found is returned and the search says so.
+    ``metric``: which of the task's metrics the budget is on (default its main one, e.g. ``spearman``;
+    higher is better, except for a main metric the task marks otherwise). ``debug_samples`` inputs measure the ranking (``quantize_debug``); ``**options`` go to the quantization.
     """
     model = as_model(model)
     task = model.task
@@ -606,22 +678,23 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
         raise WorkbenchError(f"accuracy_budget must be a number >= 0, got {accuracy_budget!r}",
                              "pass the largest acceptable drop of the task metric, e.g. accuracy_budget=0.01")
     start = time.perf_counter()
-    sign = 1.0 if task.higher_is_better else -1.0
-    float_metric = _evaluate(model)
+    metric = metric or task.metric_name
+    sign = -1.0 if metric == task.metric_name and not task.higher_is_better else 1.0
+    float_metric = _evaluate(model, metric)
 
     def drop(value: float) -> float:
         return sign * (float_metric - value)
 
     full = quantize_step.quantize(model, tool, method, **options)
-    int8_metric = _evaluate(full)
+    int8_metric = _evaluate(full, metric)
     trials: list[dict[str, Any]] = [{"kind": "step", "excluded": 0, "metric": int8_metric,
                                      "within": drop(int8_metric) <= accuracy_budget, "model": full.name}]
     if drop(int8_metric) <= accuracy_budget:
-        search = BudgetSearch(task.metric_name, accuracy_budget, float_metric, int8_metric, int8_metric, [], trials,
+        search = BudgetSearch(metric, accuracy_budget, float_metric, int8_metric, int8_metric, [], trials,
                               0, True, time.perf_counter() - start)
         full.metadata["accuracy_budget"] = search
         return full
-    report = quantize_debug(model, full, samples=samples, alone=False, evaluate=False)
+    report = quantize_debug(model, full, samples=debug_samples, alone=False, evaluate=False)
     ranked = report.ranked
     option = EXCLUDE_OPTION["onnx" if report.scheme == "qdq" else "fake_quantize"]
     given = list(options.pop(option, None) or [])
@@ -634,29 +707,33 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
         def predicted(k: int) -> float:
             if k not in cache:
                 t0 = time.perf_counter()
-                cache[k] = _metric(graph, {r.node for r in ranked[:k]}, task)
+                cache[k] = _metric(graph, graph.expand({r.node for r in ranked[:k]}), task, metric)
                 trials.append({"kind": "predicted", "excluded": k, "metric": cache[k],
                                "within": drop(cache[k]) <= accuracy_budget,
                                "seconds": round(time.perf_counter() - t0, 3)})
             return cache[k]
 
-        lo, hi = 0, 1
-        while hi < len(ranked) and drop(predicted(hi)) > accuracy_budget:
-            lo, hi = hi, min(2 * hi, len(ranked))
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if drop(predicted(mid)) <= accuracy_budget:
-                hi = mid
-            else:
-                lo = mid
+        try:
+            lo, hi = 0, 1
+            while hi < len(ranked) and drop(predicted(hi)) > accuracy_budget:
+                lo, hi = hi, min(2 * hi, len(ranked))
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if drop(predicted(mid)) <= accuracy_budget:
+                    hi = mid
+                else:
+                    lo = mid
+            expand = graph.expand
+        finally:
+            _close(graph)
     k = hi
     best, best_metric, best_k = full, int8_metric, 0
     steps = 0
     while steps < max_steps and k <= len(ranked):
         t0 = time.perf_counter()
-        excluded = [r.node for r in ranked[:k]]
+        excluded = sorted(expand({r.node for r in ranked[:k]}))
         candidate = quantize_step.quantize(model, tool, method, **{option: [*given, *excluded]}, **options)
-        value = _evaluate(candidate)
+        value = _evaluate(candidate, metric)
         steps += 1
         within = drop(value) <= accuracy_budget
         trials.append({"kind": "step", "excluded": k, "metric": value, "within": within,
@@ -669,7 +746,7 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
     kept = [{"node": r.node, "op_type": r.op_type, "share": r.share,
              "why": f"ranked #{r.rank}: keeping it float removes {r.share:.0%} of the INT8 output error; {r.cause}"}
             for r in ranked[:best_k]]
-    search = BudgetSearch(task.metric_name, accuracy_budget, float_metric, int8_metric, best_metric, kept, trials,
+    search = BudgetSearch(metric, accuracy_budget, float_metric, int8_metric, best_metric, kept, trials,
                           len(ranked), drop(best_metric) <= accuracy_budget, time.perf_counter() - start, report)
     best.metadata["accuracy_budget"] = search
     if not search.met:

@@ -223,3 +223,57 @@ def toposort(g: Any) -> None:
         pending = rest
     del g.node[:]
     g.node.extend(out)
+
+
+#: a switch's graph input: ``<layer name>`` + this suffix, a bool scalar (True: the layer reads float values)
+SWITCH_SUFFIX = "__wb_keep_float"
+
+
+def switchable(proto: Any, graph: QdqGraph | None = None) -> dict[str, str]:
+    """Give every quantized layer of ``proto`` (in place) a bool scalar graph input that keeps it float.
+
+    Each quantized input of a layer becomes ``Where(switch, float value, dequantized value)``, so one
+    session answers every "these layers float" question by its feeds (the quantization debugger runs
+    hundreds of them): the arithmetic is ONNX's QDQ semantics in float, not a runtime's fused INT8 kernels.
+    Returns ``{layer name: its switch input name}``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = graph or read(proto)
+    g = proto.graph
+    by_name = {n.name: n for n in g.node}
+    producers = {o: n for n in g.node for o in n.output}
+    added: set[str] = set()
+    switches: dict[str, str] = {}
+    for i, layer in enumerate(graph.layers):
+        node = by_name.get(layer.node)
+        if node is None:
+            continue
+        switch = layer.node + SWITCH_SUFFIX
+        g.input.append(helper.make_tensor_value_info(switch, TensorProto.BOOL, []))
+        switches[layer.node] = switch
+        for j, (slot, src) in enumerate(layer.acts):
+            floated = src
+            if src in graph.relu_folded:
+                floated = src + RELU_SUFFIX
+                if floated not in by_name:
+                    by_name[floated] = helper.make_node("Relu", [src], [floated], name=floated)
+                    g.node.append(by_name[floated])
+            out = f"{layer.node}__wb_in{i}_{j}"
+            g.node.append(helper.make_node("Where", [switch, floated, node.input[slot]], [out], name=out))
+            node.input[slot] = out
+        for j, (slot, fname, _) in enumerate(layer.weights):
+            if fname not in added:
+                g.initializer.append(numpy_helper.from_array(graph.float_weights[fname], fname))
+                added.add(fname)
+            out = f"{layer.node}__wb_w{i}_{j}"
+            g.node.append(helper.make_node("Where", [switch, fname, node.input[slot]], [out], name=out))
+            node.input[slot] = out
+        for dq_name, src in layer.output_dqs:
+            dq = by_name.get(dq_name)
+            if dq is None or producers.get(dq.output[0]) is not dq:
+                continue
+            final = dq.output[0]
+            dq.output[0] = final + "__wb_q"
+            g.node.append(helper.make_node("Where", [switch, src, dq.output[0]], [final], name=final + "__wb_sw"))
+    toposort(g)
+    return switches
