@@ -59,6 +59,22 @@ class TensorSpec:
         """False for ``UNKNOWN_SHAPE``: not even the number of dimensions is known."""
         return self.shape != UNKNOWN_SHAPE
 
+    @property
+    def kind(self) -> str:
+        """``"tensor"``, or the ONNX value type the dtype names: ``"sequence"`` (a list of arrays),
+        ``"optional"`` (a value or None), ``"map"`` (a dict)."""
+        head = self.dtype.split("(", 1)[0]
+        return head if head in ("sequence", "optional", "map") and "(" in self.dtype else "tensor"
+
+    @property
+    def element(self) -> TensorSpec:
+        """What a sequence or optional holds, as a spec (the spec itself for a tensor)."""
+        if self.kind not in ("sequence", "optional"):
+            return self
+        inner = self.dtype[self.dtype.index("(") + 1:-1]
+        return TensorSpec(self.name, self.shape if self.kind == "optional" else UNKNOWN_SHAPE, inner)
+
+
     def concrete_shape(self, batch: int | None = None, sizes: dict[str, int] | None = None) -> tuple[int, ...]:
         """A fixed shape: dynamic axes get ``sizes[name]``, ``batch`` on axis 0, else a default."""
         out = []
@@ -78,6 +94,25 @@ class TensorSpec:
     def __str__(self) -> str:
         dims = ", ".join(str(d) for d in self.shape)
         return f"{self.name}: {self.dtype}[{dims}]"
+
+
+def numpy_dtype(name: str) -> np.dtype | None:
+    """The NumPy dtype of a dtype name: NumPy's own, ``ml_dtypes``' (``bfloat16``, ``float8_e4m3fn``,
+    ``float4_e2m1fn``, ``int4``), ``object`` for ``"string"``; None for a name no array type has."""
+    if name == "string":
+        return np.dtype(object)
+    try:
+        return np.dtype(name)
+    except (TypeError, ValueError):
+        pass
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    alias = {"float8e4m3fn": "float8_e4m3fn", "float8e4m3fnuz": "float8_e4m3fnuz", "float8e5m2": "float8_e5m2",
+             "float8e5m2fnuz": "float8_e5m2fnuz", "float8e8m0": "float8_e8m0fnu", "float4e2m1": "float4_e2m1fn"}
+    found = getattr(ml_dtypes, alias.get(name, name), None)
+    return np.dtype(found) if found is not None else None
 
 
 @dataclass
@@ -205,8 +240,7 @@ class Model:
 
         first = self.inputs[0].shape if self.inputs else ()
         fixed_batch = first[0] if first and isinstance(first[0], int) else None  # e.g. exported with dynamic=False
-        cls = registry.get_runtime(backend or registry.default_runtime(self.format))
-        with cls(self, **runner_options) as r:
+        with registry.open_runner(self, backend or registry.default_runtime(self.format), **runner_options) as r:
             return self.task.evaluate(r.infer, batch_size=fixed_batch)
 
     # -- inspection ----------------------------------------------------------------------------
@@ -282,19 +316,21 @@ def random_feeds(
     from workbench.core.safety import check_declared_bytes
 
     rng = np.random.default_rng(seed)
-    feeds = {}
+    feeds: dict[str, Any] = {}
     for spec in specs:
+        if spec.kind != "tensor" or spec.dtype == "string":
+            feeds[spec.name] = _random_value(spec, rng, batch, sizes)
+            continue
         shape = spec.concrete_shape(batch=batch, sizes=sizes)
-        try:
-            dt = np.dtype(spec.dtype)
-        except (TypeError, ValueError):
+        dt = numpy_dtype(spec.dtype)
+        if dt is None:
             raise ModelFormatError(f"input {spec.name!r} has the element type {spec.dtype!r}, which the workbench "
                                    "cannot make example data for",
                                    "pass inputs of your own (wb.load(..., example_inputs=...) or runner.infer(feeds))"
-                                   ) from None
+                                   )
         check_declared_bytes(spec.name, shape, dt.itemsize)
-        if dt.kind == "f":
-            arr = rng.standard_normal(shape).astype(dt)
+        if dt.kind == "f" or (dt.kind == "V" and "float" in dt.name):  # ml_dtypes floats: bfloat16, float8…
+            arr = rng.standard_normal(shape).astype(np.float32).astype(dt)
         elif dt.kind in "iu":
             if "mask" in spec.name:
                 arr = np.ones(shape, dt)
@@ -304,10 +340,34 @@ def random_feeds(
                 arr = rng.integers(0, 10, shape).astype(dt)
         elif dt.kind == "b":
             arr = rng.random(shape) > 0.5
+        elif dt.kind == "V" and "int" in dt.name:  # ml_dtypes int4 / uint4 / int2
+            arr = rng.integers(0, 4, shape).astype(np.int8).astype(dt)
         else:
             raise ModelFormatError(f"cannot make example data for input {spec.name} of dtype {spec.dtype}")
         feeds[spec.name] = arr
     return feeds
+
+
+def _random_value(spec: TensorSpec, rng: np.random.Generator, batch: int | None,
+                  sizes: dict[str, int] | None) -> Any:
+    """A seeded example value of a non-numeric spec: strings, a list (sequence), the value (optional)."""
+    if spec.kind == "sequence":
+        item = spec.element
+        item = TensorSpec(item.name, (3,) if item.kind == "tensor" and not item.rank_known else item.shape, item.dtype)
+        return [_random_value(item, rng, batch, sizes) for _ in range(2)]
+    if spec.kind == "optional":
+        return _random_value(spec.element, rng, batch, sizes)
+    if spec.kind == "map":
+        raise ModelFormatError(f"cannot make example data for input {spec.name!r} of type {spec.dtype}",
+                               "pass inputs of your own: runner.infer({name: {key: value, ...}})")
+    if spec.dtype == "string":
+        from workbench.core.safety import check_declared_bytes
+
+        shape = spec.concrete_shape(batch=batch, sizes=sizes)
+        check_declared_bytes(spec.name, shape, 8)
+        words = np.array(["alpha", "beta", "gamma", "delta", ""], dtype=object)
+        return words[rng.integers(0, len(words), shape)]
+    return random_feeds([spec], batch=batch, seed=int(rng.integers(0, 2**31)), sizes=sizes)[spec.name]
 
 
 def human_bytes(n: float) -> str:

@@ -363,6 +363,43 @@ def route(source: str, target: str, kinds: tuple[str, ...] = ("export", "convert
                          f"registered steps take: {', '.join(sorted({f for s in steps() for f in s.accepts}))}")
 
 
+def prepare_for(model: Model, runtime: str) -> Model:
+    """``model`` in a format ``runtime`` takes: itself, or the result of the shortest chain of registered
+    export/convert steps to such a format (cached on the model, run unvalidated: callers compare).
+
+    The steps are called through their registrations, so core runs them without importing them."""
+    from workbench.core.errors import IncompatibleModel
+
+    cls = get_runtime(runtime)
+    if model.format in cls.formats:
+        return model
+    chains = []
+    for fmt in cls.formats:
+        try:
+            chains.append(route(model.format, fmt))
+        except WorkbenchError:  # no route to this format; try the next
+            continue
+    if not chains:
+        raise IncompatibleModel(
+            f"{cls.name} cannot run a {model.format} model, and there is no conversion path from {model.format}",
+            f"{cls.name} takes: {', '.join(cls.formats)}",
+        )
+    chain = min(chains, key=len)
+    cache = model.metadata.setdefault("runner_conversions", {})
+    key = " > ".join(f"{s.kind}:{s.target}" for s in chain)
+    if key not in cache:
+        current = model
+        for step in chain:
+            current = step.func(current, validate=False)  # the caller compares if it wants
+        cache[key] = current
+    return cache[key]
+
+
+def open_runner(model: Model, runtime: str, **options: Any) -> Runner:
+    """A Runner for ``model`` on ``runtime``, converting the model first when the runtime needs another format."""
+    return get_runtime(runtime)(prepare_for(model, runtime), **options)
+
+
 def iter_all() -> Iterator[tuple[str, str]]:
     """``(kind, name)`` for every registered plugin: formats, runtimes, then steps."""
     yield from (("format", n) for n in formats())
