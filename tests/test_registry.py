@@ -183,3 +183,15 @@ def test_entry_points_add_plugins_and_report_broken_ones(tmp_path, monkeypatch):
         registry.restore(saved)
         sys.modules.pop("wb_toy_plugin", None)
     assert "entry_point_toy" not in registry.runtimes()
+
+
+def test_evaluate_on_a_runtime_that_needs_a_conversion(fresh_workspace, zoo):
+    """Model.evaluate (core) reaches a runtime that does not take the model's format through the
+    registry's route, as wb.runner does."""
+    from workbench.core import registry
+
+    model = zoo("digits-cnn")
+    other = next(n for n in registry.runtimes() if model.format not in registry.get_runtime(n).formats
+                 and registry.get_runtime(n).availability() and "onnx" in registry.get_runtime(n).formats)
+    accuracy = model.evaluate(other)["accuracy"]
+    assert accuracy == pytest.approx(model.evaluate()["accuracy"], abs=0.01) and accuracy > 0.9
