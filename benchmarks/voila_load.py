@@ -182,6 +182,9 @@ def main() -> None:
             runs = asyncio.run(_visitors(url, visitors, args.page_timeout))
             times = sorted(r["ttfr_s"] for r in runs if "ttfr_s" in r)
             result["working_pages"] = sum(bool(r.get("ok")) for r in runs)
+            html = sorted(r["html_s"] for r in runs if "html_s" in r)
+            if html:  # the page's HTML (the preheated kernel's rendered notebook) arrived
+                result["html_p50_s"], result["html_max_s"] = round(statistics.median(html), 2), html[-1]
             result["errors"] = [r["error"] for r in runs if "error" in r][:5]
             if times:
                 q = statistics.quantiles(times, n=10, method="inclusive") if len(times) > 1 else [times[0]] * 9

@@ -89,3 +89,57 @@ def test_interrupt_stops_the_worker_at_once():
         timer.cancel()
     assert time.monotonic() - start < 10
     assert worker._worker is None or not worker._worker.alive  # noqa: SLF001 - the stopped worker
+
+
+class Slow:
+    """A torch module whose forward takes a minute (a runtime stuck in native code, as seen from here)."""
+
+    @staticmethod
+    def make():
+        import torch
+
+        class SlowNet(torch.nn.Module):
+            hang = False  # set after loading (loading runs forward once to learn the outputs)
+
+            def forward(self, x):
+                if self.hang:
+                    time.sleep(60)
+                return x * 2
+
+        return SlowNet()
+
+
+def _small():
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+
+
+def test_isolated_validation_gives_the_same_figures(tmp_path):
+    import torch
+
+    from workbench.steps.validate import validate_step
+    from workbench.steps.workspace import using_workspace
+
+    with using_workspace(tmp_path / "ws"):
+        m = wb.load(_small(), example_inputs=(torch.randn(2, 4),))
+        x = wb.export(m, "onnx", validate=False)
+        here = validate_step(x, m, isolate=False)
+        there = validate_step(x, m, isolate=True, timeout=120)
+    assert there.passed and here.passed
+    assert there.figures["max_abs"] == here.figures["max_abs"] and there.precision == here.precision
+
+
+def test_validation_is_bounded_by_the_timeout():
+    import torch
+
+    from workbench.steps.validate import validate_step
+
+    module = Slow.make()
+    slow = wb.load(module, example_inputs=(torch.randn(1, 4),))
+    module.hang = True
+    start = time.monotonic()
+    with pytest.raises(StepError, match="did not finish within 3 s"):
+        validate_step(slow, slow, isolate=True, timeout=3)
+    assert time.monotonic() - start < 30

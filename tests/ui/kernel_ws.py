@@ -28,9 +28,16 @@ def open_page(url: str, timeout: float = 120) -> tuple[str, list[str]]:
 class KernelSocket:
     """The kernel's websocket as a visitor's script sees it: send comm messages, read replies."""
 
-    def __init__(self, base: str, kernel_id: str, **connect_args: Any) -> None:
+    V1 = "v1.kernel.websocket.jupyter.org"
+
+    def __init__(self, base: str, kernel_id: str, *, v1: bool = False, **connect_args: Any) -> None:
+        """``v1``: speak the binary protocol browsers use (subprotocol ``v1.kernel.websocket.jupyter.org``)
+        instead of the legacy JSON frames."""
         ws_url = base.replace("http://", "ws://", 1).rstrip("/")
         self.session = uuid.uuid4().hex
+        self.v1 = v1
+        if v1:
+            connect_args["subprotocols"] = [self.V1]
         self.ws = connect(f"{ws_url}/api/kernels/{kernel_id}/channels?session_id={self.session}",
                           max_size=None, open_timeout=30, **connect_args)
 
@@ -38,6 +45,14 @@ class KernelSocket:
         msg_id = uuid.uuid4().hex
         header = {"msg_id": msg_id, "msg_type": msg_type, "session": self.session, "username": "visitor",
                   "date": "2026-01-01T00:00:00Z", "version": "5.3"}
+        if self.v1:
+            parts = [channel.encode(), *(json.dumps(x).encode() for x in (header, {}, {}, content))]
+            offsets = [8 * (len(parts) + 2)]
+            for part in parts:
+                offsets.append(offsets[-1] + len(part))
+            self.ws.send(b"".join([len(offsets).to_bytes(8, "little"),
+                                   *(o.to_bytes(8, "little") for o in offsets), *parts]))
+            return msg_id
         self.ws.send(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "content": content,
                                  "buffers": [], "channel": channel}))
         return msg_id
@@ -55,6 +70,13 @@ class KernelSocket:
                 return
             if isinstance(raw, str):
                 yield json.loads(raw)
+            elif self.v1:  # count, offsets (uint64 LE), channel, header, parent, metadata, content, buffers
+                n = int.from_bytes(raw[:8], "little")
+                offsets = [int.from_bytes(raw[8 * (i + 1):8 * (i + 2)], "little") for i in range(n)]
+                parts = [raw[offsets[i]:offsets[i + 1]] for i in range(n - 1)]
+                header = json.loads(parts[1])
+                yield {"channel": parts[0].decode(), "header": header, "msg_type": header.get("msg_type"),
+                       "content": json.loads(parts[4]), "buffer_sizes": [len(b) for b in parts[5:]]}
             else:  # jupyter_server's legacy binary frame: count, offsets, JSON, buffers
                 (n,) = struct.unpack_from("!I", raw, 0)
                 offsets = [*struct.unpack_from(f"!{n}I", raw, 4), len(raw)]

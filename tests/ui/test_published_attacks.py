@@ -135,8 +135,9 @@ def test_netron_view_sends_bounded_chunks(tmp_path):
 
 
 def test_netron_flood_over_the_websocket_is_bounded(tmp_path):
-    """Real Voilà, a legacy websocket client (no subprotocol) that floods file requests and reads late:
-    the kernel sends at most a few copies of the model, in chunks, whatever it is asked."""
+    """Real Voilà, a script that floods the view with file requests and reads late: the kernel sends at
+    most a few copies of the model, in chunks, whatever it is asked. (It speaks the browsers' v1
+    protocol: over the legacy one, jupyter_server's IOPub data-rate limit drops megabyte messages.)"""
     import nbformat
 
     from tests.ui.kernel_ws import KernelSocket, open_page
@@ -149,7 +150,7 @@ def test_netron_flood_over_the_websocket_is_bounded(tmp_path):
     nbformat.write(nb, tmp_path / "netron.ipynb")
     with voila(tmp_path, "netron.ipynb") as url:
         kernel_id, models = open_page(url)
-        sock = KernelSocket(url, kernel_id)
+        sock = KernelSocket(url, kernel_id, v1=True)
         try:
             for i in range(300):
                 for model_id in models:

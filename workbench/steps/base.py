@@ -240,7 +240,9 @@ def run_step(
     result.metadata["_sha256"] = record(result, cache_key=key)["sha256"]
     if validate:
         say("validating")
-        validate_and_record(result, parent)
+        # an explicit timeout= bounds the whole step: validation runs in the worker with what is left
+        left = None if timeout is None else max(1.0, timeout - (time.perf_counter() - start))
+        validate_and_record(result, parent, isolate=True if timeout is not None else None, timeout=left)
     if key is not None:
         _MEMO[_memo_key(key)] = result
     say("done")
@@ -272,12 +274,16 @@ def _derive(parent: Model, spec: StepSpec, out: Path, meta: dict[str, Any], seco
     return result
 
 
-def validate_and_record(result: Model, parent: Model) -> None:
-    """Validate ``result`` against ``parent`` and the original; keep the figures on the model and in the manifest."""
+def validate_and_record(result: Model, parent: Model, *, isolate: bool | None = None,
+                        timeout: float | None = None) -> None:
+    """Validate ``result`` against ``parent`` and the original; keep the figures on the model and in the manifest.
+
+    ``isolate``/``timeout``: run the models in the worker, each run within ``timeout`` seconds
+    (``validate_step``; default: isolated in a published app only)."""
     from workbench.steps.validate import validate_step
 
     try:
-        validation = validate_step(result, parent)
+        validation = validate_step(result, parent, isolate=isolate, timeout=timeout)
     except WorkbenchError as err:  # the artifact is kept; the validation says why it could not run
         from workbench.steps.validate import Validation
 

@@ -154,15 +154,34 @@ def validation_inputs(original: Model, candidate: Model) -> list[Feeds]:
     return [original.example_inputs(batch=batch, seed=s) for s in range(N_INPUT_SETS)]
 
 
-def _run_model(model: Model, inputs: list[Feeds], key: str) -> dict[str, Any]:
-    """Outputs of ``model`` on ``inputs`` (cached per model and input key), its metric and precision."""
-    from workbench.core.data import feeds_for
-    from workbench.core.precision import precision_of
-    from workbench.steps.routing import runner
+def _run_model(model: Model, inputs: list[Feeds], key: str, limits: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Outputs of ``model`` on ``inputs`` (cached per model and input key), its metric and precision.
+
+    ``limits``: run it in the worker process with these ``timeout``/``memory`` limits (see
+    ``validate_step``); None: in this process."""
+    from workbench.core.precision import loosest, precision_of
 
     store = _runs.setdefault(model, {})
     if key in store:
         return store[key]
+    if limits is not None:
+        from workbench.steps.isolation import run_model_isolated
+
+        info = run_model_isolated(run_model_here, model, inputs, label="validation", **limits)
+        # the lineage stays here (the worker gets a light copy): the precision rule needs both
+        info["precision"] = loosest(precision_of(model), info["precision"])
+    else:
+        info = run_model_here(model, inputs)
+    store[key] = info
+    return info
+
+
+def run_model_here(model: Model, inputs: list[Feeds]) -> dict[str, Any]:
+    """Run ``model`` on ``inputs`` in this process: outputs, precision, the task's metrics."""
+    from workbench.core.data import feeds_for
+    from workbench.core.precision import precision_of
+    from workbench.steps.routing import runner
+
     choice = runner_for(model)
     if choice is None:
         raise WorkbenchError(f"{model.format} models cannot run here", None)
@@ -177,7 +196,6 @@ def _run_model(model: Model, inputs: list[Feeds], key: str) -> dict[str, Any]:
             info["metrics"] = task.evaluate(infer, batch_size=_fixed_batch(model))
             if hasattr(task, "embeddings"):
                 info["embeddings"] = task.embeddings(infer, batch_size=_fixed_batch(model))
-    store[key] = info
     return info
 
 
@@ -192,8 +210,19 @@ def _fixed_batch(model: Model) -> int | None:
     return first if isinstance(first, int) else None
 
 
-def validate_step(result: Model, parent: Model) -> Validation:
-    """Run ``result``, ``parent`` and the original on the same inputs and compare (see the module doc)."""
+def validate_step(result: Model, parent: Model, *, isolate: bool | None = None, timeout: float | None = None,
+                  memory: int | None = None) -> Validation:
+    """Run ``result``, ``parent`` and the original on the same inputs and compare (see the module doc).
+
+    ``isolate``: run each model in the worker process, each run bounded by ``timeout`` seconds and
+    ``memory`` bytes (the worker's limits; a run past them is a ``StepError``, which the step records
+    as a validation that could not run). Default: ``isolation_default()`` (on in a published app).
+    """
+    from workbench.steps.isolation import isolation_default
+
+    if isolate is None:
+        isolate = isolation_default()
+    limits = {"timeout": timeout, "memory": memory} if isolate else None
     from workbench.core.metrics import compare_outputs, worst_per_measure
     from workbench.core.precision import loosest
 
@@ -208,9 +237,9 @@ def validate_step(result: Model, parent: Model) -> Validation:
                                           + (f" ({avail.fix})" if avail.fix else ""))
     inputs = validation_inputs(original, result)
     key = _inputs_key(inputs)
-    cand = _run_model(result, inputs, key)
-    orig = _run_model(original, inputs, key)
-    par = orig if parent is original else _run_model(parent, inputs, key)
+    cand = _run_model(result, inputs, key, limits)
+    orig = _run_model(original, inputs, key, limits)
+    par = orig if parent is original else _run_model(parent, inputs, key, limits)
     precisions = [cand["precision"], orig["precision"]]
     precisions += [_precision_from(e.parent) for e in result.lineage if e.parent is not None]
     p_original = loosest(*precisions)
