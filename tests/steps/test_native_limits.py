@@ -143,3 +143,11 @@ def test_validation_is_bounded_by_the_timeout():
     with pytest.raises(StepError, match="did not finish within 3 s"):
         validate_step(slow, slow, isolate=True, timeout=3)
     assert time.monotonic() - start < 30
+
+
+def test_graph_built_in_the_worker_is_the_same(tmp_path):
+    from workbench.steps.isolation import graph_of
+
+    m = wb.load(_add(tmp_path / "add.onnx"))
+    here, there = graph_of(m, isolate=False), graph_of(m, isolate=True, timeout=60)
+    assert [n.name for n in there.nodes] == [n.name for n in here.nodes] and len(there.nodes) == 1

@@ -2,8 +2,9 @@
 
 Steps already run in the worker (``steps/worker.py``). This module moves the rest of the native
 work there on request: a runner (``IsolatedRunner``, what ``wb.runner(..., isolate=True)`` returns:
-the runtime's session lives in the worker, ``infer`` sends the feeds and gets the outputs back) and
-the runs a validation makes (``run_model_isolated``). A crash, a hang past ``timeout`` or an
+the runtime's session lives in the worker, ``infer`` sends the feeds and gets the outputs back),
+graph building (``graph_of``, what the graph views use) and the runs a validation makes
+(``validate_step(..., isolate=True)``, through ``run_model_isolated``). A crash, a hang past ``timeout`` or an
 allocation past ``memory`` ends in one ``StepError`` naming what happened and the limit; the
 notebook's process never loads the model's native code, and the kernel's interrupt stops the
 worker at once.
@@ -137,6 +138,25 @@ class IsolatedRunner:
 
     def __repr__(self) -> str:
         return f"IsolatedRunner({self.source.name!r}, {self.backend!r})"
+
+
+def graph_of(model: Model, *, isolate: bool | None = None, timeout: float | None = None,
+             memory: int | None = None) -> Any:
+    """``model.graph()``, built in the worker when ``isolate`` (default: ``isolation_default()``).
+
+    Graph building parses the whole file with native code (protobuf, OpenVINO's reader, torch's
+    tracer): for an untrusted or huge model, a crash, a hang past ``timeout`` or an allocation past
+    ``memory`` then ends in a ``StepError`` instead of taking the notebook's process with it.
+    """
+    if isolate is None:
+        isolate = isolation_default()
+    if not isolate:
+        return model.graph()
+    return run_model_isolated(_graph, model, timeout=timeout, memory=memory, label="building the graph")
+
+
+def _graph(model: Model) -> Any:
+    return model.graph()
 
 
 def run_model_isolated(fn: Any, model: Model, *args: Any, timeout: float | None = None,

@@ -31,9 +31,10 @@ def as_graph(source: Any) -> Graph:
         return source
     from workbench.api import load
     from workbench.core.model import Model
+    from workbench.steps.isolation import graph_of
 
     model = source if isinstance(source, Model) else load(source)
-    return model.graph()
+    return graph_of(model)  # in the worker in a published app: a visitor's model is untrusted native work
 
 
 def overlay_payload(graph: Graph, values: Any, label: str, unit: str = "",
