@@ -141,7 +141,8 @@ def tiny_bert_folder(tmp_path_factory):
 
 def test_hugging_face_folder(tiny_bert_folder):
     m = wb.load(tiny_bert_folder)
-    assert m.format == "hf" and m.input_names == ["input_ids", "attention_mask"]
+    # BERT's forward takes segment ids too (type_vocab_size 2): they are an input, as Optimum exports them
+    assert m.format == "hf" and m.input_names == ["input_ids", "attention_mask", "token_type_ids"]
     assert m.inputs[0].shape == ("batch", "sequence") and m.inputs[0].dtype == "int64"
     assert "last_hidden_state" in m.output_names
     feeds = m.example_inputs()

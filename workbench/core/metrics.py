@@ -300,6 +300,8 @@ def compare_arrays(
                        f"cos≥{criterion.cosine:g}")
     res.ref_shape, res.shape = tuple(refs[0].shape), tuple(cands[0].shape)
     res.ref_dtype, res.dtype = str(refs[0].dtype), str(cands[0].dtype)
+    if not all(_numeric(a) for a in (*refs, *cands)):  # strings and other objects: equal or not
+        return _compare_exact(refs, cands, res)
     res.kind = kind or output_kind(name, refs[0].shape, refs[0].dtype)
     shapes_differ = [(r.shape, c.shape) for r, c in zip(refs, cands, strict=True) if r.shape != c.shape]
     if shapes_differ:
@@ -389,6 +391,91 @@ def worst_per_measure(results: Sequence[OutputResult]) -> dict[str, Any]:
     return out
 
 
+def _numeric(arr: np.ndarray) -> bool:
+    """Whether an array's values are numbers (NumPy's, or ml_dtypes' bfloat16 / float8 / int4)."""
+    kind = arr.dtype.kind
+    if kind in "biuf":
+        return True
+    if kind == "V":
+        try:
+            arr[:0].astype(np.float64)
+        except (TypeError, ValueError):
+            return False
+        return True
+    return False
+
+
+def _compare_exact(refs: list[np.ndarray], cands: list[np.ndarray], res: OutputResult) -> OutputResult:
+    """Non-numeric outputs (strings, objects): every element must be equal; the error measures stay NaN."""
+    res.kind = "tensor"
+    if any(r.shape != c.shape for r, c in zip(refs, cands, strict=True)):
+        pair = next((r.shape, c.shape) for r, c in zip(refs, cands, strict=True) if r.shape != c.shape)
+        res.reason = f"shape {pair[1]} differs from the reference's {pair[0]}"
+        return res
+    total = sum(r.size for r in refs)
+    differ = sum(int((r.astype(object) != c.astype(object)).sum()) for r, c in zip(refs, cands, strict=True))
+    res.notes.append(f"{res.dtype} values compared for equality")
+    if differ:
+        first = next((r.astype(object)[r.astype(object) != c.astype(object)].ravel()[0],
+                      c.astype(object)[r.astype(object) != c.astype(object)].ravel()[0])
+                     for r, c in zip(refs, cands, strict=True) if (r.astype(object) != c.astype(object)).any())
+        res.reason = f"{differ} of {total} values differ (first: {first[1]!r} instead of {first[0]!r})"
+    res.passed = not differ
+    return res
+
+
+def _leaves(value: Any) -> tuple[Any, list[np.ndarray]]:
+    """(structure, arrays) of an output that is a sequence / optional / map: the structure says which
+    items are None, how long each list is and each array's shape; the arrays are the leaves in order."""
+    if value is None:
+        return None, []
+    if isinstance(value, dict):
+        parts = [_leaves(value[k]) for k in sorted(value, key=str)]
+        return ("map", tuple(sorted(map(str, value))), tuple(p[0] for p in parts)), [a for p in parts for a in p[1]]
+    if isinstance(value, list | tuple):
+        parts = [_leaves(v) for v in value]
+        return ("seq", tuple(p[0] for p in parts)), [a for p in parts for a in p[1]]
+    arr = np.asarray(value)
+    return ("tensor", arr.shape), [arr]
+
+
+def compare_values(reference: list[Any], candidate: list[Any], criterion: Criterion, *, name: str,
+                   label: str, precision: str, topk: int = 5) -> OutputResult:
+    """Compare an output that is not one array (a sequence, an optional, a map) over the input sets: the
+    structure must match (the same items present, list lengths and shapes), then the leaves are compared
+    as one array (``compare_arrays``; strings for equality)."""
+    structure = [(_leaves(r), _leaves(c)) for r, c in zip(reference, candidate, strict=True)]
+    for (rs, _), (cs, _) in structure:
+        if rs != cs:
+            res = OutputResult(label, name, passed=False, precision=precision)
+            res.reason = f"the output's structure {_describe(cs)} differs from the reference's {_describe(rs)}"
+            return res
+    refs = [a for (_, leaves), _ in structure for a in leaves]
+    cands = [a for _, (_, leaves) in structure for a in leaves]
+    if not refs:  # every value absent (an empty optional), in both
+        res = OutputResult(label, name, passed=True, precision=precision, notes=["no value (None) in both"])
+        return res
+    flat_r = [r.ravel() for r in refs]
+    flat_c = [c.ravel() for c in cands]
+    numeric = all(_numeric(a) for a in (*flat_r, *flat_c))
+    ref_all = np.concatenate([a.astype(np.float64) if numeric else a.astype(object) for a in flat_r])
+    cand_all = np.concatenate([a.astype(np.float64) if numeric else a.astype(object) for a in flat_c])
+    res = compare_arrays(ref_all, cand_all, criterion, name=name, label=label, precision=precision, kind="tensor",
+                         topk=topk)
+    res.notes.append(f"{len(refs)} array(s) of a {_describe(structure[0][0][0])} compared as one")
+    return res
+
+
+def _describe(structure: Any) -> str:
+    if structure is None:
+        return "None"
+    if structure[0] == "seq":
+        return f"sequence of {len(structure[1])}"
+    if structure[0] == "map":
+        return f"map of {len(structure[1])} keys"
+    return f"tensor {structure[1]}"
+
+
 def match_outputs(ref: Feeds, cand: Feeds) -> list[tuple[str, str | None]]:
     """Output pairs (reference output name, candidate output name): by name, else by position."""
     if all(n in cand for n in ref):
@@ -422,8 +509,13 @@ def compare_outputs(
             results.append(OutputResult(label, ref_name, passed=False, precision=precision,
                                         reason=f"output {ref_name!r} is missing"))
             continue
-        results.append(compare_arrays([o[ref_name] for o in refs], [o[cand_name] for o in cands], crit,
-                                      name=ref_name, label=label, precision=precision, topk=topk))
+        ref_values, cand_values = [o[ref_name] for o in refs], [o[cand_name] for o in cands]
+        if not all(isinstance(v, np.ndarray | np.generic) for v in (*ref_values, *cand_values)):
+            results.append(compare_values(ref_values, cand_values, crit, name=ref_name, label=label,
+                                          precision=precision, topk=topk))
+            continue
+        results.append(compare_arrays(ref_values, cand_values, crit, name=ref_name, label=label,
+                                      precision=precision, topk=topk))
     ref_info = CandidateInfo("reference", "reference", "arrays", "-", "fp32")
     return Comparison(ref_info, [CandidateInfo(label, label, "arrays", "-", precision)], results, len(refs), topk)
 

@@ -349,21 +349,18 @@ class Runner:
             if extra:
                 parts.append(f"unknown input(s) {extra}")
             raise InputError("; ".join(parts), f"the model's inputs are {list(specs)}")
-        out = {}
-        for name, spec in specs.items():
-            arr = _to_numpy(feeds[name])
-            _check_spec(arr, spec)
-            out[name] = arr
-        return out
+        return {name: checked_value(feeds[name], spec) for name, spec in specs.items()}
 
     def _record_unknown_shapes(self, feeds: dict[str, np.ndarray]) -> None:
         """Inputs whose rank the model did not know take the shape and dtype of the first run's arrays
-        (axis 0 dynamic): later runs are checked against them."""
-        if all(s.rank_known for s in self.model.inputs):
+        (axis 0 dynamic): later runs are checked against them. Only for a model that asks for it
+        (``metadata["shapes_from_first_run"]``: a TorchScript file that records nothing); a model that
+        declares an input of any rank (ONNX without a shape) keeps taking any rank."""
+        if all(s.rank_known for s in self.model.inputs) or not self.model.metadata.get("shapes_from_first_run"):
             return
         from workbench.core.model import TensorSpec
 
-        self.model.inputs = [s if s.rank_known else
+        self.model.inputs = [s if s.rank_known or s.kind != "tensor" else
                              TensorSpec(s.name, tuple("batch" if i == 0 else int(d)
                                                       for i, d in enumerate(feeds[s.name].shape)),
                                         str(feeds[s.name].dtype))
@@ -388,14 +385,47 @@ def _to_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
+def checked_value(value: Any, spec: TensorSpec) -> Any:
+    """``value`` checked against ``spec`` and made what the runtimes take: a NumPy array for a tensor
+    (strings as an object or str array), a list of them for a sequence, None or the value for an
+    optional, a dict for a map. Raises InputError naming the input and the fix."""
+    kind = spec.kind
+    if kind == "optional":
+        return None if value is None else checked_value(value, spec.element)
+    if kind == "sequence":
+        if not isinstance(value, list | tuple):
+            raise InputError(f"input {spec.name!r} is a sequence ({spec.dtype}), got {type(value).__name__}",
+                             f"pass a list of arrays: feeds[{spec.name!r}] = [array, array, ...]")
+        return [checked_value(v, spec.element) for v in value]
+    if kind == "map":
+        if not isinstance(value, dict):
+            raise InputError(f"input {spec.name!r} is a map ({spec.dtype}), got {type(value).__name__}",
+                             f"pass a dict: feeds[{spec.name!r}] = {{key: value, ...}}")
+        return value
+    if value is None:
+        raise InputError(f"input {spec.name!r} is None, the model expects a {spec.dtype} tensor",
+                         "pass an array (only optional inputs take None)")
+    arr = _to_numpy(value)
+    _check_spec(arr, spec)
+    return arr
+
+
 def _check_spec(arr: np.ndarray, spec: TensorSpec) -> None:
-    if not spec.rank_known:  # nothing known yet: the first run records it
+    from workbench.core.model import numpy_dtype
+
+    if not spec.rank_known and spec.dtype == "unknown":  # nothing known yet: the first run records it
         return
-    if arr.dtype != np.dtype(spec.dtype):
+    if spec.dtype == "string":
+        if arr.dtype.kind not in "OUS":
+            raise InputError(f"input {spec.name!r} has dtype {arr.dtype}, the model expects strings",
+                             f"pass an array of str: feeds[{spec.name!r}] = np.array([...], dtype=object)")
+    elif arr.dtype != numpy_dtype(spec.dtype):
         raise InputError(
             f"input {spec.name!r} has dtype {arr.dtype}, the model expects {spec.dtype}",
-            f"cast it: feeds[{spec.name!r}] = x.astype(np.{spec.dtype})",
+            f"cast it: feeds[{spec.name!r}] = x.astype({spec.dtype!r})",
         )
+    if not spec.rank_known:  # any rank (or nothing known yet: the first run records it)
+        return
     if arr.ndim != len(spec.shape):
         raise InputError(
             f"input {spec.name!r} has {arr.ndim} dimensions {arr.shape}, the model expects {len(spec.shape)} {spec.shape}",

@@ -16,7 +16,7 @@ import numpy as np
 
 from workbench.core.errors import ModelFormatError
 from workbench.core.graph import Graph, Node, Shape, Tensor, Weight, mark_params, path_scope
-from workbench.core.model import Model, TensorSpec
+from workbench.core.model import UNKNOWN_SHAPE, Model, TensorSpec
 from workbench.core.registry import Format, register_format
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,15 +83,40 @@ def onnx_dtype_name(elem_type: int) -> str:
 
 
 def value_info_spec(vi: Any) -> TensorSpec:
-    """A graph input/output's ``TensorSpec`` (unnamed dynamic dims: ``"batch"`` first, ``"?"`` after)."""
-    t = vi.type.tensor_type
-    dims: list[int | str] = []
-    for i, d in enumerate(t.shape.dim):
-        if d.HasField("dim_value"):
-            dims.append(int(d.dim_value))
-        else:
-            dims.append(d.dim_param or ("batch" if i == 0 else "?"))
-    return TensorSpec(vi.name, tuple(dims), onnx_dtype_name(t.elem_type))
+    """A graph input/output's ``TensorSpec`` (unnamed dynamic dims: ``"batch"`` first, ``"?"`` after).
+
+    A tensor without a shape has ``UNKNOWN_SHAPE``; a sequence, optional or map has the shape of what it
+    holds (the tensor's, for ``optional(float32)``; unknown for a sequence, whose items vary) and a dtype
+    naming the type (``"sequence(float32)"``, ``"optional(sequence(int64))"``, ``"map(string,float32)"``).
+    """
+    shape, dtype = onnx_type_spec(vi.type)
+    return TensorSpec(vi.name, shape, dtype)
+
+
+def onnx_type_spec(tp: Any) -> tuple[tuple[int | str, ...], str]:
+    """(shape, dtype name) of an ONNX ``TypeProto`` (see ``value_info_spec``)."""
+    which = tp.WhichOneof("value")
+    if which == "tensor_type" or which == "sparse_tensor_type":
+        t = getattr(tp, which)
+        if not t.HasField("shape"):
+            return UNKNOWN_SHAPE, onnx_dtype_name(t.elem_type)
+        dims: list[int | str] = []
+        for i, d in enumerate(t.shape.dim):
+            if d.HasField("dim_value"):
+                dims.append(int(d.dim_value))
+            else:
+                dims.append(d.dim_param or ("batch" if i == 0 else "?"))
+        return tuple(dims), onnx_dtype_name(t.elem_type)
+    if which == "sequence_type":
+        _, inner = onnx_type_spec(tp.sequence_type.elem_type)
+        return UNKNOWN_SHAPE, f"sequence({inner})"
+    if which == "optional_type":
+        shape, inner = onnx_type_spec(tp.optional_type.elem_type)
+        return shape, f"optional({inner})"
+    if which == "map_type":
+        _, value = onnx_type_spec(tp.map_type.value_type)
+        return UNKNOWN_SHAPE, f"map({onnx_dtype_name(tp.map_type.key_type)},{value})"
+    return UNKNOWN_SHAPE, "undefined"
 
 
 def iter_tensors(proto: onnx.ModelProto) -> Iterator[onnx.TensorProto]:

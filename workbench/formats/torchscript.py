@@ -90,10 +90,11 @@ def load(path: Path, example_inputs: Any = None, **options: Any) -> Model:
         return Model("torchscript", name=path.stem, path=path, inputs=m.inputs, outputs=m.outputs,
                      native=module, example_feeds=m.example_inputs(),
                      metadata={"notes": ["input shapes from the inputs the file was traced with"]})
-    inputs = [TensorSpec(n, UNKNOWN_SHAPE, "float32") for n in names]
+    inputs = [TensorSpec(n, UNKNOWN_SHAPE, "unknown") for n in names]
     return Model("torchscript", name=path.stem, path=path, inputs=inputs, outputs=[], native=module,
-                 metadata={"notes": ["input shapes unknown (the file does not record them): any shape is "
-                                     "accepted; pass example_inputs= to wb.load to fix them"]})
+                 metadata={"shapes_from_first_run": True,
+                           "notes": ["input shapes unknown (the file does not record them): the first run "
+                                     "records them; pass example_inputs= to wb.load to fix them"]})
 
 
 #: ``torch.<X>Storage`` class names in a TorchScript pickle -> NumPy dtypes
