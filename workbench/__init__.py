@@ -46,6 +46,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "show": ("workbench.ui", "show"),
     "Workbench": ("workbench.ui.app", "Workbench"),
     "KernelLab": ("workbench.ui.kernel_lab", "KernelLab"),
+    "QuantDebugView": ("workbench.ui.quant_debug_view", "QuantDebugView"),
     "WorkbenchError": ("workbench.core.errors", "WorkbenchError"),
     "zoo": ("workbench.zoo", None),
     "kernels": ("workbench.kernels", None),

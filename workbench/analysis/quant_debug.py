@@ -576,6 +576,11 @@ def _channel_spread(x: np.ndarray, op_type: str) -> float:
 
 
 def _row(layer: _Layer, full: float, without: float, only: float, stats: dict[str, np.ndarray]) -> QuantLayer:
+    with np.errstate(all="ignore"):  # masks of -inf (attention) give inf ranges: reported, not warned about
+        return _row_figures(layer, full, without, only, stats)
+
+
+def _row_figures(layer: _Layer, full: float, without: float, only: float, stats: dict[str, np.ndarray]) -> QuantLayer:
     share = (full - without) / full if full > 0 else 0.0
     row = QuantLayer(0, layer.node, layer.op_type, layer.index, share, only, without,
                      inputs=list(layer.act_names), weights=list(layer.weight_names), note=layer.note)
@@ -657,7 +662,7 @@ def _evaluate(model: Model, metric: str) -> float:
 
 def quantize_within_budget(model: Model, tool: str, method: str | None = None, *, accuracy_budget: float,
                            metric: str | None = None, max_steps: int = 8, debug_samples: int = 32,
-                           **options: Any) -> Model:
+                           report: QuantDebugReport | None = None, **options: Any) -> Model:
     """Quantize ``model`` with ``tool``, then keep the fewest layers float until the task metric drops by
     at most ``accuracy_budget`` (absolute, in the metric's units: 0.01 = one point of accuracy).
 
@@ -666,7 +671,9 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
     ``metadata["accuracy_budget"]`` is a ``BudgetSearch`` (trials, layers kept float and why); when the
     budget cannot be met within ``max_steps`` steps the best model found is returned and the search says so.
     ``metric``: which of the task's metrics the budget is on (default its main one, e.g. ``spearman``;
-    higher is better, except for a main metric the task marks otherwise). ``debug_samples`` inputs measure the ranking (``quantize_debug``); ``**options`` go to the quantization.
+    higher is better, except for a main metric the task marks otherwise). ``report``: a ``quantize_debug``
+    report of the same INT8 model to reuse (else one is made with ``debug_samples`` inputs). ``**options``
+    go to the quantization.
     """
     model = as_model(model)
     task = model.task
@@ -694,7 +701,8 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
                               0, True, time.perf_counter() - start)
         full.metadata["accuracy_budget"] = search
         return full
-    report = quantize_debug(model, full, samples=debug_samples, alone=False, evaluate=False)
+    if report is None or report.quantized != full.name or not report.layers:
+        report = quantize_debug(model, full, samples=debug_samples, alone=False, evaluate=False)
     ranked = report.ranked
     option = EXCLUDE_OPTION["onnx" if report.scheme == "qdq" else "fake_quantize"]
     given = list(options.pop(option, None) or [])

@@ -17,6 +17,7 @@ _VIEWS = {
     "KernelLab": "workbench.ui.kernel_lab",
     "BenchView": "workbench.ui.bench_view",
     "Workbench": "workbench.ui.app",
+    "QuantDebugView": "workbench.ui.quant_debug_view",
 }
 
 __all__ = ["show", *_VIEWS]

@@ -1,0 +1,120 @@
+"""``QuantDebugView``: run INT8, see it fail the budget, open the debugger, see the layers lit up on the graph,
+accept the fix, see the new accuracy and the speed it kept.
+
+A thin view: every button calls the engine (``wb.quantize``, ``wb.quantize_debug``, ``wb.quantize(...,
+accuracy_budget=)``, ``wb.benchmark``) and renders its result; the same calls are shown as a script.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as widgets
+
+from workbench import api
+from workbench.core import registry
+from workbench.core.errors import WorkbenchError, one_line
+from workbench.core.model import Model
+
+
+def _box(text: str, kind: str = "info") -> str:
+    colors = {"info": "#eef4fb", "ok": "#e8f5e9", "bad": "#fdecea"}
+    return (f'<div class="wb-qd-{kind}" style="background:{colors[kind]};padding:6px 10px;margin:4px 0;'
+            f'font-family:sans-serif">{html.escape(text)}</div>')
+
+
+class QuantDebugView(widgets.VBox):
+    """The quantization debugger as an app panel.
+
+    Args:
+        model: a float ONNX model with a task (or a zoo name / path: loaded and exported to ONNX).
+        tool: the quantization tool (default: the one named after ONNX's own runtime, ONNX Runtime's static
+            INT8; or ``"nncf"``).
+        budget: the largest acceptable drop of ``metric``.
+        metric: which of the task's metrics (default its main one).
+        samples: inputs the debugger measures on.
+    """
+
+    def __init__(self, model: Any = "minilm", *, tool: str | None = None, budget: float = 0.02,
+                 metric: str | None = None, samples: int = 16, bench_seconds: float = 0.5):
+        self.source = model
+        self.tool = tool or registry.default_runtime("onnx")
+        self.budget, self.metric, self.samples = float(budget), metric, samples
+        self.bench_seconds = bench_seconds
+        self.float_model: Model | None = None
+        self.int8: Model | None = None
+        self.report: Any = None
+        self.fixed: Model | None = None
+        self.status = widgets.HTML(_box(f"Budget: the metric may drop by at most {self.budget:g}."))
+        self.int8_button = widgets.Button(description="Run INT8", button_style="primary", icon="play")
+        self.debug_button = widgets.Button(description="Open the debugger", icon="search", disabled=True)
+        self.fix_button = widgets.Button(description="Accept the fix", icon="check", disabled=True)
+        self.table = widgets.HTML()
+        self.graph_box = widgets.VBox()
+        self.result = widgets.HTML()
+        self.int8_button.on_click(lambda _b: self._guard(self.run_int8))
+        self.debug_button.on_click(lambda _b: self._guard(self.debug))
+        self.fix_button.on_click(lambda _b: self._guard(self.accept_fix))
+        super().__init__([widgets.HBox([self.int8_button, self.debug_button, self.fix_button]), self.status,
+                          self.table, self.graph_box, self.result])
+        self.add_class("wb-quant-debug")
+
+    def _guard(self, action: Any) -> None:
+        """Run a button's action; a failure becomes a message, never a dead kernel or a lost result."""
+        try:
+            action()
+        except WorkbenchError as err:
+            self.status.value = _box(f"{err.problem} — {err.fix}" if hasattr(err, "fix") else str(err), "bad")
+        except Exception as err:  # noqa: BLE001 - a runtime's own error: one line, the view keeps working
+            self.status.value = _box(f"{type(err).__name__}: {one_line(err)}", "bad")
+
+    def _metric_name(self, model: Model) -> str:
+        return self.metric or (model.task.metric_name if model.task is not None else "")
+
+    # -- actions (each callable from Python too) --------------------------------------------------------
+    def run_int8(self) -> None:
+        """Quantize the model and score it against the float one."""
+        self.status.value = _box("Quantizing…")
+        m = api.model_of(self.source)
+        self.float_model = m if m.format == "onnx" else api.export(m, "onnx")
+        self.int8 = api.quantize(self.float_model, self.tool)
+        name = self._metric_name(self.float_model)
+        f, q = self.float_model.evaluate()[name], self.int8.evaluate()[name]
+        ok = f - q <= self.budget
+        self.status.value = _box(f"{name}: FP32 {f:.4f}, INT8 {q:.4f} (drop {f - q:+.4f}): "
+                                 + ("within the budget." if ok else f"FAILS the budget of {self.budget:g}."),
+                                 "ok" if ok else "bad")
+        self.debug_button.disabled = False
+
+    def debug(self) -> None:
+        """Rank the layers by their share of the INT8 error; light them up on the INT8 graph."""
+        if self.int8 is None:
+            self.run_int8()
+        self.status.value = _box("Measuring every quantized layer…")
+        self.report = api.quantize_debug(self.float_model, self.int8, samples=self.samples, alone=False,
+                                         metric=self._metric_name(self.float_model))
+        frame = self.report.to_frame()[["node", "op_type", "share", "channel_spread", "clipped", "cause"]].head(10)
+        self.table.value = frame.to_html(classes="wb-qd-table", float_format=lambda v: f"{v:.3g}")
+        from workbench.ui.graph_view import GraphView
+
+        self.graph_box.children = [GraphView(self.int8, height=420).overlay(self.report, label="share of INT8 error")]
+        self.status.value = _box(self.report.summary(3).splitlines()[0])
+        self.fix_button.disabled = False
+
+    def accept_fix(self) -> None:
+        """Keep the fewest layers float that bring the metric within the budget; time the result."""
+        if self.float_model is None:
+            self.run_int8()
+        self.status.value = _box("Searching the fewest layers to keep float…")
+        self.fixed = api.quantize(self.float_model, self.tool, accuracy_budget=self.budget,
+                                  metric=self._metric_name(self.float_model))
+        search = self.fixed.metadata["accuracy_budget"]
+        bench = api.benchmark([self.float_model, self.int8, self.fixed], duration_s=self.bench_seconds)
+        p50 = bench.to_frame()["p50_ms"].tolist() if "p50_ms" in bench.to_frame() else []
+        speed = (f" Latency p50: FP32 {p50[0]:.2f} ms, INT8 {p50[1]:.2f} ms, fixed {p50[2]:.2f} ms."
+                 if len(p50) == 3 else "")
+        kept = ", ".join(k["node"] for k in search.kept_float) or "none"
+        self.result.value = _box(f"{search.summary()}. Kept float: {kept}.{speed}", "ok" if search.met else "bad")
+        self.status.value = _box("Fix accepted." if search.met else "The budget was not met: see below.",
+                                 "ok" if search.met else "bad")
