@@ -601,3 +601,29 @@ def test_a_built_in_architecture_with_auto_map_loads_without_running_the_folders
     plant_custom_code(folder, marker, config)  # model_type stays "bert": transformers has the class
     m = wb.load(folder)
     assert m.format == "hf" and not marker.exists()
+
+
+def test_a_killed_step_leaves_nothing_behind_after_the_next_run(tmp_path):
+    """A process killed (SIGKILL) after reserving a name and writing half a temporary file: the next
+    process that uses the folder removes both; the user's files are untouched."""
+    folder = tmp_path / "artifacts"
+    folder.mkdir()
+    (folder / "user.onnx").write_bytes(b"the user's model")
+    child = (
+        "import os, signal\n"
+        "from workbench.steps.workspace import set_workspace, unique_path, tmp_sibling\n"
+        f"set_workspace({str(folder)!r})\n"
+        "p = unique_path('model', '.onnx')\n"
+        "tmp_sibling(p).write_bytes(b'half' * 1000)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", child], timeout=120)
+    assert proc.returncode == -9
+    left = sorted(p.name for p in folder.iterdir())
+    assert "model.onnx" in left and any(".tmp-" in n for n in left), left  # what the kill leaves
+    from workbench.steps.workspace import using_workspace
+
+    with using_workspace(folder):  # the next run
+        pass
+    assert sorted(p.name for p in folder.iterdir()) == ["user.onnx"]
+    assert (folder / "user.onnx").read_bytes() == b"the user's model"

@@ -28,6 +28,7 @@ from workbench.core.model import LineageEntry, Model
 from workbench.core.registry import StepPlugin
 from workbench.steps.workspace import (
     FOLDER_SUFFIXES,
+    clean_once,
     commit,
     find_cached,
     model_sha256,
@@ -203,6 +204,7 @@ def run_step(
         except OSError as err:
             raise StepError(f"cannot make the folder {out.parent} for {out.name} ({err.strerror or err})",
                             "pass a path in a folder you can write to") from None
+        clean_once(out.parent)  # what a killed earlier run left beside it
     tmp = tmp_sibling(out)
     label = f"{spec.step} of {parent.name}"
     notes: list[str] = []

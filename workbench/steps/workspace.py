@@ -69,9 +69,7 @@ def workspace() -> Path:
     except OSError as err:
         raise WorkbenchError(f"the artifacts folder {root} cannot be created ({err.strerror or err})",
                              "choose a folder you can write to: wb.set_workspace(...) or WORKBENCH_ARTIFACTS") from None
-    if root not in _cleaned:
-        _cleaned.add(root)
-        clean_stale(root)
+    clean_once(root)
     return root
 
 
@@ -80,6 +78,14 @@ def workspace() -> Path:
 _cleaned: set[Path] = set()
 _TMP_NAME = re.compile(r"^\..+\.tmp-(\d+)-\d+")  # tmp_sibling's names: .stem.tmp-<pid>-<thread>.suffix
 _RESERVED_NAME = re.compile(r"^\.(.+)\.reserved-(\d+)$")  # unique_path's marker beside a placeholder
+
+
+def clean_once(folder: Path) -> None:
+    """``clean_stale(folder)`` the first time this process writes to ``folder``."""
+    key = Path(folder).resolve()
+    if key not in _cleaned:
+        _cleaned.add(key)
+        clean_stale(key)
 
 
 def _alive(pid: int) -> bool:
