@@ -5,11 +5,15 @@ standalone Voilà with the app's own configuration (``binder/app/voila.json``, w
 1. Voilà starts with a preheated pool of ``--pool`` kernels (default: one per visitor) and culling
    shortened for the run (``--cull-timeout`` / ``--cull-interval``); the run waits until Voilà logs
    that the pool is filled and the kernels have run the notebook (``pool_ready_s``).
-2. ``--visitors`` headless Chromium pages (Debian's chromium via Playwright, one browser, one context
-   each) open the app at the same moment; a visitor's **time to first render** runs from the request
-   to the app's widgets drawn in the page with their data from the kernel (the model description
-   ``digits-cnn (torch)``), i.e. a working page.
-3. The visitors leave by closing their browser context (as a killed tab does: no clean shutdown) and
+2. ``--visitors`` visitors open the app at the same moment. ``--browsers`` of them (default 2) are
+   headless Chromium pages (Debian's chromium via Playwright, one context each): their **time to
+   first render** runs from the request to the app's widgets drawn in the page with their data from
+   the kernel (the model description ``digits-cnn (torch)``), i.e. a working page. The others do on
+   the wire what a browser does: the page's HTML, every script and style it names from this server,
+   the kernel's websocket (v1 protocol) and the app widget's state from the kernel; their time runs
+   to that state's arrival. (Twenty Chromium pages on the same two cores as the server measure the
+   client machine, not the server: each page parses ~10 MB of JavaScript.)
+3. The visitors leave by closing their browser context or socket (as a killed tab does) and
    the run counts, after the cull interval, the kernels that served them and are still alive
    (``kernels_left``, target 0), and the kernels alive in all (the refilled pool).
 4. ``peak_rss_mb``: the highest resident memory of the server and all its kernels together, sampled
@@ -90,7 +94,7 @@ async def _visit(browser, url: str, i: int, timeout_s: float) -> dict:
     ctx = await browser.new_context()
     page = await ctx.new_page()
     t0 = time.perf_counter()
-    out: dict = {"visitor": i}
+    out: dict = {"visitor": i, "browser": True}
     try:
         await page.goto(url, timeout=timeout_s * 1000)
         out["html_s"] = round(time.perf_counter() - t0, 2)
@@ -104,15 +108,62 @@ async def _visit(browser, url: str, i: int, timeout_s: float) -> dict:
     return out
 
 
-async def _visitors(url: str, n: int, timeout_s: float) -> list[dict]:
+def _visit_protocol(url: str, i: int, timeout_s: float) -> dict:
+    """A visitor without a browser: what a browser fetches and says, on the wire. The page's HTML, its
+    scripts and styles from this server, then the kernel's websocket (the browsers' v1 protocol) and
+    the app widget's state from the kernel: the page works when that state arrives."""
+    import re
+    import urllib.request
+
+    from tests.ui.kernel_ws import KernelSocket, page_ids
+
+    out: dict = {"visitor": i, "browser": False}
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as r:  # noqa: S310 - 127.0.0.1 only
+            page = r.read().decode()
+        kernel_id, models = page_ids(page)  # one request: each takes a kernel from the pool
+        html_bytes = 0
+        for ref in dict.fromkeys(re.findall(r'(?:src|href)="(/[^"]+\.(?:js|css)[^"]*)"', page)):
+            with urllib.request.urlopen(url.rstrip("/") + ref, timeout=timeout_s) as r:  # noqa: S310
+                html_bytes += len(r.read())
+        out["html_s"] = round(time.perf_counter() - t0, 2)
+        out["assets_kb"] = html_bytes // 1024
+        sock = KernelSocket(url, kernel_id, v1=True)
+        try:
+            sock.comm(models[-1], {"method": "request_state"})
+            for msg in sock.messages(timeout_s):
+                data = msg.get("content", {}).get("data", {})
+                if msg.get("msg_type") == "comm_msg" and data.get("method") == "update" and data.get("state"):
+                    out["ttfr_s"] = round(time.perf_counter() - t0, 2)
+                    out["ok"] = bool(data["state"].get("_view_name"))
+                    break
+            else:
+                out.update(ok=False, error="no widget state from the kernel")
+        finally:
+            sock.close()  # leaves without asking the kernel to shut down
+    except Exception as err:  # noqa: BLE001 - reported per visitor
+        out.update(ok=False, error=f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}")
+    return out
+
+
+async def _visitors(url: str, n: int, browsers: int, timeout_s: float) -> list[dict]:
+    from concurrent.futures import ThreadPoolExecutor
+
     from playwright.async_api import async_playwright
 
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            return await asyncio.gather(*(_visit(browser, url, i, timeout_s) for i in range(n)))
-        finally:
-            await browser.close()
+    loop = asyncio.get_running_loop()
+    wire = n - browsers
+    with ThreadPoolExecutor(max_workers=max(1, wire)) as pool:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS) if browsers else None
+            try:
+                tasks = [_visit(browser, url, i, timeout_s) for i in range(browsers)]
+                tasks += [loop.run_in_executor(pool, _visit_protocol, url, i, timeout_s) for i in range(browsers, n)]
+                return list(await asyncio.gather(*tasks))
+            finally:
+                if browser is not None:
+                    await browser.close()
 
 
 def _cpu_seconds(server) -> float:
@@ -146,6 +197,8 @@ def _wait_pool(log: Path, server, pool: int, deadline: float) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--visitors", type=int, default=20)
+    ap.add_argument("--browsers", type=int, default=2,
+                    help="how many of the visitors are headless Chromium pages (the rest speak the protocol)")
     ap.add_argument("--pool", type=int, default=None, help="preheated kernels (default: one per visitor)")
     ap.add_argument("--cull-timeout", type=float, default=30, help="seconds idle before a kernel is culled")
     ap.add_argument("--cull-interval", type=float, default=5)
@@ -179,8 +232,10 @@ def main() -> None:
             result["pool_ready"] = _wait_pool(log, server, pool, time.monotonic() + args.pool_timeout) if pool else True
             result["pool_ready_s"] = round(time.monotonic() - t_start, 1)
             served = _kernel_pids(server)
-            runs = asyncio.run(_visitors(url, visitors, args.page_timeout))
+            runs = asyncio.run(_visitors(url, visitors, min(args.browsers, visitors), args.page_timeout))
             times = sorted(r["ttfr_s"] for r in runs if "ttfr_s" in r)
+            result["browser_ttfr_s"] = sorted(r["ttfr_s"] for r in runs if r["browser"] and "ttfr_s" in r)
+            result["browser_pages_ok"] = sum(bool(r.get("ok")) for r in runs if r["browser"])
             result["working_pages"] = sum(bool(r.get("ok")) for r in runs)
             html = sorted(r["html_s"] for r in runs if "html_s" in r)
             if html:  # the page's HTML (the preheated kernel's rendered notebook) arrived

@@ -19,6 +19,11 @@ def open_page(url: str, timeout: float = 120) -> tuple[str, list[str]]:
     """GET a Voilà page (the notebook runs); its kernel id and the widget model ids it shows."""
     with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - 127.0.0.1 only
         html = r.read().decode()
+    return page_ids(html)
+
+
+def page_ids(html: str) -> tuple[str, list[str]]:
+    """The kernel id and widget model ids in a Voilà page's HTML."""
     kernel = re.search(r'kernelId"\s*:\s*"([0-9a-f-]{36})"', html)
     if kernel is None:
         raise AssertionError(f"no kernel id in the page:\n{html[:2000]}")
