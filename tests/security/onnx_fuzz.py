@@ -211,8 +211,19 @@ def m_external(p: onnx.ModelProto, r: random.Random) -> str:
     return f"ext:{location}"
 
 
+def m_metadata(p: onnx.ModelProto, r: random.Random) -> str:
+    """Node metadata the graph reader parses (the exporter's module scopes) and model metadata."""
+    target = r.choice(p.graph.node) if p.graph.node and r.random() < 0.8 else p
+    key = r.choice(["pkg.torch.onnx.name_scopes", "pkg.torch.onnx.name_scopes", "pkg.torch.onnx.class_hierarchy", ""])
+    prop = next((m for m in target.metadata_props if m.key == key), None) or target.metadata_props.add()
+    prop.key = key
+    prop.value = r.choice(["{'a': 1}", "12", "[1, 2, 3]", "['', None, 'x']", "[" * 5000, "(" * 90 + ")" * 90,
+                           "'" + "x" * 100_000 + "'", "__import__('os')", "[[['a']]]", "", "\x00"])
+    return f"meta:{prop.key}"
+
+
 MUTATIONS: list[Callable[[onnx.ModelProto, random.Random], str]] = [
-    m_shape, m_dtype, m_attribute, m_node_io, m_opset, m_initializer, m_external]
+    m_shape, m_dtype, m_attribute, m_node_io, m_opset, m_initializer, m_external, m_metadata]
 
 
 def mutate(source: bytes, seed: int) -> tuple[bytes, list[str]]:

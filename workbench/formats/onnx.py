@@ -380,9 +380,14 @@ def onnx_scope(nd: Any) -> tuple[str, ...]:
     """A node's module path: the exporter's ``pkg.torch.onnx.name_scopes`` metadata, else its "/" name."""
     for p in nd.metadata_props:
         if p.key == "pkg.torch.onnx.name_scopes":
+            # metadata is the file's text: only a list of strings is a scope, anything else is ignored
+            if isinstance(p.value, bytes) or len(p.value) > 20_000:
+                break
             try:
                 scopes = ast.literal_eval(p.value)
-            except (ValueError, SyntaxError):
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                break
+            if not isinstance(scopes, list | tuple) or not all(isinstance(s, str) for s in scopes):
                 break
             return tuple(s for s in scopes[:-1] if s)
     return path_scope(nd.name)
