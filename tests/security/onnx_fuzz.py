@@ -222,8 +222,29 @@ def m_metadata(p: onnx.ModelProto, r: random.Random) -> str:
     return f"meta:{prop.key}"
 
 
+def m_value_type(p: onnx.ModelProto, r: random.Random) -> str:
+    """An input or output that is not a plain tensor: a sequence, map, optional, sparse tensor, or no type."""
+    vis = [*p.graph.input, *p.graph.output]
+    if not vis:
+        return "type:none"
+    vi = r.choice(vis)
+    elem = vi.type.tensor_type.elem_type or TensorProto.FLOAT
+    choice = r.randrange(5)
+    if choice == 0:
+        vi.type.CopyFrom(onnx.helper.make_sequence_type_proto(onnx.helper.make_tensor_type_proto(elem, None)))
+    elif choice == 1:
+        vi.type.CopyFrom(onnx.helper.make_map_type_proto(TensorProto.INT64, onnx.helper.make_tensor_type_proto(elem, [])))
+    elif choice == 2:
+        vi.type.CopyFrom(onnx.helper.make_optional_type_proto(onnx.helper.make_tensor_type_proto(elem, [1])))
+    elif choice == 3:
+        vi.type.CopyFrom(onnx.helper.make_sparse_tensor_type_proto(elem, [4, 4]))
+    else:
+        vi.ClearField("type")
+    return f"type:{choice} {vi.name}"
+
+
 MUTATIONS: list[Callable[[onnx.ModelProto, random.Random], str]] = [
-    m_shape, m_dtype, m_attribute, m_node_io, m_opset, m_initializer, m_external, m_metadata]
+    m_shape, m_dtype, m_attribute, m_node_io, m_opset, m_initializer, m_external, m_metadata, m_value_type]
 
 
 def mutate(source: bytes, seed: int) -> tuple[bytes, list[str]]:
@@ -285,7 +306,12 @@ def run_case(model_path: str) -> dict[str, Any]:
         if outside or SECRET in text.encode():
             return {"verdict": "other", "stage": stage, "error": "OutsideFile", "message": f"lists {outside}"}
         stage = "graph"
-        m.graph()
+        g = m.graph()
+        stage = "graph-view"  # what the graph views ask for: the summary, the layout payload, node details
+        g.summary()
+        json.dumps(g.to_view(), default=str)
+        for node in g.nodes[:6]:
+            json.dumps(g.details(node.name), default=str)
         for runtime in os.environ.get("WB_FUZZ_RUNTIMES", "onnxruntime").split(","):
             stage = f"infer:{runtime}"
             with wb.runner(m, runtime) as r:
