@@ -190,8 +190,11 @@ def check_external_data(path: Path, proto: onnx.ModelProto) -> None:
         if not uses_external_data(tensor):
             continue
         info = {e.key: e.value for e in tensor.external_data}
-        name = tensor.name.encode("utf-8", "replace").decode()[:80]
+        name = tensor.name if isinstance(tensor.name, str) else tensor.name.decode("utf-8", "replace")
+        name = name[:80]
         location = info.get("location", "")
+        if not isinstance(location, str) or not all(isinstance(v, str) for v in info.values()):
+            raise ModelFormatError(f"{path}: tensor {name!r} has external data fields that are not UTF-8 text", fix)
         if not location:
             raise ModelFormatError(f"{path}: tensor {name!r} is stored externally but names no file (empty location)",
                                    fix)
