@@ -231,6 +231,14 @@ def onnx_ext_non_utf8_location(env: Env):
     return lambda: wb.load(p), "not UTF-8"
 
 
+def ir_bin_is_a_fifo(env: Env):
+    pytest.importorskip("openvino")
+    xml = env.folder / "model.xml"
+    xml.write_text('<?xml version="1.0"?><net name="x" version="11"><layers/><edges/></net>')
+    os.mkfifo(env.folder / "model.bin")
+    return lambda: wb.load(xml), "FIFO"
+
+
 def fifo_model(env: Env):
     p = env.folder / "model.onnx"
     os.mkfifo(p)
@@ -489,7 +497,7 @@ def ir_bin_taken(env: Env):
 CASES: dict[str, Callable[[Env], tuple[Callable[[], object], str]]] = {f.__name__: f for f in [
     pt2_sample_inputs, pt2_use_pickle_weight, pt2_opaque_constant, pth_full_pickle, pth_zip_bomb, pt2_zip_bomb_cli,
     onnx_ext_dotdot, onnx_ext_absolute, onnx_ext_symlink_out, onnx_ext_empty_location, onnx_ext_negative_offset,
-    onnx_ext_past_end, onnx_ext_fifo, onnx_ext_missing, onnx_ext_non_utf8_location, fifo_model, device_model, empty_file, truncated_onnx,
+    onnx_ext_past_end, onnx_ext_fifo, onnx_ext_missing, onnx_ext_non_utf8_location, ir_bin_is_a_fifo, fifo_model, device_model, empty_file, truncated_onnx,
     random_bytes_onnx, non_utf8_names, deep_if_nesting, huge_declared_input, absurd_declared_input, unknown_dtype,
     ort_infer_failure, ort_unknown_op, wrong_feeds, openvino_batch_zero, openvino_infer_failure, damaged_zip, zip_not_a_model,
     garbage_torchscript, garbage_ir, hf_garbage_config, hf_auto_map, hf_garbage_tokenizer, fifo_in_model_folder, runner_on_huge_declared_input,

@@ -108,6 +108,9 @@ def load(path: Path, **_: Any) -> Model:
     if not bin_path.exists():
         raise ModelFormatError(f"the OpenVINO IR {path.name} has no weights file {bin_path.name} next to it",
                                "copy the .xml together with its .bin into the same folder")
+    from workbench.core.safety import check_openable
+
+    check_openable(bin_path)  # OpenVINO would block reading a pipe in its place
     try:
         ov_model = ov.Core().read_model(str(path))
     except Exception as err:  # noqa: BLE001 - OpenVINO raises RuntimeError with a long C++ trace
