@@ -123,7 +123,8 @@ def unsafe_members(path: Path) -> list[str]:
             info = archive.getinfo(name)
             if info.file_size < 2:
                 continue
-            head = archive.open(name).read(4)
+            with archive.open(name) as member:
+                head = member.read(4)
             # a torch.save payload (a nested zip), or a bare pickle (protocol >= 2 starts with 0x80)
             if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80" or name.endswith((".pt", ".pkl"))):
                 continue
