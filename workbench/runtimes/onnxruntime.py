@@ -33,6 +33,9 @@ def load_error_fix(text: str) -> str:
     if "ir version" in low or ("opset" in low and ("support" in low or "under development" in low)):
         return "this ONNX Runtime does not support the file's IR version or opset: export with another " \
                "opset (wb.export(..., opset=...)) or upgrade onnxruntime"
+    if "no op registered" in low:
+        return "the graph uses an operator (or domain/opset) ONNX Runtime does not know: export it with " \
+               "standard operators, register its custom-op library, or run it on another runtime"
     if "not_implemented" in low or "could not find an implementation" in low:
         return "an operator (with these input types) has no ONNX Runtime kernel: export with another opset " \
                "or dtype, or run it on another runtime"
