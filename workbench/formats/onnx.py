@@ -7,6 +7,7 @@ Detection parses the protobuf (the header only: external tensors are not read), 
 from __future__ import annotations
 
 import ast
+import functools
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +66,7 @@ def explain_parse_failure(path: Path) -> ModelFormatError:
                             "pass a model saved with onnx.save or torch.onnx.export")
 
 
+@functools.cache  # a handful of element types, asked once per tensor of a graph
 def onnx_dtype_name(elem_type: int) -> str:
     """NumPy's name for an ONNX element type (``"float32"``, ``"bfloat16"``, ``"int4"``), or ONNX's own
     name in lower case for types NumPy has no dtype for (``"string"``)."""
