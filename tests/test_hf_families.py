@@ -133,6 +133,31 @@ def test_exported_decoder_generates_the_same_tokens(hf_models, hf_onnx):
     assert ours.shape == (2, 14) and (ours == theirs).all()
 
 
+@pytest.mark.slow
+def test_decoder_with_kv_cache_exports_and_generates_the_same_tokens(hf_folders, hf_models):
+    """task="text-generation-with-past": past_key_values.{i}.key/value in, present.{i}.… out (dynamic batch,
+    sequence and past length); greedy generation through ONNX Runtime, feeding the cache back, gives the
+    tokens of the original model run without a cache."""
+    m = wb.load(hf_folders["qwen2"], task="text-generation-with-past")
+    layers = m.metadata["kv_cache_layers"]
+    assert m.input_names[2:4] == ["past_key_values.0.key", "past_key_values.0.value"]
+    assert m.output_names[:2] == ["logits", "present.0.key"] and len(m.output_names) == 1 + 2 * layers
+    x = wb.export(m, "onnx", isolate=False, cache=False)
+    assert x.validation.passed, x.validation.summary()
+    prompt = hf_models("qwen2").example_inputs()["input_ids"][:, :6]
+    spec = m.inputs[2]
+    past = {n: np.zeros((2, spec.shape[1], 0, spec.shape[3]), np.float32) for n in m.input_names[2:]}
+    ort, ids, tokens = wb.runner(x, "onnxruntime"), prompt, []
+    for _ in range(6):
+        out = ort.infer({"input_ids": ids, "attention_mask": np.ones((2, prompt.shape[1] + len(tokens)), np.int64),
+                         **past})
+        ids = out["logits"][:, -1].argmax(-1)[:, None].astype(np.int64)
+        tokens.append(ids)
+        past = {n: out[n.replace("past_key_values", "present")] for n in past}
+    reference = _greedy(wb.runner(hf_models("qwen2"), "torch_eager").infer, prompt, 6)[:, 6:]
+    assert (np.concatenate(tokens, axis=1) == reference).all()
+
+
 def test_both_exporters_failing_do_not_send_the_user_back_and_forth():
     import torch
 

@@ -79,6 +79,8 @@ def load(path: Path, example_inputs: Any = None, task: str | None = None, *, tru
         raise ModelFormatError(f"transformers could not load the folder {path}: {first}",
                                "the folder needs config.json and the weights (model.safetensors or pytorch_model.bin)") from None
     module.eval()
+    if task is not None and task.endswith("-with-past"):
+        return _load_with_past(path, module, config, task, **options)
     plans = {p.name: p for p in hf_tasks.plan_inputs(module, config, path)} if example_inputs is None else {}
     feeds = dict(example_inputs) if example_inputs is not None else {n: p.example for n, p in plans.items()}
     names = list(feeds)
@@ -96,6 +98,26 @@ def load(path: Path, example_inputs: Any = None, task: str | None = None, *, tru
                  example_feeds=wrapped.example_inputs(),
                  metadata={"architecture": ",".join(config.architectures or [config.model_type]),
                            "class": type(module).__name__, "task": task,
+                           "parameters": wrapped.metadata["parameters"]})
+
+
+def _load_with_past(path: Path, module: Any, config: Any, task: str, **options: Any) -> Model:
+    """A decoder step with its KV cache as inputs and outputs (``KVCacheModule``)."""
+    plans = hf_tasks.plan_kv_inputs(config, path)
+    layers = hf_tasks.cache_layout(config)[0]
+    wrapper = hf_tasks.kv_module_class()(module, layers)
+    names = [p.name for p in plans]
+    outputs = ["logits"] + [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+    wrapped = from_module(wrapper, {p.name: p.example for p in plans}, name=path.name, input_names=names,
+                          output_names=outputs, dynamic_axes={p.name: p.axes for p in plans}, **options)
+    # present grows by the new tokens: past_sequence + sequence, a size of its own
+    outs = [s if not s.name.startswith("present.") else
+            type(s)(s.name, tuple("total_sequence" if i == 2 else d for i, d in enumerate(s.shape)), s.dtype)
+            for s in wrapped.outputs]
+    return Model("hf", name=path.name, path=path, inputs=wrapped.inputs, outputs=outs, native=wrapper,
+                 example_feeds=wrapped.example_inputs(),
+                 metadata={"architecture": ",".join(config.architectures or [config.model_type]),
+                           "class": type(module).__name__, "task": task, "kv_cache_layers": layers,
                            "parameters": wrapped.metadata["parameters"]})
 
 

@@ -30,6 +30,9 @@ from workbench.core.errors import ModelFormatError
 TASKS: dict[str, tuple[str, ...]] = {
     "feature-extraction": ("AutoModel",),
     "text-generation": ("AutoModelForCausalLM",),
+    # the decoder with its KV cache as inputs and outputs (past_key_values.{i}.key/value -> present.{i}.…),
+    # the layout ONNX Runtime GenAI and Optimum use
+    "text-generation-with-past": ("AutoModelForCausalLM",),
     "fill-mask": ("AutoModelForMaskedLM",),
     "text-classification": ("AutoModelForSequenceClassification",),
     "token-classification": ("AutoModelForTokenClassification",),
@@ -202,6 +205,81 @@ def fixed_kwargs(module: Any) -> dict[str, Any]:
     return kw
 
 
+PAST_LENGTH = 3
+
+
+def cache_layout(config: Any) -> tuple[int, int, int]:
+    """(layers, key/value heads, head size) of a decoder's KV cache."""
+    layers = int(config.num_hidden_layers)
+    heads = int(config.num_attention_heads)
+    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+    return layers, kv_heads, head_dim
+
+
+def plan_kv_inputs(config: Any, path: Path | None = None) -> list[InputPlan]:
+    """Inputs of a decoder step with its cache: ``input_ids`` (the new tokens), ``attention_mask`` (past and
+    new tokens), ``past_key_values.{i}.key`` / ``.value`` (batch, kv heads, past length, head size)."""
+    rng = np.random.default_rng(0)
+    ids, _ = _text(path, config, rng)
+    ids = ids[:, :DECODER_LENGTH]
+    layers, kv_heads, head_dim = cache_layout(config)
+    plans = [InputPlan("input_ids", ids, {0: "batch", 1: "sequence"}),
+             InputPlan("attention_mask", np.ones((2, PAST_LENGTH + ids.shape[1]), np.int64),
+                       {0: "batch", 1: "total_sequence"})]
+    for i in range(layers):
+        for kv in ("key", "value"):
+            plans.append(InputPlan(f"past_key_values.{i}.{kv}",
+                                   rng.standard_normal((2, kv_heads, PAST_LENGTH, head_dim)).astype(np.float32),
+                                   {0: "batch", 2: "past_sequence"}))
+    return plans
+
+
+_KV_MODULE: Any = None
+
+
+def kv_module_class() -> Any:
+    """``KVCacheModule`` (built on first use, like ``KeywordModule``)."""
+    global _KV_MODULE
+    if _KV_MODULE is not None:
+        return _KV_MODULE
+    import torch
+
+    class KVCacheModule(torch.nn.Module):
+        """A causal LM step with an explicit cache: ``(input_ids, attention_mask, *past)`` with ``past``
+        the keys and values of each layer in order, returning ``(logits, *present)`` the same way."""
+
+        def __init__(self, model: Any, layers: int) -> None:
+            super().__init__()
+            self.model = model
+            self.layers = layers
+            self.config = getattr(model, "config", None)
+
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            from transformers import DynamicCache
+
+            names = ["input_ids", "attention_mask"] + [f"past_key_values.{i}.{kv}" for i in range(self.layers)
+                                                       for kv in ("key", "value")]
+            named = dict(zip(names, args, strict=False))
+            named.update(kwargs)
+            cache = DynamicCache()
+            for i in range(self.layers):
+                cache.update(named[f"past_key_values.{i}.key"], named[f"past_key_values.{i}.value"], i)
+            out = self.model(input_ids=named["input_ids"], attention_mask=named["attention_mask"],
+                             past_key_values=cache, use_cache=True, return_dict=True)
+            present = []
+            for i in range(self.layers):
+                layer = out.past_key_values.layers[i] if hasattr(out.past_key_values, "layers") else None
+                key, value = (layer.keys, layer.values) if layer is not None else out.past_key_values[i]
+                present += [key, value]
+            return (out.logits, *present)
+
+    KVCacheModule.__module__ = __name__
+    KVCacheModule.__qualname__ = "KVCacheModule"
+    _KV_MODULE = KVCacheModule
+    return KVCacheModule
+
+
 _KEYWORD_MODULE: Any = None
 
 
@@ -243,4 +321,6 @@ def keyword_module_class() -> Any:
 def __getattr__(name: str) -> Any:  # pickle (the worker) finds the class by name
     if name == "KeywordModule":
         return keyword_module_class()
+    if name == "KVCacheModule":
+        return kv_module_class()
     raise AttributeError(name)
