@@ -586,17 +586,18 @@ def test_stale_leftovers_of_a_dead_process_are_removed_and_user_files_kept(tmp_p
     dead = proc.pid  # a PID that ran and ended
     folder = tmp_path / "artifacts"
     folder.mkdir()
-    (folder / f".m.tmp-{dead}-1.onnx").write_bytes(b"half written")
-    (folder / f".m.tmp-{dead}-1.onnx.data").write_bytes(b"half written")
+    (folder / f".m.tmp-{dead}-140211.onnx").write_bytes(b"half written")
+    (folder / f".m.tmp-{dead}-140211.onnx.data").write_bytes(b"half written")
+    (folder / f".notes.tmp-{dead}-1").write_bytes(b"another tool's file: kept")
     (folder / "m.onnx").touch()  # the placeholder unique_path reserved
     (folder / f".m.onnx.reserved-{dead}").touch()
     (folder / "user.onnx").touch()  # a user's empty file: no marker, kept
     (folder / "filled.onnx").write_bytes(b"data")  # a placeholder filled since: kept
     (folder / f".filled.onnx.reserved-{dead}").touch()
-    (folder / f".live.tmp-{os.getpid()}-1.onnx").write_bytes(b"ours, in progress")
+    (folder / f".live.tmp-{os.getpid()}-140211.onnx").write_bytes(b"ours, in progress")
     removed = ws.clean_stale(folder)
     left = sorted(p.name for p in folder.iterdir())
-    assert left == [f".live.tmp-{os.getpid()}-1.onnx", "filled.onnx", "user.onnx"], (left, removed)
+    assert left == [f".live.tmp-{os.getpid()}-140211.onnx", f".notes.tmp-{dead}-1", "filled.onnx", "user.onnx"], (left, removed)
     # and unique_path's reservation leaves a marker that a later run can clean
     with ws.using_workspace(tmp_path / "ws2"):
         reserved = ws.unique_path("x", ".onnx")

@@ -76,7 +76,8 @@ def workspace() -> Path:
 # -- what killed processes leave behind ----------------------------------------------------------
 #: folders already cleaned by this process
 _cleaned: set[Path] = set()
-_TMP_NAME = re.compile(r"^\..+\.tmp-(\d+)-\d+")  # tmp_sibling's names: .stem.tmp-<pid>-<thread>.suffix
+#: tmp_sibling's names: .stem.tmp-<pid>-<thread id>.suffix (+ .data / .bin siblings); a thread id has many digits
+_TMP_NAME = re.compile(r"^\..+\.tmp-(\d+)-\d{5,}(\.[A-Za-z0-9_]+)*$")
 _RESERVED_NAME = re.compile(r"^\.(.+)\.reserved-(\d+)$")  # unique_path's marker beside a placeholder
 
 
