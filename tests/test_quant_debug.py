@@ -114,3 +114,21 @@ def test_bad_input_gets_a_clear_error(outlier_mlp):
         wb.quantize(x, "onnxruntime", accuracy_budget=0.01)
     with pytest.raises(WorkbenchError, match="accuracy_budget"):
         wb.quantize(outlier_mlp, "onnxruntime", accuracy_budget=-1)
+
+
+def test_the_app_panel_runs_int8_debugs_and_accepts_the_fix(outlier_mlp):
+    pytest.importorskip("ipywidgets")
+    view = wb.QuantDebugView(outlier_mlp, budget=0.01, samples=8, bench_seconds=0.1)
+    view.run_int8()
+    assert "FAILS the budget" in view.status.value
+    view.debug()
+    assert view.report.ranked[0].node in view.table.value
+    overlay = view.graph_box.children[0].overlay_data
+    assert overlay and view.report.ranked[0].node in str(overlay)
+    view.accept_fix()
+    assert "met" in view.result.value and "Kept float" in view.result.value, view.result.value
+    assert view.fixed.metadata["accuracy_budget"].met
+    # a bad budget is a message in the panel, not a traceback
+    bad = wb.QuantDebugView(outlier_mlp, budget=-1)
+    bad.fix_button.click()
+    assert "accuracy_budget" in bad.status.value

@@ -189,19 +189,18 @@ class QuantDebugReport:
         return parts
 
     def plot(self, k: int = 15) -> Any:
-        """A matplotlib figure: the top ``k`` layers' share of the error and their error alone."""
-        import matplotlib.pyplot as plt
+        """A plotly figure: the top ``k`` layers' share of the INT8 error (bars) and, where measured, their
+        output error alone quantized (hover)."""
+        import plotly.graph_objects as go
 
         top = self.ranked[:k][::-1]
-        fig, (a, b) = plt.subplots(1, 2, figsize=(11, 0.35 * len(top) + 1.5), sharey=True)
-        names = [f"#{r.rank} {r.node[-40:]}" for r in top]
-        a.barh(names, [100 * r.share for r in top], color="#e6550d")
-        a.set_xlabel("share of the INT8 error (%)")
-        b.barh(names, [r.alone for r in top], color="#3182bd")
-        b.set_xscale("log")
-        b.set_xlabel("output rel. L2, layer alone quantized")
-        fig.suptitle(f"{self.quantized}: where the INT8 error comes from")
-        fig.tight_layout()
+        names = [f"#{r.rank} {r.node[-48:]} ({r.op_type})" for r in top]
+        hover = [f"alone rel_l2={r.alone:.3g}<br>{r.cause}" for r in top]
+        fig = go.Figure(go.Bar(x=[100 * r.share for r in top], y=names, orientation="h", hovertext=hover,
+                               marker_color="#e6550d"))
+        fig.update_layout(title=f"{self.quantized}: share of the INT8 error removed by keeping a layer float",
+                          xaxis_title="% of the output error", height=max(300, 60 + 28 * len(top)),
+                          margin={"l": 10, "r": 10, "t": 50, "b": 40})
         return fig
 
 
@@ -453,7 +452,8 @@ def _float_model(quantized: Model, model: Model | None) -> Model | None:
 
 
 def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: bool = True,
-                   evaluate: bool = True, metric: str | None = None) -> QuantDebugReport:
+                   evaluate: bool = True, metric: str | None = None,
+                   layers: Sequence[str] | None = None) -> QuantDebugReport:
     """Find the layers that make ``quantized`` (an INT8 copy of ``model``) wrong, and rank them.
 
     Args:
@@ -465,6 +465,8 @@ def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: 
         alone: also measure each layer alone quantized (one more run per layer).
         evaluate: also compute the task metric of the float and INT8 models (when the model has one).
         metric: which of the task's metrics (default its main one).
+        layers: rank only these layers (node names or op types, e.g. ``["MatMul"]``); the others stay as
+            they are (quantized) and are not measured. Default: every quantized layer but data movement.
 
     Returns:
         a QuantDebugReport, ranked by each layer's share of the final error.
@@ -500,7 +502,12 @@ def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: 
         try:
             full = error(set())
             rows = []
-            measured = [x for x in graph.layers if x.node not in graph.passive]
+            wanted = set(layers) if layers is not None else None
+            measured = [x for x in graph.layers if x.node not in graph.passive
+                        and (wanted is None or x.node in wanted or x.op_type in wanted)]
+            if not measured:
+                raise WorkbenchError(f"none of the quantized layers of {quantized.name} matches layers={layers!r}",
+                                     "pass node names or op types of the quantized model (report.to_frame())")
             with progress.scope("quantize_debug", f"quantization debugger: {quantized.name}"):
                 for i, layer in enumerate(measured):
                     progress.report("running", detail=f"layer {i + 1}/{len(measured)}: {layer.node}")
