@@ -61,6 +61,8 @@ class Format:
     in_memory: ClassVar[bool] = False
     #: a format some models are loaded *through* but that no Model has (a pickled nn.Module -> "torch")
     loads_as: ClassVar[str | None] = None
+    #: metadata keys ``describe`` shows (opset, producer, …), in this order
+    facts: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:
@@ -92,8 +94,8 @@ class Format:
 
     @classmethod
     def describe(cls, model: Model) -> dict[str, Any]:
-        """Format-specific facts for ``Model.describe()`` (opset, producer, ops, …)."""
-        return {}
+        """Format-specific facts for ``Model.describe()``: by default the ``facts`` keys of the metadata."""
+        return {k: model.metadata[k] for k in cls.facts if model.metadata.get(k) is not None}
 
     @classmethod
     def precision(cls, model: Model) -> str | None:

@@ -85,6 +85,7 @@ class CoreMLFormat(Format):
     suffixes = (".mlpackage", ".mlmodel")
     folder = True  # an .mlpackage is a folder (an .mlmodel a single protobuf file)
     priority = 50
+    facts = ("spec_version", "model_type", "producer", "precision")
 
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:
@@ -100,11 +101,6 @@ class CoreMLFormat(Format):
     def graph(cls, model: Model) -> Graph:
         raise ModelFormatError(f"the native graph view does not read {cls.name} models",
                                "show it with wb.show(model, viewer='netron'), or convert it to ONNX first")
-
-    @classmethod
-    def describe(cls, model: Model) -> dict[str, Any]:
-        keys = ("spec_version", "model_type", "producer", "precision")
-        return {k: model.metadata[k] for k in keys if k in model.metadata}
 
     @classmethod
     def precision(cls, model: Model) -> str | None:

@@ -316,6 +316,7 @@ class ExportedProgramFormat(Format):
     description = "torch.export ExportedProgram (.pt2)"
     suffixes = (".pt2",)
     priority = 20  # after TorchScript: both are zip archives, told apart by their members
+    facts = ("nodes",)
 
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:
@@ -335,6 +336,3 @@ class ExportedProgramFormat(Format):
     def graph(cls, model: Model) -> Graph:
         return read_graph(model.native(), name=model.name, input_names=model.input_names).with_file_size(model)
 
-    @classmethod
-    def describe(cls, model: Model) -> dict[str, Any]:
-        return {k: model.metadata[k] for k in ("nodes",) if k in model.metadata}

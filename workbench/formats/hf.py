@@ -152,6 +152,7 @@ class HuggingFaceFormat(Format):
     suffixes = ()
     folder = True
     priority = 60  # after Core ML: an .mlpackage is a folder too
+    facts = ("architecture", "class", "task", "parameters")
 
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:
@@ -167,7 +168,3 @@ class HuggingFaceFormat(Format):
         return read_graph(model.native(), model.example_inputs(), name=model.name,
                           input_names=model.input_names).with_file_size(model)
 
-    @classmethod
-    def describe(cls, model: Model) -> dict[str, Any]:
-        return {k: model.metadata[k] for k in ("architecture", "class", "task", "parameters")
-                if model.metadata.get(k) is not None}

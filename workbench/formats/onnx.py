@@ -449,6 +449,7 @@ class OnnxFormat(Format):
     description = "ONNX (.onnx, external data beside it)"
     suffixes = (".onnx",)
     priority = 90  # last among files: parsing protobuf is the most expensive test and the least specific
+    facts = ("opset", "producer", "ir_version", "nodes", "external_data")
 
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:
@@ -469,11 +470,6 @@ class OnnxFormat(Format):
     @classmethod
     def graph(cls, model: Model) -> Graph:
         return read_graph(model.native(), name=model.name).with_file_size(model)
-
-    @classmethod
-    def describe(cls, model: Model) -> dict[str, Any]:
-        keys = ("opset", "producer", "ir_version", "nodes", "external_data")
-        return {k: model.metadata[k] for k in keys if k in model.metadata}
 
     @classmethod
     def precision(cls, model: Model) -> str | None:

@@ -218,6 +218,7 @@ class OpenVINOFormat(Format):
     description = "OpenVINO IR (.xml + .bin)"
     suffixes = (".xml",)
     priority = 40
+    facts = ("producer", "nodes", "openvino_name")
 
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:
@@ -241,11 +242,6 @@ class OpenVINOFormat(Format):
     @classmethod
     def graph(cls, model: Model) -> Graph:
         return read_graph(model.native(), name=model.name).with_file_size(model)
-
-    @classmethod
-    def describe(cls, model: Model) -> dict[str, Any]:
-        keys = ("producer", "nodes", "openvino_name")
-        return {k: model.metadata[k] for k in keys if k in model.metadata}
 
     @classmethod
     def precision(cls, model: Model) -> str | None:

@@ -213,12 +213,10 @@ class TorchModuleFormat(Format):
     description = "a torch.nn.Module in memory"
     suffixes = ()
     in_memory = True
+    facts = ("parameters", "class")
 
     @classmethod
     def graph(cls, model: Model) -> Graph:
         return read_graph(model.native(), model.example_inputs(), name=model.name,
                           input_names=model.input_names).with_file_size(model)
 
-    @classmethod
-    def describe(cls, model: Model) -> dict[str, Any]:
-        return {k: model.metadata[k] for k in ("parameters", "class") if k in model.metadata}
