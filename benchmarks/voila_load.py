@@ -214,8 +214,9 @@ def main() -> None:
     shutil.copy(APP, root / APP.name)
     procs: list = []
     # the pool refills only after the visitors' kernels could be culled: the run measures the
-    # visitors, not the next pool's start competing with them for two cores
-    fill_delay = args.cull_timeout + 4 * args.cull_interval
+    # visitors and the culler, not the next pool's start competing with them for two cores
+    wait = 2 * args.cull_timeout + 4 * args.cull_interval + 30  # the most the run waits for the culler
+    fill_delay = wait + 30
     flags = (f"--VoilaConfiguration.default_pool_size={pool}",
              f"--MappingKernelManager.cull_idle_timeout={args.cull_timeout:g}",
              f"--MappingKernelManager.cull_interval={args.cull_interval:g}",
@@ -249,7 +250,6 @@ def main() -> None:
             # the visitors' kernels: those of the preheated pool (each visitor took one) plus any
             # started for a visitor who found the pool empty
             visitor_kernels = served | (_kernel_pids(server) - served) if pool < visitors else served
-            wait = args.cull_timeout + 3 * args.cull_interval + 10
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline and (_kernel_pids(server) & visitor_kernels):
                 time.sleep(1)

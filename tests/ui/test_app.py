@@ -16,8 +16,10 @@ TIMEOUT = 180_000
 
 
 def test_voila_app_runs_steps_and_offers_no_code_input(page, tmp_path):
+    """Served as ``scripts/start --app`` serves it (binder/app/voila.json): a preheated kernel, capped
+    and marked published, so the steps' validation and the graph run in the worker."""
     shutil.copy(APP, tmp_path / APP.name)
-    with voila(tmp_path, APP.name) as url:
+    with voila(tmp_path, APP.name, app_config=True, args=("--VoilaConfiguration.default_pool_size=1",)) as url:
         page.goto(url, timeout=TIMEOUT)
         page.wait_for_selector("text=Deployment Workbench", timeout=TIMEOUT)
         page.wait_for_selector("pre.wb-describe >> text=digits-cnn (torch)", timeout=TIMEOUT)
