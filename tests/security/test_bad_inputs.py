@@ -642,3 +642,27 @@ def test_a_killed_step_leaves_nothing_behind_after_the_next_run(tmp_path):
         pass
     assert sorted(p.name for p in folder.iterdir()) == ["user.onnx"]
     assert (folder / "user.onnx").read_bytes() == b"the user's model"
+
+
+def test_a_layer_norm_without_bias_after_an_add_runs_on_onnx_runtime(tmp_path):
+    """ONNX Runtime 1.31's fusions segfault on Add → LayerNormalization(x, scale, "") (the fuzzer's
+    find); the runner hands it the equivalent form without the trailing empty input. Run in a child
+    process: a regression would kill it, not the test session."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])
+    w = numpy_helper.from_array(np.full(8, 2.0, np.float32), "w")
+    nodes = [helper.make_node("Add", ["x", "x"], ["a"]),
+             helper.make_node("LayerNormalization", ["a", "w", ""], ["y"], axis=-1)]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], [w]),
+                              opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+    path = save(model, tmp_path / "ln.onnx")
+    child = ("import numpy as np, workbench as wb\n"
+             f"m = wb.load({str(path)!r})\n"
+             "with wb.runner(m, 'onnxruntime') as r:\n"
+             "    y = r.infer({'x': np.arange(16, dtype=np.float32).reshape(2, 8)})['y']\n"
+             "print(round(float(np.abs(y).max()), 3))\n")
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    a = np.arange(16, dtype=np.float32).reshape(2, 8) * 2
+    expected = 2.0 * (a - a.mean(-1, keepdims=True)) / np.sqrt(a.var(-1, keepdims=True) + 1e-5)
+    assert float(proc.stdout.split()[-1]) == round(float(np.abs(expected).max()), 3)

@@ -45,6 +45,38 @@ def load_error_fix(text: str) -> str:
     return "check the model with onnx.checker.check_model(path, full_check=True), or try another runtime"
 
 
+def without_trailing_empty_inputs(source: str | bytes) -> str | bytes:
+    """``source`` (a path or a serialized model), with every node's trailing omitted inputs (``""``)
+    dropped when it has any, as serialized bytes; else ``source`` unchanged.
+
+    ONNX lets a node name a missing optional input ``""`` or leave it out: the two mean the same. ONNX
+    Runtime 1.31's graph fusions crash the process (a segfault, found by ``benchmarks/fuzz_onnx.py``) on
+    ``Add → LayerNormalization(x, scale, "")``; the shorter form loads. Models with external data are
+    passed as they are (their data is found relative to the file).
+    """
+    import onnx
+
+    try:
+        proto = (onnx.load_model(source, load_external_data=False) if isinstance(source, str)
+                 else onnx.load_model_from_string(source))
+    except Exception:  # noqa: BLE001 - ONNX Runtime reports what is wrong with the file itself
+        return source
+    from onnx.external_data_helper import uses_external_data
+
+    if isinstance(source, str) and any(uses_external_data(t) for t in proto.graph.initializer):
+        return source
+    changed = False
+    graphs = [proto.graph]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            while len(node.input) and node.input[-1] == "":
+                node.input.pop()
+                changed = True
+            graphs += [a.g for a in node.attribute if a.HasField("g")] + [g for a in node.attribute for g in a.graphs]
+    return proto.SerializeToString() if changed else source
+
+
 @register_runtime
 class OnnxRuntimeRunner(Runner):
     """Options:
@@ -110,6 +142,7 @@ class OnnxRuntimeRunner(Runner):
             raise BackendUnavailable(f"ONNX Runtime execution provider(s) {unknown} are not available here",
                                      f"available: {ort.get_available_providers()}")
         source = str(self.model.path) if self.model.path is not None else self.model.native().SerializeToString()
+        source = without_trailing_empty_inputs(source)
         try:
             self.session = ort.InferenceSession(source, self.session_options(), providers=providers)
         except Exception as err:  # noqa: BLE001 - ORT raises its own exception types
