@@ -65,12 +65,13 @@ class KernelSocket:
     def comm(self, comm_id: str, data: dict[str, Any]) -> str:
         return self.send("comm_msg", {"comm_id": comm_id, "data": data})
 
-    def messages(self, seconds: float):
-        """Decoded messages for up to ``seconds``; a binary frame's buffers' sizes in ``buffer_sizes``."""
+    def messages(self, seconds: float, idle: float | None = None):
+        """Decoded messages for up to ``seconds`` (or until none came for ``idle`` seconds); a binary
+        frame's buffers' sizes in ``buffer_sizes``."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             try:
-                raw = self.ws.recv(timeout=left)
+                raw = self.ws.recv(timeout=min(left, idle) if idle else left)
             except TimeoutError:
                 return
             if isinstance(raw, str):

@@ -157,7 +157,7 @@ def test_netron_flood_over_the_websocket_is_bounded(tmp_path):
                     sock.comm(model_id, {"method": "custom", "content": {
                         "type": "file", "name": "big.onnx", "id": f"r{i}", "offset": (i % 3) * CHUNK_BYTES}})
             got, replies = 0, 0
-            for msg in sock.messages(25):
+            for msg in sock.messages(90, idle=15):  # until the kernel has gone quiet
                 if msg.get("msg_type") == "comm_msg" and msg["content"]["data"].get("method") == "custom":
                     replies += 1
                     assert all(n <= CHUNK_BYTES for n in msg.get("buffer_sizes", []))
