@@ -82,8 +82,11 @@ def run_plain_ort(path: Path, case: Any) -> bool:
 def run_workbench(path: Path, case: Any, backend: str = "onnxruntime") -> bool:
     import workbench as wb
 
+    from workbench.core import registry
+
     m = wb.load(path)
-    with wb.runner(m, backend) as r:
+    # as validation runs a runtime: OpenVINO at fp32 (the plain run's INFERENCE_PRECISION_HINT), not bf16
+    with wb.runner(m, backend, **registry.get_runtime(backend).reference_options()) as r:
         for inputs, outputs in case.data_sets:
             got = list(r.infer(_feeds(case.model, inputs)).values())
             if len(got) != len(outputs) or not all(same(e, g, case.rtol, case.atol)
