@@ -81,7 +81,6 @@ def run_plain_ort(path: Path, case: Any) -> bool:
 
 def run_workbench(path: Path, case: Any, backend: str = "onnxruntime") -> bool:
     import workbench as wb
-
     from workbench.core import registry
 
     m = wb.load(path)
