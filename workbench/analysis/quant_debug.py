@@ -714,34 +714,45 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
     option = EXCLUDE_OPTION["onnx" if report.scheme == "qdq" else "fake_quantize"]
     given = list(options.pop(option, None) or [])
 
-    # predict the prefix length from the edited graph (no re-quantization): doubling, then bisection
+    # predict the prefix length from the edited graph (no re-quantization): doubling, then bisection, over two
+    # orders: the layers by their own share, and the layers by op type (the op types whose float copy helps
+    # most first: where INT8 hurts everywhere a little, as in a transformer's Softmax/LayerNorm/Add, single
+    # layers each hold a tiny share and only a whole kind of layer brings the metric back); the shorter wins
     with tempfile.TemporaryDirectory(prefix="wb-quant-budget-") as folder:
         graph = _graph_of(full, model, folder)
-        cache: dict[int, float] = {}
 
-        def predicted(k: int) -> float:
-            if k not in cache:
-                t0 = time.perf_counter()
-                cache[k] = _metric(graph, graph.expand({r.node for r in ranked[:k]}), task, metric)
-                trials.append({"kind": "predicted", "excluded": k, "metric": cache[k],
-                               "within": drop(cache[k]) <= accuracy_budget,
-                               "seconds": round(time.perf_counter() - t0, 3)})
-            return cache[k]
+        def predict(order: list[QuantLayer], k: int, label: str) -> float:
+            t0 = time.perf_counter()
+            value = _metric(graph, graph.expand({r.node for r in order[:k]}), task, metric)
+            trials.append({"kind": "predicted", "order": label, "excluded": k, "metric": value,
+                           "within": drop(value) <= accuracy_budget, "seconds": round(time.perf_counter() - t0, 3)})
+            return value
 
-        try:
+        def shortest(order: list[QuantLayer], label: str) -> int:
             lo, hi = 0, 1
-            while hi < len(ranked) and drop(predicted(hi)) > accuracy_budget:
-                lo, hi = hi, min(2 * hi, len(ranked))
+            while hi < len(order) and drop(predict(order, hi, label)) > accuracy_budget:
+                lo, hi = hi, min(2 * hi, len(order))
             while hi - lo > 1:
                 mid = (lo + hi) // 2
-                if drop(predicted(mid)) <= accuracy_budget:
+                if drop(predict(order, mid, label)) <= accuracy_budget:
                     hi = mid
                 else:
                     lo = mid
+            return hi
+
+        grouped = False
+        try:
+            k = shortest(ranked, "share")
+            kinds = sorted({r.op_type for r in ranked})
+            if len(kinds) > 1 and k > 1:
+                gain = {t: predict([r for r in ranked if r.op_type == t], len(ranked), f"op type {t}") for t in kinds}
+                by_kind = sorted(ranked, key=lambda r: (-sign * gain[r.op_type], kinds.index(r.op_type), r.rank))
+                k_kind = shortest(by_kind, "op type")
+                if k_kind < k:
+                    ranked, k, grouped = by_kind, k_kind, True
             expand = graph.expand
         finally:
             _close(graph)
-    k = hi
     best, best_metric, best_k = full, int8_metric, 0
     steps = 0
     while steps < max_steps and k <= len(ranked):
@@ -759,7 +770,9 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
             break
         k += 1
     kept = [{"node": r.node, "op_type": r.op_type, "share": r.share,
-             "why": f"ranked #{r.rank}: keeping it float removes {r.share:.0%} of the INT8 output error; {r.cause}"}
+             "why": f"ranked #{r.rank}: keeping it float removes {r.share:.0%} of the INT8 output error; {r.cause}"
+             + ("" if not grouped else f"; kept with the other {r.op_type} layers: that kind of layer "
+                "as a whole holds the INT8 error")}
             for r in ranked[:best_k]]
     search = BudgetSearch(metric, accuracy_budget, float_metric, int8_metric, best_metric, kept, trials,
                           len(ranked), drop(best_metric) <= accuracy_budget, time.perf_counter() - start, report)
