@@ -112,7 +112,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3 if QUICK else 5)
     ap.add_argument("--runs", type=int, default=10 if QUICK else 30)
     ap.add_argument("--metric", default=None, help="the task metric the budget is on (default: the task's main one)")
-    ap.add_argument("--skip-nncf", action="store_true")
+    ap.add_argument("--skip-nncf", action="store_true", help="no NNCF at all")
+    ap.add_argument("--tools", nargs="+", default=["onnxruntime", "nncf"],
+                    help="the tools wb.quantize(..., accuracy_budget=) runs with (NNCF's own search runs unless --skip-nncf)")
     args = ap.parse_args()
 
     import workbench as wb
@@ -127,6 +129,10 @@ def main() -> None:
         models: dict[str, Any] = {"fp32-onnx": x}
         for tool in ("onnxruntime", "nncf"):
             if tool == "nncf" and args.skip_nncf:
+                continue
+            if tool not in args.tools:  # its full INT8 still runs: the reference for NNCF's own search
+                if tool == "nncf":
+                    models["nncf-int8"] = wb.quantize(x, tool, samples=samples, validate=False)
                 continue
             t0 = time.perf_counter()
             full = wb.quantize(x, tool, samples=samples, validate=False)
