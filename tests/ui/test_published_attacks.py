@@ -167,3 +167,32 @@ def test_netron_flood_over_the_websocket_is_bounded(tmp_path):
     size = path.stat().st_size
     assert replies > 0, "the kernel never answered"
     assert size <= got <= PUBLISHED_SENDS * size, (got, size)
+
+
+def test_published_app_closes_legacy_protocol_websockets(tmp_path):
+    """Under the app's configuration, a client without the v1 subprotocol (one 1 MiB reply over the
+    legacy protocol makes jupyter_server grow ~20 MB/s for good) is closed at its first message."""
+    import nbformat
+    from websockets.exceptions import ConnectionClosed
+
+    from tests.ui.kernel_ws import KernelSocket, open_page
+
+    _big_onnx(tmp_path / "big.onnx")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from workbench.ui.netron_view import NetronView\nNetronView('big.onnx')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "netron.ipynb")
+    with voila(tmp_path, "netron.ipynb", app_config=True, args=("--VoilaConfiguration.preheat_kernel=False",)) as url:
+        kernel_id, models = open_page(url)
+        legacy = KernelSocket(url, kernel_id)
+        legacy.comm(models[0], {"method": "custom", "content": {"type": "file", "name": "big.onnx", "id": "a"}})
+        with pytest.raises(ConnectionClosed) as closed:
+            list(legacy.messages(30))
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        v1 = KernelSocket(url, kernel_id, v1=True)  # what browsers speak still works
+        try:
+            v1.comm(models[0], {"method": "custom", "content": {"type": "file", "name": "big.onnx", "id": "b"}})
+            sizes = next((m.get("buffer_sizes") for m in v1.messages(60) if m.get("msg_type") == "comm_msg"), None)
+        finally:
+            v1.close()
+        assert sizes and sizes[0] > 0

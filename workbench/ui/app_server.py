@@ -18,6 +18,11 @@ bounds what visitors can take:
   (they wait for a visitor, they are not abandoned); a kernel handed to a visitor is culled like any
   other.
 - **no tracebacks** are sent to visitors (``show_tracebacks: false``).
+- **the browsers' websocket protocol only** (:class:`V1KernelConnection`): a client that connects to a
+  kernel without the ``v1.kernel.websocket.jupyter.org`` subprotocol (the legacy JSON protocol, which
+  no current front end uses) is closed at its first message. Measured here (jupyter_server 2.21):
+  one widget message of 1 MiB sent over the legacy protocol makes the server grow ~20 MB/s without
+  end; over v1 it does not.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import sys
 import time
 from typing import Any
 
+from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager, ServerKernelManager
 from traitlets import Bool, Int, default
 
@@ -86,3 +92,18 @@ class AppKernelManager(AsyncMappingKernelManager):
         if time.monotonic() - since < self.cull_idle_timeout:
             return None
         return await super().cull_kernel_if_idle(kernel_id)
+
+
+V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
+
+
+class V1KernelConnection(ZMQChannelsWebsocketConnection):
+    """A kernel websocket that serves only clients speaking the v1 protocol (JupyterLab 4, Notebook 7,
+    Voilà 0.5 all do); a legacy client is closed before anything it sends reaches the kernel."""
+
+    def handle_incoming_message(self, incoming_msg: Any) -> None:
+        if self.subprotocol != V1_PROTOCOL:
+            self.log.warning("closing a kernel websocket without the %s subprotocol", V1_PROTOCOL)
+            self.websocket_handler.close(1008, f"use the {V1_PROTOCOL} subprotocol")
+            return
+        super().handle_incoming_message(incoming_msg)
