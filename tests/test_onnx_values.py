@@ -43,6 +43,13 @@ def test_workbench_passes_every_sample_case_plain_ort_passes(parity, sample_case
     assert ort["lost"] == {}, ort["lost"]
 
 
+def test_workbench_passes_every_sample_case_plain_openvino_passes(parity, sample_cases):
+    pytest.importorskip("openvino")
+    report = parity.compare(sample_cases, [("openvino", parity.run_plain_openvino,
+                                            lambda path, case: parity.run_workbench(path, case, "openvino"))])
+    assert report["openvino"]["lost"] == {}, report["openvino"]["lost"]
+
+
 def _string_model(tmp_path: Path) -> wb.Model:
     import onnx
     from onnx import TensorProto, helper
