@@ -22,6 +22,8 @@ EXPECTED_INPUTS = {
     "qwen2": ["input_ids", "attention_mask"],
     "t5-encoder": ["input_ids", "attention_mask"],
     "t5": ["input_ids", "attention_mask", "decoder_input_ids"],
+    "bart": ["input_ids", "attention_mask", "decoder_input_ids"],
+    "clip": ["pixel_values", "input_ids", "attention_mask"],
     "vit": ["pixel_values"],
     "convnext": ["pixel_values"],
     "wav2vec2": ["input_values"],
