@@ -52,10 +52,15 @@ def without_trailing_empty_inputs(source: str | bytes) -> str | bytes:
     ONNX lets a node name a missing optional input ``""`` or leave it out: the two mean the same. ONNX
     Runtime 1.31's graph fusions crash the process (a segfault, found by ``benchmarks/fuzz_onnx.py``) on
     ``Add → LayerNormalization(x, scale, "")``; the shorter form loads. Models with external data are
-    passed as they are (their data is found relative to the file).
+    passed as they are (their data is found relative to the file), and so are files over 1 GiB (parsing
+    one here would double the memory ONNX Runtime needs to load it).
     """
+    import os
+
     import onnx
 
+    if isinstance(source, str) and os.path.getsize(source) > 1 << 30:
+        return source
     try:
         proto = (onnx.load_model(source, load_external_data=False) if isinstance(source, str)
                  else onnx.load_model_from_string(source))
