@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core import registry
 from workbench.core.errors import ModelFormatError
-from workbench.core.safety import check_archive, check_openable
+from workbench.core.safety import check_archive, check_openable, open_regular
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.core.model import Model
@@ -43,7 +43,7 @@ def read_head(path: Path) -> bytes:
     """The first ``HEAD_BYTES`` bytes of a file (``b""`` for a folder)."""
     if not path.is_file():
         return b""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # never blocks: a file swapped for a pipe since the check is refused
         return f.read(HEAD_BYTES)
 
 

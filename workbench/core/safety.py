@@ -3,7 +3,8 @@
 A model file is data from anywhere. Before the workbench opens, unpacks or allocates what a file says,
 these checks refuse, with a ``WorkbenchError`` naming the problem and the fix:
 
-* ``check_openable(path)``: a FIFO, socket or device is never opened (reading one blocks or never ends);
+* ``check_openable(path)``: a FIFO, socket or device is never opened (reading one blocks or never ends),
+  nor one inside a model folder; ``open_regular(path)`` opens a file only if it is still a regular one;
 * ``check_archive(path)``: a zip archive (``.pt``, ``.pt2``, ``.pth``) that declares it unpacks to far
   more than its size (a zip bomb), or to more than ``$WORKBENCH_MAX_UNPACKED_BYTES``;
 * ``check_declared_bytes(...)``: arrays the workbench would allocate from declared shapes (example
