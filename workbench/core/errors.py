@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class WorkbenchError(Exception):
     """Base class. ``str(err)`` is ``"<problem> — fix: <fix>"`` when a fix is known."""
@@ -49,9 +51,13 @@ class InferenceError(WorkbenchError, RuntimeError):
     """A runtime failed while running a model (its own exception, summarised on one line)."""
 
 
+_SOURCE_LOCATION = re.compile(r"Exception from \S+?\.(?:cpp|cc|hpp|h):\d+:\s*")
+
+
 def one_line(err: BaseException, limit: int = 600) -> str:
     """``err``'s message on one line, whole up to ``limit`` characters (runtimes put the cause after a
-    first line that only says where: ``[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : ...``)."""
+    first line that only says where: ``[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : ...``, OpenVINO's
+    ``Exception from src/inference/src/cpp/core.cpp:84:``, which is dropped)."""
     text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
-    text = text or type(err).__name__
+    text = _SOURCE_LOCATION.sub("", text).strip() or type(err).__name__
     return text if len(text) <= limit else text[:limit] + " …"
