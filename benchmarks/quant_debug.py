@@ -153,8 +153,16 @@ def main() -> None:
                  top5=s.report.top(5) if s.report else [])
             models[f"{tool}-int8"] = full
             models[f"{tool}-budget"] = q
+        aac_error = None
         if not args.skip_nncf:
-            path, seconds = nncf_accuracy_control(x, args.budget, samples, Path(tmp), metric)
+            t0 = time.perf_counter()
+            try:
+                path, seconds = nncf_accuracy_control(x, args.budget, samples, Path(tmp), metric)
+            except Exception as err:  # noqa: BLE001 - NNCF's search failing is a figure too
+                aac_error = f"{type(err).__name__}: " + " ".join(str(err).split())[:300]
+                emit(case=args.model, what="nncf quantize_with_accuracy_control", budget=args.budget,
+                     error=aac_error, seconds=round(time.perf_counter() - t0, 2))
+        if not args.skip_nncf and aac_error is None:
             aac = wb.load(path)
             aac.task = x.task
             value = aac.evaluate()[metric]
@@ -164,6 +172,7 @@ def main() -> None:
                  value=value, drop=fp32 - value, met=fp32 - value <= args.budget, seconds=round(seconds, 2),
                  layers=n_full, int8_fraction=round(n_int8 / n_full, 4) if n_full else None)
             models["nncf-aac"] = aac
+        if not args.skip_nncf:
             models["fp32-ir"] = wb.convert(x, "openvino", validate=False)
         emit(case=args.model, what="latency_ms_batch1", **latency_ms(models, args.rounds, args.runs))
         wb.set_workspace(None)
