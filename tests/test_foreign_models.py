@@ -86,6 +86,11 @@ def test_headline_takes_each_measure_from_its_worst_output():
     assert worst["max_abs"] == pytest.approx(2.6e-2, rel=1e-2)
     assert "max_abs=2.60e-02 (hidden)" in comp.summary()
 
+    from workbench.steps.validate import Validation
+
+    v = Validation("quantize:x", "int8", figures={"passed": True, **worst})
+    assert "max_abs=2.60e-02 (hidden)" in v.summary()  # named: not the output the rel_l2 comes from
+
 
 # -- the ONNX graph -------------------------------------------------------------------------------
 def _if_model():

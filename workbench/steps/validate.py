@@ -81,6 +81,9 @@ class Validation:
         rel_l2, cosine = (math.nan if f.get(k) is None else f[k] for k in ("rel_l2", "cosine"))
         text = (f"{'PASS' if self else 'FAIL'} {self.step} [{self.precision}] vs original: "
                 f"rel_l2={rel_l2:.2e} cos={cosine:.6f}")
+        if f.get("max_abs") is not None:  # from the output where it is worst, which may be another one
+            text += f" max_abs={f['max_abs']:.2e}" + (f" ({f['max_abs_output']})"
+                                                       if f.get("max_abs_output") != f.get("rel_l2_output") else "")
         if f.get("top1") is not None:
             text += f" top1={f['top1']:.3f}"
         if self.metrics:
