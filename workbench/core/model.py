@@ -227,7 +227,8 @@ class Model:
         """``n`` input dicts for post-training quantization (from the task's data where it has some)."""
         if self.task is not None:
             return self.task.calibration_data(n=n, batch=batch)
-        return [random_feeds(self.inputs, batch=batch, seed=1000 + i) for i in range(n)]
+        sizes = self._example_sizes()  # the lengths the model needs (a speech model's samples)
+        return [random_feeds(self.inputs, batch=batch, seed=1000 + i, sizes=sizes) for i in range(n)]
 
     def evaluate(self, backend: str | None = None, **runner_options: Any) -> dict[str, float]:
         """The task metric (e.g. digits accuracy) computed by running this model on ``backend``."""
@@ -301,6 +302,8 @@ class Model:
         kw.setdefault("name", self.name)
         kw.setdefault("inputs", self.inputs)
         kw.setdefault("outputs", self.outputs)
+        if self._example_feeds is not None and set(self._example_feeds) == {s.name for s in kw["inputs"]}:
+            kw.setdefault("example_feeds", self._example_feeds)  # and with them the lengths the model needs
         return Model(format, path=path, lineage=[*self.lineage, entry], **kw)
 
 
