@@ -16,6 +16,7 @@ A smaller, local cousin of Optimum's ``TasksManager``:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from dataclasses import dataclass, field
@@ -235,14 +236,9 @@ def plan_kv_inputs(config: Any, path: Path | None = None) -> list[InputPlan]:
     return plans
 
 
-_KV_MODULE: Any = None
-
-
+@functools.cache
 def kv_module_class() -> Any:
     """``KVCacheModule`` (built on first use, like ``KeywordModule``)."""
-    global _KV_MODULE
-    if _KV_MODULE is not None:
-        return _KV_MODULE
     import torch
 
     class KVCacheModule(torch.nn.Module):
@@ -276,18 +272,12 @@ def kv_module_class() -> Any:
 
     KVCacheModule.__module__ = __name__
     KVCacheModule.__qualname__ = "KVCacheModule"
-    _KV_MODULE = KVCacheModule
     return KVCacheModule
 
 
-_KEYWORD_MODULE: Any = None
-
-
+@functools.cache
 def keyword_module_class() -> Any:
     """``KeywordModule`` (built on first use, so importing this module does not import torch)."""
-    global _KEYWORD_MODULE
-    if _KEYWORD_MODULE is not None:
-        return _KEYWORD_MODULE
     import torch
 
     class KeywordModule(torch.nn.Module):
@@ -314,7 +304,6 @@ def keyword_module_class() -> Any:
 
     KeywordModule.__module__ = __name__
     KeywordModule.__qualname__ = "KeywordModule"
-    _KEYWORD_MODULE = KeywordModule
     return KeywordModule
 
 
