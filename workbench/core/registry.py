@@ -25,7 +25,7 @@ import importlib
 import pkgutil
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -191,17 +191,6 @@ def register_step(
         return func
 
     return decorate
-
-
-def unregister(kind: str, name: str) -> None:
-    """Remove a registered plugin (``kind``: ``"format"``, ``"runtime"`` or a step kind). For tests."""
-    with _lock:
-        if kind == "format":
-            _formats.pop(name, None)
-        elif kind == "runtime":
-            _runtimes.pop(name, None)
-        else:
-            _steps.pop((kind, name), None)
 
 
 def discover() -> None:
@@ -400,13 +389,6 @@ def prepare_for(model: Model, runtime: str) -> Model:
 def open_runner(model: Model, runtime: str, **options: Any) -> Runner:
     """A Runner for ``model`` on ``runtime``, converting the model first when the runtime needs another format."""
     return get_runtime(runtime)(prepare_for(model, runtime), **options)
-
-
-def iter_all() -> Iterator[tuple[str, str]]:
-    """``(kind, name)`` for every registered plugin: formats, runtimes, then steps."""
-    yield from (("format", n) for n in formats())
-    yield from (("runtime", n) for n in runtimes())
-    yield from ((s.kind, s.target) for s in steps())
 
 
 @dataclass
