@@ -40,6 +40,13 @@ def _configs() -> dict[str, tuple[str, str, dict[str, Any]]]:
                      intermediate_size=37, num_labels=5)),
         "convnext": ("ConvNextConfig", "ConvNextForImageClassification",
                      dict(image_size=32, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, num_labels=5)),
+        # DETR with a transformers ResNet backbone (use_timm_backbone=False: no timm, no pretrained download)
+        "detr": ("DetrConfig", "DetrForObjectDetection",
+                 dict(use_timm_backbone=False, use_pretrained_backbone=False, backbone=None,
+                      backbone_config=dict(model_type="resnet", embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
+                                           layer_type="basic", out_features=["stage2"]),
+                      d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=4,
+                      decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, num_queries=5, num_labels=3)),
         "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2ForCTC",
                      dict(vocab_size=20, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                           intermediate_size=37, conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 8),

@@ -26,6 +26,7 @@ EXPECTED_INPUTS = {
     "clip": ["pixel_values", "input_ids", "attention_mask"],
     "vit": ["pixel_values"],
     "convnext": ["pixel_values"],
+    "detr": ["pixel_values"],
     "wav2vec2": ["input_values"],
     "whisper": ["input_features", "decoder_input_ids"],
 }
