@@ -139,10 +139,14 @@ def _cleanup(tmp: Path) -> None:
             p.unlink(missing_ok=True)
 
 
+#: suffixes of artifacts whose weights are a ``.bin`` beside them (OpenVINO IR, ncnn)
+WEIGHTS_BESIDE = (".xml", ".param")
+
+
 def _commit_all(tmp: Path, out: Path) -> None:
     """Move the artifact and its siblings (IR ``.bin``, ONNX external ``.data``) into place; the main file
     last, so a reader never finds it without its weights."""
-    if out.suffix == ".xml":
+    if out.suffix in WEIGHTS_BESIDE:  # OpenVINO IR .xml, ncnn .param: the weights .bin first
         commit(tmp.with_suffix(".bin"), out.with_suffix(".bin"))
     data = Path(f"{tmp}.data")
     if out.suffix == ".onnx" and data.exists():
@@ -192,7 +196,8 @@ def run_step(
     out = Path(path) if path is not None else unique_path(_stem(parent, spec.tag), spec.suffix)
     if path is not None:
         # every file the artifact will take (the IR's .bin, ONNX external .data): a symlink counts, even dangling
-        siblings = {".xml": (out.with_suffix(".bin"),), ".onnx": (Path(f"{out}.data"),)}.get(out.suffix, ())
+        siblings = {**{k: (out.with_suffix(".bin"),) for k in WEIGHTS_BESIDE},
+                    ".onnx": (Path(f"{out}.data"),)}.get(out.suffix, ())
         taken = [p for p in (out, *siblings) if p.exists() or p.is_symlink()]
         if taken:
             what = "a symlink" if taken[0].is_symlink() else ("a folder" if taken[0].is_dir() else "a file")
