@@ -42,6 +42,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "benchmark": ("workbench.api", "benchmark"),
     "BenchReport": ("workbench.analysis.bench", "BenchReport"),
     "autotune": ("workbench.api", "autotune"),
+    "sweep": ("workbench.api", "sweep"),
+    "SweepResult": ("workbench.analysis.sweep", "SweepResult"),
     "Graph": ("workbench.core.graph", "Graph"),
     "show": ("workbench.ui", "show"),
     "Workbench": ("workbench.ui.app", "Workbench"),
@@ -105,6 +107,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         quantize,
         quantize_debug,
         runner,
+        sweep,
     )
     from workbench.core import errors  # noqa: F401
     from workbench.core.errors import WorkbenchError  # noqa: F401

@@ -234,3 +234,14 @@ def autotune(model: Any, **options: Any) -> Any:
     from workbench.analysis import autotune as module
 
     return module.autotune(model_of(model), **options)
+
+
+def sweep(models: Any, **options: Any) -> Any:
+    """``wb.sweep``: see ``workbench.analysis.sweep.sweep``; models may be names, paths or Models. Each
+    trial (a Ray task, or a step of the sequential executor) loads names and paths with ``model_of``."""
+    from workbench.analysis import sweep as module
+
+    items = models if isinstance(models, list | tuple) else [models]
+    # names and paths travel as they are (each trial loads them where it runs); anything else is loaded here
+    loaded = [m if isinstance(m, str | os.PathLike | Model) else model_of(m) for m in items]
+    return module.sweep(loaded, loader=options.pop("loader", model_of), **options)
