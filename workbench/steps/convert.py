@@ -80,6 +80,16 @@ def need_extra(module: str, extra: str) -> None:
         raise BackendUnavailable(f"{module} is not installed", f"pip install 'deployment-workbench[{extra}]'")
 
 
+def via_onnx(model: Model, **common: Any) -> Model:
+    """``model`` as ONNX, through the registry's shortest route of export/convert steps (unvalidated: the
+    step that asked validates its own result against the original); an ONNX model is returned as it is."""
+    from workbench.core import registry
+
+    for step in registry.route(model.format, "onnx"):
+        model = call_step(step, model, {**common, "validate": False}, {})
+    return model
+
+
 def first_line(err: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message (runtimes raise with long C++ traces), or its type."""
     text = str(err).strip()

@@ -1,0 +1,136 @@
+"""MNN (Alibaba's inference engine for phones, desktops and servers), through its Python module API
+(``MNN.nn.load_module_from_file``: the Module runtime, shapes may change between calls)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from workbench.core.errors import BackendUnavailable, WorkbenchError
+from workbench.core.registry import register_runtime
+from workbench.core.runner import Runner, physical_cores
+
+INSTALL = "pip install 'deployment-workbench[mnn]'"
+#: the runner's precision option -> MNN's PrecisionMode (High: fp32; Low: fp16 where the CPU has it)
+PRECISIONS = {"fp32": "High", "normal": "Normal", "fp16": "Low", "bf16": "Low_BF16"}
+#: MNN expression dtypes by the NumPy dtype of a feed (MNN computes integers in int32)
+_CASTS = {"int64": np.int32, "float64": np.float32}
+
+
+@register_runtime
+class MNNRunner(Runner):
+    """Options:
+        precision: ``"fp32"`` (MNN's ``High``), ``"normal"`` (MNN's default, the default here), ``"fp16"``
+            (``Low``), ``"bf16"`` (``Low_BF16``); on x86 ``Normal`` and ``Low`` compute in fp32 unless the
+            CPU has fp16 arithmetic.
+        threads: ``thread_num`` (default: the physical cores).
+    """
+
+    name: ClassVar[str] = "mnn"
+    formats: ClassVar[tuple[str, ...]] = ("mnn",)
+    distributions: ClassVar[tuple[str, ...]] = ("mnn",)
+    default_for: ClassVar[tuple[str, ...]] = ("mnn",)
+    tunable: ClassVar[tuple[str, ...]] = ("threads", "precision")
+    devices: ClassVar[tuple[str, ...]] = ("CPU",)
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16", "int8")
+
+    @classmethod
+    def _check_available(cls) -> str:
+        try:
+            import MNN
+        except ImportError:
+            raise BackendUnavailable("MNN is not installed", INSTALL) from None
+        return str(MNN.version())
+
+    @classmethod
+    def reference_options(cls) -> dict[str, Any]:
+        """fp32 (``PrecisionMode.High``): validation compares at full precision."""
+        return {"precision": "fp32"}
+
+    def _prepare_impl(self) -> None:
+        import MNN.expr as F
+        import MNN.nn as mnn_nn
+
+        precision = self.options.get("precision") or "normal"
+        if precision not in PRECISIONS:
+            raise WorkbenchError(f"unknown MNN precision {precision!r}", f"use one of {', '.join(PRECISIONS)}")
+        if self.model.path is None:
+            raise WorkbenchError("the MNN runner needs a .mnn file", "convert with wb.convert(model, 'mnn')")
+        self._inputs = list(self.model.input_names)
+        self._outputs = list(self.model.output_names)
+        self.module = mnn_nn.load_module_from_file(
+            str(self.model.path), self._inputs, self._outputs, shape_mutable=True,
+            precision_mode=getattr(F.PrecisionMode, PRECISIONS[precision]),
+            thread_num=int(self.options.get("threads") or physical_cores()))
+        self._precision = precision
+
+    def effective_precision(self) -> str | None:
+        return self._precision if self.is_prepared else super().effective_precision()
+
+    def effective_threads(self) -> int | None:
+        return int(self.options.get("threads") or physical_cores())
+
+    def _vars(self, feeds: dict[str, np.ndarray]) -> list[Any]:
+        import MNN.expr as F
+
+        out = []
+        for name in self._inputs:
+            arr = np.asarray(feeds[name])
+            cast = _CASTS.get(str(arr.dtype))
+            arr = np.ascontiguousarray(arr.astype(cast) if cast is not None else arr)
+            out.append(F.const(arr, list(arr.shape), F.NCHW))
+        return out
+
+    def inference_call(self, feeds: dict[str, np.ndarray]) -> Any:
+        """``Module.forward`` on input variables made once; outputs read back (MNN computes lazily)."""
+        inputs = self._vars(feeds)
+        module = self.module
+        return lambda: [v.read() for v in module.forward(inputs)]
+
+    def throughput_loop(self, feeds: dict[str, np.ndarray], *, warmup: int, duration_s: float,
+                        iterations: int | None, jobs: int | None) -> tuple[list[float], float, int]:
+        """One MNN Module per request in flight (a Module is not safe to call from two threads at once):
+        the base loop, each thread on its own runner."""
+        import threading
+        import time
+
+        from workbench.core.runner import default_in_flight
+
+        jobs = jobs or default_in_flight()
+        threads_each = max(1, int(self.options.get("threads") or physical_cores()) // jobs)
+        runners = [type(self)(self.model, **{**self.options, "threads": threads_each}) for _ in range(jobs)]
+        calls = []
+        for r in runners:
+            r.prepare()
+            calls.append(r.inference_call(feeds))
+            for _ in range(warmup):
+                calls[-1]()
+        per_thread: list[list[float]] = [[] for _ in range(jobs)]
+        quota = None if iterations is None else [iterations // jobs + (i < iterations % jobs) for i in range(jobs)]
+        start = time.perf_counter()
+        deadline = start + duration_s
+
+        def work(i: int) -> None:
+            times, perf, call = per_thread[i], time.perf_counter, calls[i]
+            while (len(times) < quota[i]) if quota is not None else (perf() < deadline or not times):
+                t0 = perf()
+                call()
+                times.append(perf() - t0)
+
+        workers = [threading.Thread(target=work, args=(i,)) for i in range(jobs)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        wall = time.perf_counter() - start
+        for r in runners:
+            r.close()
+        return [x for times in per_thread for x in times], wall, jobs
+
+    def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outs = self.module.forward(self._vars(feeds))
+        return {name: np.array(v.read(), copy=True) for name, v in zip(self._outputs, outs, strict=True)}
+
+    def _close_impl(self) -> None:
+        self.module = None
