@@ -251,6 +251,11 @@ def _set_process_affinity(cores: set[int]) -> None:
             os.sched_setaffinity(tid, cores)
 
 
+#: this process's affinity before any pinning, and the claims now pinned (a nested claim picks among the base)
+_base_affinity: set[int] | None = None
+_pinned: list[list[int]] = []
+
+
 @contextlib.contextmanager
 def pinned_cores(count: int | None) -> Iterator[list[int] | None]:
     """Claim ``count`` cores of this machine that no other trial holds and pin this process to them.
@@ -265,7 +270,11 @@ def pinned_cores(count: int | None) -> Iterator[list[int] | None]:
         return
     import fcntl
 
-    allowed = sorted(os.sched_getaffinity(0))
+    global _base_affinity
+    before = os.sched_getaffinity(0)
+    if _base_affinity is None or not _pinned:  # the cores this process may use when nothing is pinned
+        _base_affinity = set(before)
+    allowed = sorted(_base_affinity)
     folder = _core_lock_folder()
     held: list[tuple[int, int]] = []
     try:
@@ -284,10 +293,12 @@ def pinned_cores(count: int | None) -> Iterator[list[int] | None]:
             return
         cores = [c for c, _ in held]
         _set_process_affinity(set(cores))
+        _pinned.append(cores)
         try:
             yield cores
         finally:
-            _set_process_affinity(set(allowed))
+            _pinned.remove(cores)
+            _set_process_affinity(before)
     finally:
         for _, fd in held:
             os.close(fd)  # closing the descriptor releases its lock

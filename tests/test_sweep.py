@@ -1,0 +1,121 @@
+"""wb.sweep on a real local Ray (2 CPUs, started once for the module): a small grid of the zoo's
+digits-cnn, a trial that cannot run reported beside the others, the result cache, the sequential
+executor agreeing with Ray, and the cores each trial was pinned to."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import workbench as wb
+from workbench.analysis import sweep as sweep_module
+from workbench.core import progress
+from workbench.core.errors import WorkbenchError
+
+ray = pytest.importorskip("ray")
+
+ORT, OV = "onnxruntime", "openvino"
+GRID = {"steps": [("export", "onnx")], "runtimes": [ORT, OV], "precisions": ["fp32", "bf16"], "threads": [1, 2]}
+FIGURES = ("passed", "rel_l2", "cosine", "max_abs", "top1")
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory):
+    """One Ray for the module (starting it takes seconds), and a workspace of the module's own."""
+    from workbench.steps.workspace import using_workspace
+
+    with using_workspace(tmp_path_factory.mktemp("sweep-ws")), sweep_module.ray_session(num_cpus=2) as (r, where):
+        assert where == "local" and r.cluster_resources()["CPU"] == 2
+        yield r
+
+
+@pytest.fixture(scope="module")
+def first_run(local_ray):
+    events: list[progress.Event] = []
+    result = wb.sweep("digits-cnn", **GRID, executor="ray", progress=events.append)
+    return result, events
+
+
+def test_grid_on_ray_reports_the_failed_trial_and_runs_the_others(first_run):
+    result, events = first_run
+    assert result.executor == "ray" and len(result) == 8
+    by = {(t.runtime, t.precision, t.threads): t for t in result.trials}
+    for threads in (1, 2):
+        bad = by[(ORT, "bf16", threads)]
+        assert bad.status == "failed" and "bf16" in bad.error and "\n" not in bad.error
+        for key in ((ORT, "fp32", threads), (OV, "fp32", threads), (OV, "bf16", threads)):
+            t = by[key]
+            assert t.status == "done", t.error
+            assert t.passed and t.p50_ms > 0 and t.throughput > 0 and t.rel_l2 < 1e-2
+            assert t.artifact.endswith((".onnx", ".xml"))
+            if hasattr(os, "sched_setaffinity"):  # pinned to as many cores as threads, within the 2 Ray has
+                assert t.cores is not None and len(t.cores) == threads and set(t.cores) <= os.sched_getaffinity(0)
+    assert len(result.failed) == 2 and not result
+    # progress streamed through the one channel: each trial submitted, then its final status
+    finals = {e.key: e.status for e in events if e.status in ("done", "failed", "cached")}
+    assert finals == {t.index: t.status for t in result.trials}
+    assert {e.key for e in events if e.status == "planned"} == {t.index for t in result.trials}
+    # one frame, and one JSON document that reads back
+    frame = result.to_frame()
+    assert list(frame.index) == list(range(8)) and set(frame["status"]) == {"done", "failed"}
+    back = wb.SweepResult.from_json(result.to_json())
+    assert [(t.label, t.status, t.error, t.cores) for t in back.trials] == \
+        [(t.label, t.status, t.error, t.cores) for t in result.trials]
+
+
+def test_rerun_reads_finished_trials_from_the_cache(first_run):
+    result, _ = first_run
+    again = wb.sweep("digits-cnn", **GRID, executor="ray", progress=False)
+    for old, new in zip(result.trials, again.trials, strict=True):
+        assert new.key == old.key
+        if old.status == "done":
+            assert new.status == "cached" and new.p50_ms == old.p50_ms and new.rel_l2 == old.rel_l2
+        else:  # failures are not cached: tried again, failing again
+            assert new.status == "failed" and new.error == old.error
+    assert again.wall_s < result.wall_s
+
+
+def test_sequential_gives_the_same_validation_figures_as_ray(first_run):
+    result, _ = first_run
+    seq = wb.sweep("digits-cnn", steps=GRID["steps"], runtimes=[ORT, OV], threads=[1], executor="sequential",
+                   cache=False, progress=False)
+    assert seq.executor == "sequential" and all(t.status == "done" for t in seq.trials)
+    on_ray = {(t.runtime, t.precision, t.threads): t for t in result.trials}
+    for t in seq.trials:
+        twin = on_ray[(t.runtime, t.precision, t.threads)]
+        assert twin.key == t.key
+        assert [getattr(t, f) for f in FIGURES] == [getattr(twin, f) for f in FIGURES]
+
+
+def test_threads_beyond_the_largest_node_fail_that_trial_only(local_ray):
+    res = wb.sweep("digits-cnn", steps=GRID["steps"], runtimes=[ORT], threads=[1, 4], executor="ray",
+                   progress=False)
+    ok, too_many = res.trials
+    assert ok.status == "cached"  # the first run's trial
+    assert too_many.status == "failed" and "needs 4 CPUs" in too_many.error and "has 2" in too_many.error
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
+def test_pinned_cores_are_never_shared():
+    allowed = sorted(os.sched_getaffinity(0))
+    with sweep_module.pinned_cores(1) as first:
+        assert first is not None and os.sched_getaffinity(0) == set(first)
+        with sweep_module.pinned_cores(len(allowed)) as rest:  # one is taken: not enough left
+            assert rest is None
+        if len(allowed) > 1:
+            with sweep_module.pinned_cores(1) as second:
+                assert second is not None and set(second).isdisjoint(first)
+    assert sorted(os.sched_getaffinity(0)) == allowed  # restored
+
+
+@pytest.mark.parametrize(("options", "words"), [
+    ({"executor": "threads"}, "unknown executor"),
+    ({"threads": [0]}, "threads=0"),
+    ({"precisions": ["fp8"]}, "unknown precision"),
+    ({"runtimes": ["no-such-runtime"]}, "no-such-runtime"),
+    ({"executor": "sequential", "address": "auto"}, "address="),
+])
+def test_bad_arguments_are_clear_errors(options, words):
+    with pytest.raises(WorkbenchError, match=words.replace("(", r"\(")):
+        wb.sweep("digits-cnn", **{"progress": False, **options})
