@@ -91,14 +91,18 @@ def test_details_have_weights_statistics(cnn):
 def test_view_payload_is_consistent(cnn):
     g = onnx_format.read_graph(str(cnn))
     v = g.to_view()
-    names = [r[0] for r in v["nodes"]]
-    assert names[0] == "input" and v["nodes"][0][1] == "Input" and v["nodes"][-1][1] == "Output"
-    assert len(v["nodes"]) == len(g.nodes) + 2
-    assert all(0 <= a < len(names) and 0 <= b < len(names) for a, b, _ in v["edges"])
-    assert len(v["edges"]) == len(g.edges) + 2  # + input -> Conv, Gemm -> output
-    conv = v["nodes"][names.index("/features/conv/Conv")]
-    assert conv[2] == "conv" and conv[4] == "1×4×8×8" and conv[7] == 2304
-    assert [s[0] for s in v["scopes"]][:2] == ["features", "conv"]
+    nodes = v["nodes"]
+    names = nodes["name"]
+    assert all(len(col) == len(names) for col in nodes.values())
+    assert names[0] == "input" and nodes["op"][0] == "Input" and nodes["op"][-1] == "Output"
+    assert len(names) == len(g.nodes) + 2
+    assert all(0 <= a < len(names) and 0 <= b < len(names) for a, b in zip(v["edges"]["src"], v["edges"]["dst"], strict=True))
+    assert len(v["edges"]["src"]) == len(g.edges) + 2  # + input -> Conv, Gemm -> output
+    conv = names.index("/features/conv/Conv")
+    assert nodes["category"][conv] == "conv" and nodes["shape"][conv] == "1×4×8×8" and nodes["macs"][conv] == 2304
+    assert v["scopes"]["label"][:2] == ["features", "conv"]
+    assert v["scopes"]["path"][:2] == ["features", "features.conv"]
+    assert v["scopes"]["path"][nodes["scope"][conv]] == "features.conv"
 
 
 def test_resnet18_from_torch(zoo):
@@ -180,7 +184,7 @@ def test_diff_fp32_vs_qdq(cnn, tmp_path):
     frame = d.to_frame()
     assert set(frame.status) <= {"same", "changed", "added", "removed"}
     merged = d.to_view()
-    assert len(merged["nodes"]) == len(q.to_view()["nodes"]) + len(d.removed)
+    assert len(merged["nodes"]["name"]) == len(q.to_view()["nodes"]["name"]) + len(d.removed)
 
 
 def test_diff_before_after_simplification(tmp_path):

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.graph import Graph, Node, Shape, canonical_op, jsonable, shape_str
+from workbench.core.graph import (
+    NODE_COLUMNS,
+    Graph,
+    Node,
+    ScopeTable,
+    Shape,
+    canonical_op,
+    jsonable,
+    shape_str,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -103,35 +112,28 @@ class GraphDiff:
         p.text(self.summary())
 
     def to_view(self) -> dict[str, Any]:
-        """One merged graph for the browser: ``b``'s nodes plus the nodes removed from ``a``, with a
-        ``status`` per node name and the list of ``changes`` of changed nodes."""
+        """One merged graph for the browser (``GraphPayload`` with ``status`` and ``changes``): ``b``'s
+        nodes plus the nodes removed from ``a``, a ``status`` per node name and the list of ``changes``
+        of changed nodes."""
         va, vb = self.a.to_view(), self.b.to_view()
-        rows = [list(r) for r in vb["nodes"]]
-        edges = [list(e) for e in vb["edges"]]
-        b_index = {r[0] if r[1] not in ("Input", "Output") else f"{r[1]}:{r[0]}": k for k, r in enumerate(rows)}
-        status = {r[0]: "same" for r in rows}
+        cols = {k: list(v) for k, v in vb["nodes"].items()}
+        edges = {k: list(v) for k, v in vb["edges"].items()}
+        names, ops = cols["name"], cols["op"]
+        b_index = {n if o not in ("Input", "Output") else f"{o}:{n}": k for k, (n, o) in enumerate(zip(names, ops, strict=True))}
+        status = {n: "same" for n in names}
         status.update(self.status_b())
         changes = {m.b: m.changes for m in self.matches if m.b is not None and m.changes}
         pairs = self.pairs()
         a_map: dict[int, int] = {}
-        taken = {r[0] for r in rows}
-        scopes = [list(sc) for sc in vb["scopes"]]
-
-        def paths(sc: list[list[Any]]) -> list[str]:
-            out: list[str] = []
-            for label, parent in sc:  # parents come before children
-                out.append(f"{out[parent]}/{label}" if parent >= 0 else label)
-            return out
-
-        b_scope = {p: k for k, p in enumerate(paths(scopes))}
+        taken = set(names)
+        scopes = ScopeTable()
+        for sid in range(len(vb["scopes"]["path"])):  # b's scopes keep their ids
+            scopes.add_path(vb["scopes"]["path"][sid], vb["scopes"]["parent"][sid])
         scope_map: dict[int, int] = {-1: -1}
-        for k, p in enumerate(paths(va["scopes"])):
-            if p not in b_scope:
-                b_scope[p] = len(scopes)
-                scopes.append([va["scopes"][k][0], scope_map[va["scopes"][k][1]]])
-            scope_map[k] = b_scope[p]
-        for k, r in enumerate(va["nodes"]):
-            name, op = r[0], r[1]
+        for k, (path, parent) in enumerate(zip(va["scopes"]["path"], va["scopes"]["parent"], strict=True)):
+            scope_map[k] = scopes.add_path(path, scope_map[parent])
+        a_nodes = va["nodes"]
+        for k, (name, op) in enumerate(zip(a_nodes["name"], a_nodes["op"], strict=True)):
             if op in ("Input", "Output"):
                 key = f"{op}:{name}"
                 if key in b_index:
@@ -143,17 +145,21 @@ class GraphDiff:
             label = name if name not in taken else f"{name} (removed)"
             taken.add(label)
             status[label] = "removed"
-            a_map[k] = len(rows)
-            rows.append([label, *r[1:3], scope_map[r[3]], *r[4:]])
-        have = {(e[0], e[1]) for e in edges}
-        for src, dst, lab in va["edges"]:
+            a_map[k] = len(names)
+            for col in NODE_COLUMNS:
+                v = a_nodes[col][k]
+                cols[col].append(label if col == "name" else scope_map[v] if col == "scope" else v)
+        have = set(zip(edges["src"], edges["dst"], strict=True))
+        for src, dst, lab in zip(va["edges"]["src"], va["edges"]["dst"], va["edges"]["shape"], strict=True):
             s2, d2 = a_map[src], a_map[dst]
-            if (s2, d2) not in have and (status.get(rows[s2][0]) == "removed" or status.get(rows[d2][0]) == "removed"):
-                edges.append([s2, d2, lab])
+            if (s2, d2) not in have and (status.get(names[s2]) == "removed" or status.get(names[d2]) == "removed"):
+                edges["src"].append(s2)
+                edges["dst"].append(d2)
+                edges["shape"].append(lab)
                 have.add((s2, d2))
-        return {"name": f"{self.a.name} → {self.b.name}", "format": f"{self.a.format} → {self.b.format}",
-                "nodes": rows, "edges": edges, "scopes": scopes, "stats": vb["stats"], "status": status,
-                "changes": changes}
+        return {"version": vb["version"], "name": f"{self.a.name} → {self.b.name}",
+                "format": f"{self.a.format} → {self.b.format}", "nodes": cols, "edges": edges,
+                "scopes": scopes.table(), "stats": vb["stats"], "status": status, "changes": changes}
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd

@@ -436,55 +436,137 @@ class Graph:
 
     # -- the widget's payload --------------------------------------------------------------------
     def to_view(self) -> dict[str, Any]:
-        """A compact JSON payload for the browser: nodes, edges, scope tree, stats.
+        """The graph widget's payload (``widgets/schema/graph.schema.json``, ``GraphPayload``).
 
-        ``nodes`` rows are ``[name, op, category, scope_id, out_shape, dtype, params, macs, precision]``;
-        graph inputs and outputs are added as nodes of op ``Input`` / ``Output``.
+        Tables are stored by column, each field named: ``nodes`` (``name``, ``op``, ``category``,
+        ``scope``, ``shape``, ``dtype``, ``params``, ``macs``, ``precision``), ``edges`` (``src``,
+        ``dst`` node indices and the tensor's ``shape``) and ``scopes`` (the module tree: ``label``,
+        ``parent``, ``path``). Graph inputs and outputs are added as nodes of op ``Input`` / ``Output``.
         """
-        scope_ids: dict[tuple[str, ...], int] = {(): -1}
-        scopes: list[list[Any]] = []  # [label, parent]
-
-        def scope_id(scope: tuple[str, ...]) -> int:
-            if scope in scope_ids:
-                return scope_ids[scope]
-            parent = scope_id(scope[:-1])
-            scope_ids[scope] = len(scopes)
-            scopes.append([_short(scope[-1], scope[-2] if len(scope) > 1 else ""), parent])
-            return scope_ids[scope]
-
-        rows: list[list[Any]] = []
+        scopes = ScopeTable()
+        cols: dict[str, list[Any]] = {k: [] for k in NODE_COLUMNS}
         index: dict[str, int] = {}
+
+        def add(key: str, name: str, op: str, category: str, scope: int, shape: str, dtype: str,
+                params: int, macs: int, precision: str) -> None:
+            index[key] = len(cols["name"])
+            for k, v in zip(NODE_COLUMNS, (name, op, category, scope, shape, dtype, params, macs, precision),
+                            strict=True):
+                cols[k].append(v)
+
         for t in self.inputs:
-            index[f"input:{t}"] = len(rows)
             tt = self.tensors.get(t, Tensor(t))
-            rows.append([t, "Input", "io", -1, shape_str(tt.shape), tt.dtype or "", 0, 0, ""])
+            add(f"input:{t}", t, "Input", "io", -1, shape_str(tt.shape), tt.dtype or "", 0, 0, "")
         for n in self.nodes:
-            index[n.name] = len(rows)
             t = self.tensors.get(n.outputs[0]) if n.outputs else None
-            rows.append([n.name, n.op, op_category(n.op), scope_id(n.scope), shape_str(t.shape if t else None),
-                         (t.dtype if t else "") or "", n.params, n.macs, n.precision])
+            add(n.name, n.name, n.op, op_category(n.op), scopes.id(n.scope), shape_str(t.shape if t else None),
+                (t.dtype if t else "") or "", int(n.params), int(n.macs), n.precision)
         for t in self.outputs:
-            index[f"output:{t}"] = len(rows)
             tt = self.tensors.get(t, Tensor(t))
-            rows.append([t, "Output", "io", -1, shape_str(tt.shape), tt.dtype or "", 0, 0, ""])
-        edges = [[index[e.src], index[e.dst], shape_str(self.tensors.get(e.tensor, Tensor("")).shape)]
-                 for e in self.edges]
+            add(f"output:{t}", t, "Output", "io", -1, shape_str(tt.shape), tt.dtype or "", 0, 0, "")
+        edges: dict[str, list[Any]] = {"src": [], "dst": [], "shape": []}
+
+        def edge(src: str, dst: str, tensor: str | None) -> None:
+            edges["src"].append(index[src])
+            edges["dst"].append(index[dst])
+            edges["shape"].append(shape_str(self.tensors.get(tensor, Tensor("")).shape) if tensor else "")
+
+        for e in self.edges:
+            edge(e.src, e.dst, e.tensor)
         for t in self.inputs:
             for c in self.consumers.get(t, []):
-                edges.append([index[f"input:{t}"], index[c], shape_str(self.tensors.get(t, Tensor(t)).shape)])
+                edge(f"input:{t}", c, t)
         input_set = set(self.inputs)
         for n in self.nodes:  # graph inputs are not produced by nodes, so consumers were not recorded
             for t in n.inputs:
                 if t in input_set and n.name not in self.consumers.get(t, []):
-                    edges.append([index[f"input:{t}"], index[n.name], shape_str(self.tensors[t].shape)])
+                    edge(f"input:{t}", n.name, t)
         for t in self.outputs:
             if t in self.producer:
-                edges.append([index[self.producer[t]], index[f"output:{t}"], ""])
+                edge(self.producer[t], f"output:{t}", t)
             elif t in input_set:
-                edges.append([index[f"input:{t}"], index[f"output:{t}"], ""])
+                edge(f"input:{t}", f"output:{t}", t)
         stats = self.stats()
-        return {"name": self.name, "format": self.format, "nodes": rows, "edges": edges, "scopes": scopes,
-                "stats": {k: v for k, v in stats.items() if k not in ("inputs", "outputs")}}
+        return {"version": VIEW_VERSION, "name": self.name, "format": self.format, "nodes": cols, "edges": edges,
+                "scopes": scopes.table(), "stats": {k: v for k, v in stats.items() if k not in ("inputs", "outputs")}}
+
+
+#: the graph payload's version (``widgets/schema/graph.schema.json``); bumped when a field changes meaning
+VIEW_VERSION = 2
+#: the node table's columns, in the order ``Graph.to_view`` fills them
+NODE_COLUMNS = ("name", "op", "category", "scope", "shape", "dtype", "params", "macs", "precision")
+
+
+class ScopeTable:
+    """The module tree of a graph payload: one id per scope tuple, parents before children.
+
+    Each scope gets its full module ``path`` ("layer1.0.conv1") and a ``label`` for its folded box:
+    the last path segment, with the container's name when the segment is a number ("layer1.0", never
+    "0"), so the boxes of a ``ModuleList`` read as layers.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, ...], int] = {(): -1}
+        self.label: list[str] = []
+        self.parent: list[int] = []
+        self.path: list[str] = []
+
+    def id(self, scope: tuple[str, ...]) -> int:
+        """The id of ``scope`` (a tuple of module paths, outermost first), adding it and its parents."""
+        found = self._ids.get(scope)
+        if found is not None:
+            return found
+        parent = self.id(scope[:-1])
+        parent_path = self.path[parent] if parent >= 0 else ""
+        path = module_path(scope[-1], parent_path)
+        self._ids[scope] = len(self.path)
+        self.label.append(scope_label(path, parent_path))
+        self.parent.append(parent)
+        self.path.append(path)
+        return self._ids[scope]
+
+    def add_path(self, path: str, parent: int) -> int:
+        """A scope given by its full path and its parent's id (merging trees of two graphs)."""
+        key = (*self._key(parent), path)
+        if key in self._ids:
+            return self._ids[key]
+        self._ids[key] = len(self.path)
+        self.label.append(scope_label(path, self.path[parent] if parent >= 0 else ""))
+        self.parent.append(parent)
+        self.path.append(path)
+        return self._ids[key]
+
+    def _key(self, sid: int) -> tuple[str, ...]:
+        out: list[str] = []
+        while sid >= 0:
+            out.append(self.path[sid])
+            sid = self.parent[sid]
+        return tuple(reversed(out))
+
+    def table(self) -> dict[str, list[Any]]:
+        return {"label": self.label, "parent": self.parent, "path": self.path}
+
+
+def module_path(entry: str, parent_path: str) -> str:
+    """A scope entry's full module path: torch scopes are full paths already ("layer1.0" under "layer1");
+    ONNX name scopes may be relative ("conv1" under "layer1.0" -> "layer1.0.conv1")."""
+    if not parent_path or entry == parent_path or entry.startswith(parent_path + "."):
+        return entry
+    return f"{parent_path}.{entry}"
+
+
+def scope_label(path: str, parent_path: str) -> str:
+    """A module box's label: the path relative to its parent; a numbered child is named from the
+    nearest named module above it ("encoder.layer.0" -> "layer.0", "layers.1.2" -> "layers.1.2")."""
+    rel = path[len(parent_path) + 1:] if parent_path and path.startswith(parent_path + ".") else path
+    last = rel.rpartition(".")[2]
+    if not last.isdigit():
+        return last or rel
+    segs = path.split(".")
+    k = len(segs) - 1
+    while k > 0 and segs[k].isdigit():
+        k -= 1
+    return ".".join(segs[k:])
 
 
 

@@ -1,7 +1,8 @@
 """``GraphView``: the native graph widget, and ``DiffView``: two graphs side by side or merged.
 
-The browser half is ``workbench/widgets/graph.js`` (an anywidget ESM module): layout, drawing,
-folding, search and the details panel all run in the browser, so the widget needs nothing but the
+The browser half is TypeScript in ``widgets/src/graph/`` (the repository's top-level ``widgets/``
+package), bundled to ``workbench/widgets/graph.js`` at build time (an anywidget ESM module): layout,
+drawing, folding, search, minimap, export and the details panel all run in the browser, so the widget needs nothing but the
 kernel's comm channel and works the same in JupyterLab, Notebook 7, Voilà and behind a base URL.
 The kernel answers one request: a node's details (attributes, weights' statistics), on selection.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -21,8 +21,7 @@ import traitlets
 from workbench.analysis.graph_diff import GraphDiff, diff
 from workbench.core.errors import WorkbenchError
 from workbench.core.graph import Graph
-
-_WIDGETS = Path(__file__).resolve().parent.parent / "widgets"
+from workbench.ui import assets
 
 
 def as_graph(source: Any) -> Graph:
@@ -101,8 +100,9 @@ class GraphView(anywidget.AnyWidget):
 
     Args:
         source: a Model, a Graph, a path or a zoo name.
-        height: pixels.
-        fold_threshold: graphs with more nodes start folded by module until at most this many boxes show.
+        height: pixels; the view keeps it inside any layout (VBox, HBox, Voilà).
+        fold_threshold: graphs with more nodes start folded by module, opened level by level while at
+            most this many boxes show (lists of layers open so a transformer shows its layers).
 
     Example::
 
@@ -111,17 +111,20 @@ class GraphView(anywidget.AnyWidget):
         v
     """
 
-    _esm = _WIDGETS / "graph.js"
-    _css = _WIDGETS / "graph.css"
+    _esm = assets.esm("graph")
+    _css = assets.css("graph")
     data = traitlets.Dict().tag(sync=True)
     overlay_data = traitlets.Dict().tag(sync=True)
     extra = traitlets.Dict().tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
     height = traitlets.Int(560).tag(sync=True)
-    fold_threshold = traitlets.Int(1500).tag(sync=True)
+    fold_threshold = traitlets.Int(40).tag(sync=True)
+    #: views with the same non-empty group pan and zoom together (the panes of a side-by-side diff)
+    sync_group = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, source: Any, *, height: int = 560, fold_threshold: int = 1500,
+    def __init__(self, source: Any, *, height: int = 560, fold_threshold: int = 40,
                  _payload: dict[str, Any] | None = None, **kwargs: Any):
+        assets.require("graph")
         self.graph = source if _payload is not None else as_graph(source)
         super().__init__(data=_payload if _payload is not None else self.graph.to_view(), height=height,
                          fold_threshold=fold_threshold, **kwargs)
@@ -173,7 +176,7 @@ class _GraphLike:
     def __init__(self, d: GraphDiff, payload: dict[str, Any]):
         self._d = d
         self.name = payload["name"]
-        removed = {r[0] for r in payload["nodes"] if payload["status"].get(r[0]) == "removed"}
+        removed = {n for n in payload["nodes"]["name"] if payload["status"].get(n) == "removed"}
         self._removed = removed
         self.nodes = d.b.nodes + [d.a.node(n) for n in d.removed]
 
@@ -218,8 +221,9 @@ class DiffView(widgets.VBox):
             self.views = [view]
             super().__init__([summary, view])
             return
-        va = GraphView(d.a, height=height, **kwargs)
-        vb = GraphView(d.b, height=height, **kwargs)
+        group = f"diff-{id(self):x}"
+        va = GraphView(d.a, height=height, sync_group=group, **kwargs)
+        vb = GraphView(d.b, height=height, sync_group=group, **kwargs)
         for v, st in ((va, d.status_a()), (vb, d.status_b())):
             v.overlay_data = {"values": st, "label": "diff", "unit": "", "kind": "categorical", "categories": cats,
                               "colors": colors, "thresholds": [], "scale": "linear"}

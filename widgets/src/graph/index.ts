@@ -1,0 +1,23 @@
+/** anywidget entry of workbench.ui.GraphView (bundled to workbench/widgets/graph.js). */
+import type { RenderProps } from "../shared/anywidget";
+import { GraphCanvas, type GraphState } from "./view";
+
+function render({ model, el }: RenderProps<GraphState>): () => void {
+  const view = new GraphCanvas(el, model);
+  (el as HTMLElement & { __wbGraph?: GraphCanvas }).__wbGraph = view; // tests and the benchmark read positions, timings
+  model.on("change:data", () => { view.readyMs = 0; view.setData(model.get("data")); });
+  model.on("change:overlay_data", () => {
+    view.applyOverlay();
+    view.touch();
+    if (view.selected >= 0) view.showDetails(view.selected);
+  });
+  model.on("change:selected", () => view.selectByName(model.get("selected")));
+  model.on("change:height", () => view.setHeight(model.get("height")));
+  model.on("change:fold_threshold", () => view.setData(model.get("data")));
+  model.on("msg:custom", (msg: never) => view.onMessage(msg));
+  const sel = model.get("selected");
+  if (sel) requestAnimationFrame(() => view.selectByName(sel));
+  return () => view.destroy();
+}
+
+export default { render };
