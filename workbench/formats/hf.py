@@ -49,11 +49,17 @@ def custom_code(path: Path) -> dict[str, Any]:
 
 
 def load(path: Path, example_inputs: Any = None, task: str | None = None, *, trust: bool = False,
-         **options: Any) -> Model:
+         component: str | None = None, **options: Any) -> Model:
     """Load a model folder (no network: ``local_files_only``) with the class its ``config.architectures``
     names (or the auto class of ``task=``), inputs from that class's ``forward`` and the config
     (``workbench.formats.hf_tasks``), example inputs from the folder's tokenizer / processor. The native
-    object is a ``KeywordModule``: every caller passes the inputs by name, without a KV cache."""
+    object is a ``KeywordModule``: every caller passes the inputs by name, without a KV cache.
+
+    With a ``*-with-past`` task, a decoder takes its KV cache as inputs and returns it; an encoder-decoder
+    model (T5, BART, Whisper) is then loaded as one of its two parts, ``component="encoder"`` or
+    ``component="decoder"`` (one decoder step with its self-attention cache), each exported on its own."""
+    if component is not None and component not in hf_tasks.COMPONENTS:
+        raise ModelFormatError(f"unknown component {component!r}", f"pass one of {hf_tasks.COMPONENTS}")
     import torch
 
     tf = _transformers()
@@ -79,6 +85,18 @@ def load(path: Path, example_inputs: Any = None, task: str | None = None, *, tru
         raise ModelFormatError(f"transformers could not load the folder {path}: {first}",
                                "the folder needs config.json and the weights (model.safetensors or pytorch_model.bin)") from None
     module.eval()
+    seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+    if task is not None and task.endswith("-with-past") and seq2seq:
+        if component is None:
+            raise ModelFormatError(f"{type(module).__name__} is an encoder-decoder model: with {task!r} it loads as "
+                                   "two models, its encoder and one decoder step with the KV cache",
+                                   f"load each: wb.load(folder, task={task!r}, component='encoder') and "
+                                   "component='decoder'")
+        return _load_seq2seq(path, module, config, task, component, **options)
+    if component is not None:
+        raise ModelFormatError(f"component={component!r} applies to encoder-decoder models loaded with a "
+                               f"'-with-past' task; this is {type(module).__name__} with task {task!r}",
+                               "leave component out, or pass task='text2text-generation-with-past'")
     if task is not None and task.endswith("-with-past"):
         return _load_with_past(path, module, config, task, **options)
     plans = {p.name: p for p in hf_tasks.plan_inputs(module, config, path)} if example_inputs is None else {}
@@ -121,6 +139,51 @@ def _load_with_past(path: Path, module: Any, config: Any, task: str, **options: 
                            "parameters": wrapped.metadata["parameters"]})
 
 
+def _load_seq2seq(path: Path, module: Any, config: Any, task: str, component: str, **options: Any) -> Model:
+    """The encoder, or one decoder step with its self-attention KV cache, of an encoder-decoder model
+    (``hf_tasks.seq2seq_module_classes``)."""
+    import torch
+    from transformers import DynamicCache, EncoderDecoderCache
+
+    encoder_cls, decoder_cls = hf_tasks.seq2seq_module_classes()
+    plans = hf_tasks.seq2seq_encoder_inputs(hf_tasks.plan_inputs(module, config, path))
+    encoder = encoder_cls(module, [p.name for p in plans])
+    feeds = {p.name: torch.from_numpy(np.ascontiguousarray(p.example)) for p in plans}
+    with torch.no_grad():
+        hidden = encoder(**feeds)[0]
+        # the cache's layout (layers, heads, head size) from one step of the model itself, not the config
+        kw = {"attention_mask": feeds["attention_mask"]} if "attention_mask" in feeds else {}
+        start = torch.zeros((hidden.shape[0], 1), dtype=torch.long)
+        probe = module(encoder_outputs=(hidden,), decoder_input_ids=start, use_cache=True, return_dict=True,
+                       past_key_values=EncoderDecoderCache(DynamicCache(), DynamicCache()), **kw)
+    own = hf_tasks.cache_tensors(probe.past_key_values.self_attention_cache,
+                                 len(probe.past_key_values.self_attention_cache.layers))
+    layers, heads, head_dim = len(own) // 2, int(own[0].shape[1]), int(own[0].shape[3])
+    meta = {"architecture": ",".join(config.architectures or [config.model_type]), "class": type(module).__name__,
+            "task": task, "component": component}
+    if component == "encoder":
+        names, outputs, wrapper = [p.name for p in plans], ["last_hidden_state"], encoder
+        dyn = {p.name: p.axes for p in plans}
+        examples = {p.name: p.example for p in plans}
+    else:
+        dplans = hf_tasks.plan_seq2seq_decoder_inputs(config, plans, hidden.numpy(), (layers, heads, head_dim))
+        wrapper = decoder_cls(module, layers, masked="attention_mask" in feeds)
+        names = [p.name for p in dplans]
+        outputs = ["logits"] + [f"present.{i}.decoder.{kv}" for i in range(layers) for kv in ("key", "value")]
+        dyn = {p.name: p.axes for p in dplans}
+        examples = {p.name: p.example for p in dplans}
+        meta["kv_cache_layers"] = layers
+    wrapped = from_module(wrapper, examples, name=f"{path.name}-{component}", input_names=names,
+                          output_names=outputs, dynamic_axes=dyn, **options)
+    # present: (batch, heads, past + new tokens, head size), named here (a head count equal to the example's
+    # decoder length would otherwise be taken for its axis)
+    outs = [s if not s.name.startswith("present.") else
+            type(s)(s.name, ("batch", heads, "total_sequence", head_dim), s.dtype) for s in wrapped.outputs]
+    meta["parameters"] = wrapped.metadata["parameters"]
+    return Model("hf", name=f"{path.name}-{component}", path=path, inputs=wrapped.inputs, outputs=outs,
+                 native=wrapper, example_feeds=wrapped.example_inputs(), metadata=meta)
+
+
 def load_hub(model_id: str, **options: Any) -> Model:
     """Download ``model_id`` from the Hugging Face hub (or take it from the local cache), then load it."""
     _transformers()
@@ -152,7 +215,7 @@ class HuggingFaceFormat(Format):
     suffixes = ()
     folder = True
     priority = 60  # after Core ML: an .mlpackage is a folder too
-    facts = ("architecture", "class", "task", "parameters")
+    facts = ("architecture", "class", "task", "component", "parameters")
 
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:

@@ -43,7 +43,14 @@ TASKS: dict[str, tuple[str, ...]] = {
     "object-detection": ("AutoModelForObjectDetection",),
     "audio-classification": ("AutoModelForAudioClassification",),
     "automatic-speech-recognition": ("AutoModelForSpeechSeq2Seq", "AutoModelForCTC"),
+    # encoder-decoder models as a pair (``component="encoder"`` / ``"decoder"``): the decoder takes its
+    # self-attention KV cache as inputs and returns it grown (``past_key_values.{i}.decoder.key`` ->
+    # ``present.{i}.decoder.key``); see ``seq2seq_module_classes``
+    "text2text-generation-with-past": ("AutoModelForSeq2SeqLM",),
+    "automatic-speech-recognition-with-past": ("AutoModelForSpeechSeq2Seq",),
 }
+#: the parts an encoder-decoder model exports as (``wb.load(folder, task=..., component=...)``)
+COMPONENTS = ("encoder", "decoder")
 TEXT_LENGTH = 16
 DECODER_LENGTH = 4
 AUDIO_SAMPLES = 4000
@@ -263,16 +270,113 @@ def kv_module_class() -> Any:
                 cache.update(named[f"past_key_values.{i}.key"], named[f"past_key_values.{i}.value"], i)
             out = self.model(input_ids=named["input_ids"], attention_mask=named["attention_mask"],
                              past_key_values=cache, use_cache=True, return_dict=True)
-            present = []
-            for i in range(self.layers):
-                layer = out.past_key_values.layers[i] if hasattr(out.past_key_values, "layers") else None
-                key, value = (layer.keys, layer.values) if layer is not None else out.past_key_values[i]
-                present += [key, value]
-            return (out.logits, *present)
+            return (out.logits, *cache_tensors(out.past_key_values, self.layers))
 
     KVCacheModule.__module__ = __name__
     KVCacheModule.__qualname__ = "KVCacheModule"
     return KVCacheModule
+
+
+def cache_tensors(cache: Any, layers: int) -> list[Any]:
+    """The keys and values of a transformers cache (``DynamicCache``), layer by layer: ``[k0, v0, k1, …]``."""
+    out = []
+    for i in range(layers):
+        layer = cache.layers[i] if hasattr(cache, "layers") else None
+        key, value = (layer.keys, layer.values) if layer is not None else cache[i]
+        out += [key, value]
+    return out
+
+
+def seq2seq_encoder_inputs(plans: list[InputPlan]) -> list[InputPlan]:
+    """The encoder's share of an encoder-decoder model's inputs (all but the decoder's)."""
+    return [p for p in plans if not p.name.startswith("decoder_")]
+
+
+def plan_seq2seq_decoder_inputs(config: Any, encoder_inputs: list[InputPlan], hidden: np.ndarray,
+                                cache_shape: tuple[int, int, int]) -> list[InputPlan]:
+    """Inputs of one decoder step of an encoder-decoder model with its self-attention cache: ``input_ids``
+    (the new decoder tokens), ``encoder_attention_mask`` (when the encoder takes a mask),
+    ``encoder_hidden_states`` (the encoder's output ``hidden``), ``past_key_values.{i}.decoder.key`` /
+    ``.value`` (batch, heads, past length, head size; ``cache_shape`` = (layers, heads, head size))."""
+    rng = np.random.default_rng(1)
+    start = getattr(config, "decoder_start_token_id", None)
+    start = int(start if start is not None else getattr(config, "pad_token_id", 0) or 0)
+    vocab = int(getattr(config, "vocab_size", 100))
+    batch = hidden.shape[0]
+    ids = np.concatenate([np.full((batch, 1), start, np.int64),
+                          rng.integers(3, max(4, vocab), (batch, DECODER_LENGTH - 1)).astype(np.int64)], axis=1)
+    plans = [InputPlan("input_ids", ids, {0: "batch", 1: "sequence"})]
+    mask = next((p for p in encoder_inputs if p.name == "attention_mask"), None)
+    if mask is not None:
+        plans.append(InputPlan("encoder_attention_mask", mask.example, {0: "batch", 1: "encoder_sequence"}))
+    plans.append(InputPlan("encoder_hidden_states", hidden.astype(np.float32), {0: "batch", 1: "encoder_sequence"}))
+    layers, heads, head_dim = cache_shape
+    for i in range(layers):
+        for kv in ("key", "value"):
+            plans.append(InputPlan(f"past_key_values.{i}.decoder.{kv}",
+                                   rng.standard_normal((batch, heads, PAST_LENGTH, head_dim)).astype(np.float32),
+                                   {0: "batch", 2: "past_sequence"}))
+    return plans
+
+
+@functools.cache
+def seq2seq_module_classes() -> tuple[Any, Any]:
+    """``(Seq2SeqEncoder, Seq2SeqDecoder)``: an encoder-decoder model split into the pair it deploys as
+    (Optimum's ``encoder_model.onnx`` + a decoder with past). The decoder handles every step, the first
+    included, in one graph: its past may be empty (length 0), so no ``use_cache_branch`` is needed. Only
+    the self-attention cache is carried: cross-attention keys and values are recomputed from
+    ``encoder_hidden_states`` at each step (two small MatMuls per layer), which keeps the graph free of
+    branches and of architecture-specific cache handling."""
+    import torch
+
+    class Seq2SeqEncoder(torch.nn.Module):
+        """The encoder: its inputs by name -> ``last_hidden_state``."""
+
+        def __init__(self, model: Any, input_names: list[str]) -> None:
+            super().__init__()
+            self.model = model
+            self.input_names = list(input_names)
+            self.config = getattr(model, "config", None)
+
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            named = dict(zip(self.input_names, args, strict=False))
+            named.update(kwargs)
+            return (self.model.get_encoder()(**named, return_dict=True).last_hidden_state,)
+
+    class Seq2SeqDecoder(torch.nn.Module):
+        """One decoder step: ``(input_ids, [encoder_attention_mask], encoder_hidden_states, *past)`` with
+        ``past`` the self-attention keys and values of each layer, returning ``(logits, *present)``."""
+
+        def __init__(self, model: Any, layers: int, masked: bool) -> None:
+            super().__init__()
+            self.model = model
+            self.layers = layers
+            self.masked = masked
+            self.config = getattr(model, "config", None)
+
+        @property
+        def input_names(self) -> list[str]:
+            return (["input_ids"] + (["encoder_attention_mask"] if self.masked else []) + ["encoder_hidden_states"]
+                    + [f"past_key_values.{i}.decoder.{kv}" for i in range(self.layers) for kv in ("key", "value")])
+
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            from transformers import DynamicCache, EncoderDecoderCache
+
+            named = dict(zip(self.input_names, args, strict=False))
+            named.update(kwargs)
+            own = DynamicCache()
+            for i in range(self.layers):
+                own.update(named[f"past_key_values.{i}.decoder.key"], named[f"past_key_values.{i}.decoder.value"], i)
+            extra = {"attention_mask": named["encoder_attention_mask"]} if self.masked else {}
+            out = self.model(encoder_outputs=(named["encoder_hidden_states"],), decoder_input_ids=named["input_ids"],
+                             past_key_values=EncoderDecoderCache(own, DynamicCache()), use_cache=True,
+                             return_dict=True, **extra)
+            return (out.logits, *cache_tensors(out.past_key_values.self_attention_cache, self.layers))
+
+    for cls in (Seq2SeqEncoder, Seq2SeqDecoder):
+        cls.__module__ = __name__
+        cls.__qualname__ = cls.__name__
+    return Seq2SeqEncoder, Seq2SeqDecoder
 
 
 @functools.cache
@@ -312,4 +416,6 @@ def __getattr__(name: str) -> Any:  # pickle (the worker) finds the class by nam
         return keyword_module_class()
     if name == "KVCacheModule":
         return kv_module_class()
+    if name in ("Seq2SeqEncoder", "Seq2SeqDecoder"):
+        return seq2seq_module_classes()[name == "Seq2SeqDecoder"]
     raise AttributeError(name)
