@@ -11,7 +11,7 @@ import numpy as np
 from workbench.core.errors import BackendUnavailable, ModelFormatError, OfflineError, UntrustedCodeError
 from workbench.core.model import Model
 from workbench.core.registry import Format, register_format
-from workbench.formats import hf_tasks
+from workbench.formats import hf_perplexity, hf_tasks
 from workbench.formats.torch_module import from_module, read_graph
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,7 +112,11 @@ def load(path: Path, example_inputs: Any = None, task: str | None = None, *, tru
     wrapper = keyword_module(module, names, list(probe), fixed)
     wrapped = from_module(wrapper, feeds, name=path.name, input_names=names, output_names=list(probe),
                           dynamic_axes=dyn, **options)
+    # a causal LM is scored by its perplexity on a small real text at every step (formats/hf_perplexity.py)
+    scored = (example_inputs is None and hf_perplexity.is_causal_lm(module) and "logits" in probe
+              and set(names) <= {"input_ids", "attention_mask"})
     return Model("hf", name=path.name, path=path, inputs=wrapped.inputs, outputs=wrapped.outputs, native=wrapper,
+                 task=hf_perplexity.PerplexityTask.for_folder(path, config, wrapped.example_inputs()) if scored else None,
                  example_feeds=wrapped.example_inputs(),
                  metadata={"architecture": ",".join(config.architectures or [config.model_type]),
                            "class": type(module).__name__, "task": task,

@@ -257,6 +257,15 @@ def validate_step(result: Model, parent: Model, *, isolate: bool | None = None, 
         sign = 1.0 if getattr(result.task, "higher_is_better", True) else -1.0
         drop = {k: sign * (original_metrics[k] - metrics[k]) for k in metrics if k in original_metrics}
     figures: dict[str, Any] = {"passed": bool(vs_parent) and bool(vs_original)}
+    # a task may bound its metric's drop by precision (a causal LM's perplexity: formats/hf_perplexity.py)
+    bound = getattr(result.task, "metric_tolerance", None)
+    if drop and original_metrics and bound is not None:
+        allowed = bound(p_original, original_metrics)
+        figures["metric_tolerance"] = allowed
+        exceeded = sorted(k for k, v in drop.items() if k in allowed and not v <= allowed[k])
+        if exceeded:
+            figures["passed"] = False
+            figures["metric_exceeded"] = exceeded
     # the headline: each measure from the output where it is worst, with that output's name
     worst = worst_per_measure(vs_original.results)
     figures.update({k: worst.get(k) for k in ("max_abs", "rel_l2", "cosine", "top1", "topk")})
