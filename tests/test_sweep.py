@@ -119,3 +119,16 @@ def test_pinned_cores_are_never_shared():
 def test_bad_arguments_are_clear_errors(options, words):
     with pytest.raises(WorkbenchError, match=words.replace("(", r"\(")):
         wb.sweep("digits-cnn", **{"progress": False, **options})
+
+
+def test_autotune_on_ray_times_each_configuration_as_a_pinned_task(local_ray):
+    space = {"backends": [ORT], "precisions": ["fp32"], "threads": [1, 2], "graph_optimization_level": ["all"]}
+    tuned = wb.autotune("digits-cnn", max_metric_drop=0.02, space=space, include_torch=False, duration_s=0.1,
+                        confirm=0, executor="ray")
+    assert [t.options.get("threads") for t in tuned.trials] == [1, 2]
+    for t in tuned.trials:
+        assert t.error is None, t.error
+        assert t.p50_ms > 0 and t.metric is not None and 0.8 < t.metric <= 1.0 and t.valid
+    assert tuned.best in tuned.trials
+    with pytest.raises(WorkbenchError, match="unknown executor"):
+        wb.autotune("digits-cnn", space=space, executor="dask")

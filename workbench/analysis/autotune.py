@@ -344,6 +344,10 @@ def autotune(
     include_torch: bool = True,
     static_shapes: bool = True,
     progress: bool = False,
+    executor: str = "sequential",
+    address: str | None = None,
+    num_cpus: int | None = None,
+    exclusive: bool = False,
 ) -> TuneResult:
     """Find the fastest configuration of ``model`` whose accuracy stays within budget.
 
@@ -363,12 +367,21 @@ def autotune(
         include_torch: time the original on torch eager too (the baseline).
         static_shapes: give OpenVINO an IR with the inputs fixed at ``batch`` (as ``benchmark_app
             -shape`` does) rather than the dynamic-batch export.
+        executor: ``"sequential"`` (each configuration timed here, one after another) or ``"ray"``: the
+            artifacts are made here (registered steps, cached in the workspace), then each configuration
+            is timed and validated as a Ray task asking for its ``threads`` CPUs (a whole node without a
+            ``threads`` knob), pinned to cores no other trial holds (``workbench.analysis.sweep``). The
+            finalists are re-timed here, one after another, interleaved.
+        address, num_cpus, exclusive: for ``executor="ray"``: the cluster (None starts Ray here with
+            ``num_cpus`` CPUs), and one trial per node at a time (see ``workbench.analysis.sweep``).
     """
     from workbench.analysis.bench import benchmark, environment
-    from workbench.analysis.compare import as_model, compare
+    from workbench.analysis.compare import as_model
     from workbench.steps.export import export
 
     original = as_model(model)
+    if executor not in ("sequential", "ray"):
+        raise WorkbenchError(f"unknown executor {executor!r}", "use executor='sequential' or executor='ray'")
     space = {**default_space(), **(space or {})}
     quick = settings.quick()
     duration_s = duration_s if duration_s is not None else (0.3 if quick else 1.0)
@@ -422,42 +435,25 @@ def autotune(
         return artifacts[key]
 
     trials: list[Trial] = []
+    jobs: list[tuple[Trial, Model]] = []
     for backend, precision, options in configs:
         trial = Trial(backend, precision, dict(options), "")
         trials.append(trial)
         try:
             m = artifact(backend, precision)
-            trial.model = str(m.path) if m.path is not None else m.name
-            say(f"trial {trial.label} …")
-            report = benchmark((m, backend, options), batch_sizes=batch, duration_s=duration_s, warmup=3)
-            r = report[0]
-            if not r.ok:
-                raise WorkbenchError(r.error or "benchmark failed")
-            trial.p50_ms, trial.p90_ms, trial.throughput, trial.noisy = (r.latency.p50, r.latency.p90,
-                                                                         r.throughput, r.noisy)
-            comparison = compare(original, (m, backend, options), inputs=inputs)
-            res = comparison.results[0]
-            trial.rel_l2 = max(x.rel_l2 for x in comparison.results)
-            trial.cosine = min(x.cosine for x in comparison.results)
-            trial.top1 = res.top1
-            reasons = [] if comparison else [x.reason for x in comparison.results if not x.passed]
-            if max_error is not None:
-                reasons = [] if trial.rel_l2 <= max_error else [f"rel_l2 {trial.rel_l2:.3g} > max_error {max_error:g}"]
-            if evaluates:
-                metric = m.evaluate(backend, **options) if m is not original else base_metric
-                name = task.metric_name if task.metric_name in metric else next(iter(metric))
-                trial.metric = metric[name]
-                drop = base_metric[name] - metric[name]
-                trial.metric_drop = drop if task.higher_is_better else -drop
-                if trial.metric_drop > max_metric_drop:
-                    reasons.append(f"{name} drops by {trial.metric_drop:.4f} > {max_metric_drop:g}")
-                elif max_error is None:
-                    reasons = []  # within the metric budget: the metric decides, not the output tolerance
-            trial.valid = not reasons
-            trial.reason = "; ".join(reasons)
         except Exception as err:  # noqa: BLE001 - one configuration failing must not stop the sweep
-            trial.error = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-            trial.reason = "could not run"
+            trial.error, trial.reason = _one_line(err), "could not run"
+            continue
+        trial.model = str(m.path) if m.path is not None else m.name
+        jobs.append((trial, m))
+    budget_args = (inputs, batch, duration_s, max_error, max_metric_drop if evaluates else None, base_metric)
+    if executor == "sequential":
+        for trial, m in jobs:
+            say(f"trial {trial.label} …")
+            measure_trial(trial, original, None if m is original else m, *budget_args)
+    else:
+        _measure_on_ray(jobs, original, budget_args, address=address, num_cpus=num_cpus, exclusive=exclusive,
+                        say=say)
 
     # re-time the fastest valid configurations, interleaved, so the choice is not one noisy sample
     finalists = sorted((t for t in trials if t.valid and t.error is None), key=lambda t: t.p50_ms)[:max(confirm, 0)]
@@ -492,6 +488,78 @@ def autotune(
                                                  Code(f"m0.calibration_data(n={samples}, batch=1)"))
         script = _script(original, best, steps, batch)
     return TuneResult(original.name, trials, best, error_axis, budget, script, environment(), skipped)
+
+
+def _one_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+
+
+def measure_trial(trial: Trial, original: Model, m: Model | None, inputs: list[dict[str, Any]], batch: int,
+                  duration_s: float, max_error: float | None, max_metric_drop: float | None,
+                  base_metric: dict[str, float] | None, pin: bool = False) -> Trial:
+    """Time ``m`` (None: the original itself) on the trial's runtime and validate it against ``original``
+    (its outputs, and the task metric's drop when ``max_metric_drop`` is given); fill ``trial`` in and return it. An error is recorded
+    on the trial, never raised. ``pin``: claim and pin the trial's ``threads`` cores while it runs (as a
+    Ray task; ``workbench.analysis.sweep.pinned_cores``)."""
+    from workbench.analysis.bench import benchmark
+    from workbench.analysis.compare import compare
+    from workbench.analysis.sweep import pinned_cores
+
+    backend, options = trial.backend, trial.options
+    m = original if m is None else m
+    try:
+        with pinned_cores(options.get("threads") if pin else None):
+            report = benchmark((m, backend, options), batch_sizes=batch, duration_s=duration_s, warmup=3)
+            r = report[0]
+            if not r.ok:
+                raise WorkbenchError(r.error or "benchmark failed")
+            trial.p50_ms, trial.p90_ms, trial.throughput, trial.noisy = (r.latency.p50, r.latency.p90,
+                                                                         r.throughput, r.noisy)
+            comparison = compare(original, (m, backend, options), inputs=inputs)
+            res = comparison.results[0]
+            trial.rel_l2 = max(x.rel_l2 for x in comparison.results)
+            trial.cosine = min(x.cosine for x in comparison.results)
+            trial.top1 = res.top1
+            reasons = [] if comparison else [x.reason for x in comparison.results if not x.passed]
+            if max_error is not None:
+                reasons = [] if trial.rel_l2 <= max_error else [f"rel_l2 {trial.rel_l2:.3g} > max_error {max_error:g}"]
+            task = original.task
+            if max_metric_drop is not None and base_metric is not None and task is not None:
+                metric = m.evaluate(backend, **options) if m is not original else base_metric
+                name = task.metric_name if task.metric_name in metric else next(iter(metric))
+                trial.metric = metric[name]
+                drop = base_metric[name] - metric[name]
+                trial.metric_drop = drop if task.higher_is_better else -drop
+                if trial.metric_drop > max_metric_drop:
+                    reasons.append(f"{name} drops by {trial.metric_drop:.4f} > {max_metric_drop:g}")
+                elif max_error is None:
+                    reasons = []  # within the metric budget: the metric decides, not the output tolerance
+            trial.valid = not reasons
+            trial.reason = "; ".join(reasons)
+    except Exception as err:  # noqa: BLE001 - one configuration failing must not stop the sweep
+        trial.error = _one_line(err)
+        trial.reason = "could not run"
+    return trial
+
+
+def _measure_on_ray(jobs: list[tuple[Trial, Model]], original: Model, budget_args: tuple[Any, ...], *,
+                    address: str | None, num_cpus: int | None, exclusive: bool, say: Any) -> None:
+    """``measure_trial`` for every job as a Ray task (``workbench.analysis.sweep``: its CPUs are the trial's
+    threads, pinned; a trial whose worker dies is recorded as an error). The trials are filled in place."""
+    from workbench.analysis.sweep import one_line, ray_map, ray_session
+    from workbench.steps.base import portable
+
+    source = portable(original)
+    calls = [((trial, source, None if m is original else portable(m), *budget_args, True),
+              trial.options.get("threads")) for trial, m in jobs]
+    with ray_session(address, num_cpus) as (ray, _):
+        for i, result in ray_map(ray, measure_trial, calls, exclusive=exclusive):
+            trial = jobs[i][0]
+            if isinstance(result, BaseException):
+                trial.error, trial.reason = one_line(result), "could not run"
+            else:
+                vars(trial).update(vars(result))  # the same Trial object, with the task's figures
+            say(f"trial {trial.label}: {trial.error or f'{trial.p50_ms:.3f} ms'}")
 
 
 def _script(original: Model, best: Trial, steps: list[StepCall], batch: int) -> str:

@@ -610,13 +610,13 @@ def _cluster(ray: Any) -> dict[str, Any]:
     return {"nodes": len(nodes), "cpus_per_node": cpus, "bench_slots": bench}
 
 
-def _resources(spec: TrialSpec, cluster: dict[str, Any], exclusive: bool) -> dict[str, Any]:
-    """The Ray task options of a trial: its CPUs (threads, or a whole node), and for ``exclusive`` the
-    node's bench slot (or its CPUs, spread)."""
+def task_options(threads: int | None, cluster: dict[str, Any], exclusive: bool) -> dict[str, Any]:
+    """The Ray task options of a trial with ``threads`` intra-op threads: that many CPUs (None: a whole
+    node), and for ``exclusive`` the node's bench slot (or, where no node declares one, its CPUs, spread)."""
     cpus = cluster["cpus_per_node"] or [1]
-    need = spec.threads or min(cpus)
+    need = threads or min(cpus)
     if need > max(cpus):
-        raise WorkbenchError(f"threads={spec.threads} needs {need} CPUs; the largest Ray node has {max(cpus)}",
+        raise WorkbenchError(f"threads={threads} needs {need} CPUs; the largest Ray node has {max(cpus)}",
                              "use fewer threads, or a cluster with larger nodes")
     opts: dict[str, Any] = {"num_cpus": need, "max_retries": 0}
     if exclusive:
@@ -628,37 +628,50 @@ def _resources(spec: TrialSpec, cluster: dict[str, Any], exclusive: bool) -> dic
     return opts
 
 
-def _run_ray(specs: list[TrialSpec], loader: Any, workspace: str, ray: Any, exclusive: bool,
-             done: Callable[[SweepTrial], None]) -> None:
+def ray_map(ray: Any, fn: Callable[..., Any], calls: Sequence[tuple[tuple[Any, ...], int | None]], *,
+            exclusive: bool = False, submitted: Callable[[int], None] | None = None) -> Iterator[tuple[int, Any]]:
+    """Run ``fn(*args)`` for each ``(args, threads)`` of ``calls`` as a Ray task with ``task_options``;
+    yield ``(index, result)`` as each finishes, the result being the exception where the task could not
+    be placed or its worker died. Interrupted (the generator closed), the tasks still pending are cancelled."""
     cluster = _cluster(ray)
-    remote = ray.remote(run_trial)
-    pending: dict[Any, TrialSpec] = {}
-    for spec in specs:
-        try:
-            opts = _resources(spec, cluster, exclusive)
-        except WorkbenchError as err:
-            row = spec.row()
-            row.status, row.error = "failed", one_line(err)
-            done(row)
-            continue
-        ref = remote.options(**opts).remote(spec, loader, workspace, True)
-        pending[ref] = spec
-        channel.report("planned", key=spec.index, label=spec.row().label)
+    remote = ray.remote(fn)
+    pending: dict[Any, int] = {}
     try:
+        for i, (args, threads) in enumerate(calls):
+            try:
+                opts = task_options(threads, cluster, exclusive)
+            except WorkbenchError as err:
+                yield i, err
+                continue
+            pending[remote.options(**opts).remote(*args)] = i
+            if submitted is not None:
+                submitted(i)
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                spec = pending.pop(ref)
+                i = pending.pop(ref)
                 try:
-                    row = ray.get(ref)
-                except Exception as err:  # noqa: BLE001 - a dead worker or lost node fails this trial only
-                    row = spec.row()
-                    row.status, row.error = "failed", one_line(err)
-                done(row)
+                    result = ray.get(ref)
+                except Exception as err:  # noqa: BLE001 - a dead worker or lost node fails this call only
+                    result = err
+                yield i, result
     finally:
         for ref in pending:  # interrupted: stop what is still queued or running
             with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)
+
+
+def _run_ray(specs: list[TrialSpec], loader: Any, workspace: str, ray: Any, exclusive: bool,
+             done: Callable[[SweepTrial], None]) -> None:
+    def submitted(i: int) -> None:
+        channel.report("planned", key=specs[i].index, label=specs[i].row().label)
+
+    calls = [((spec, loader, workspace, True), spec.threads) for spec in specs]
+    for i, row in ray_map(ray, run_trial, calls, exclusive=exclusive, submitted=submitted):
+        if isinstance(row, BaseException):
+            err, row = row, specs[i].row()
+            row.status, row.error = "failed", one_line(err)
+        done(row)
 
 
 def sweep(
