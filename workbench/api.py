@@ -245,3 +245,24 @@ def sweep(models: Any, **options: Any) -> Any:
     # names and paths travel as they are (each trial loads them where it runs); anything else is loaded here
     loaded = [m if isinstance(m, str | os.PathLike | Model) else model_of(m) for m in items]
     return module.sweep(loaded, loader=options.pop("loader", model_of), **options)
+
+
+def package(model: Any, target: str, **options: Any) -> Any:
+    """``wb.package``: see ``workbench.serving.package``; the model may be a name or path."""
+    from workbench import serving
+
+    return serving.package(model_of(model), target, **options)
+
+
+def serve(model: Any, target: str = "http", **options: Any) -> Any:
+    """``wb.serve``: see ``workbench.serving.serve``; the model may be a name or path."""
+    from workbench import serving
+
+    return serving.serve(model_of(model), target, **options)
+
+
+def load_test(endpoint: Any, **options: Any) -> Any:
+    """``wb.load_test``: see ``workbench.serving.load_test.load_test``."""
+    from workbench.serving import load_test as module
+
+    return module.load_test(endpoint, **options)

@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover
 PLUGIN_PACKAGES = ("workbench.formats", "workbench.runtimes", "workbench.steps")
 ENTRY_POINT_GROUPS = PLUGIN_PACKAGES
 STEP_KINDS = ("export", "convert", "quantize")
+#: serving targets (``wb.package``/``wb.serve``) live a layer higher and are discovered only when asked for
+SERVER_PACKAGE = "workbench.serving"
 
 
 # -- formats -------------------------------------------------------------------------------------
@@ -143,6 +145,8 @@ _lock = threading.RLock()
 _formats: dict[str, type[Format]] = {}
 _runtimes: dict[str, type[Runner]] = {}
 _steps: dict[tuple[str, str], StepPlugin] = {}
+_servers: dict[str, type] = {}
+_servers_discovered = False
 _discovered = False
 _discovery_errors: list[str] = []
 
@@ -191,6 +195,42 @@ def register_step(
         return func
 
     return decorate
+
+
+def register_server(cls: F) -> F:
+    """Class decorator: add a serving target (a ``workbench.serving.base.Server`` subclass) under its ``name``."""
+    if not getattr(cls, "name", ""):
+        raise ValueError(f"{cls.__name__} has no server name")
+    with _lock:
+        _servers[cls.name] = cls
+    return cls
+
+
+def servers() -> dict[str, type]:
+    """Every registered serving target by name: the modules of ``workbench.serving`` (imported on the first
+    call, not by ``discover``: serving sits above the steps) and the entry point group of the same name."""
+    global _servers_discovered
+    with _lock:
+        if not _servers_discovered:
+            package = importlib.import_module(SERVER_PACKAGE)
+            for info in pkgutil.iter_modules(package.__path__):
+                if not info.name.startswith("_"):
+                    importlib.import_module(f"{SERVER_PACKAGE}.{info.name}")
+            for ep in importlib_metadata.entry_points(group=SERVER_PACKAGE):
+                try:
+                    importlib.import_module(ep.value.split(":")[0])
+                except Exception as err:  # noqa: BLE001 - a broken third-party plugin must not break the rest
+                    _discovery_errors.append(f"{SERVER_PACKAGE} plugin {ep.name!r} ({ep.value}) failed to import: {err}")
+            _servers_discovered = True
+        return dict(_servers)
+
+
+def get_server(name: str) -> type:
+    """The serving target ``name``; an unknown name is an error listing the registered ones."""
+    known = servers()
+    if name not in known:
+        raise WorkbenchError(f"unknown serving target {name!r}", f"pass one of: {', '.join(known)}")
+    return known[name]
 
 
 def discover() -> None:
