@@ -77,7 +77,7 @@ def test_the_debugger_ranks_the_outlier_layer_first_on_onnxruntime_qdq(outlier_m
 def test_accuracy_budget_keeps_the_fewest_layers_float_and_says_why(outlier_mlp):
     plain = wb.quantize(outlier_mlp, "onnxruntime", "static", validate=False)
     budget = 0.01
-    q = wb.quantize(outlier_mlp, "onnxruntime", "static", accuracy_budget=budget, validate=False)
+    q = wb.quantize(outlier_mlp, "onnxruntime", "static", accuracy_budget=budget, finer=False, validate=False)
     search = q.metadata["accuracy_budget"]
     assert isinstance(search, BudgetSearch) and search.met, search.summary()
     kept = [k["node"] for k in search.kept_float]
@@ -90,8 +90,19 @@ def test_accuracy_budget_keeps_the_fewest_layers_float_and_says_why(outlier_mlp)
     assert search.float_metric - plain.evaluate()["accuracy"] > budget
     assert json.loads(search.to_json())["met"] is True
     # the trials were cached steps: asking again runs no new quantization
-    again = wb.quantize(outlier_mlp, "onnxruntime", "static", accuracy_budget=budget, validate=False)
+    again = wb.quantize(outlier_mlp, "onnxruntime", "static", accuracy_budget=budget, finer=False, validate=False)
     assert again.path == q.path
+
+
+def test_accuracy_budget_moves_the_outlier_layer_to_smooth_quant_instead_of_float(outlier_mlp):
+    """With finer schemes (the default), the outlier-channel MatMul stays INT8: SmoothQuant moves its input's
+    outlier channel into its weight, which per-channel INT8 absorbs."""
+    q = wb.quantize(outlier_mlp, "onnxruntime", "static", accuracy_budget=0.01, validate=False)
+    search = q.metadata["accuracy_budget"]
+    assert search.met and not search.kept_float and search.int8_fraction == 1.0, search.summary()
+    assert [f["scheme"] for f in search.finer] == ["smooth_quant"], search.finer
+    assert q.lineage[-1].options["layer_schemes"] == {search.finer[0]["node"]: "smooth_quant"}
+    assert search.float_metric - q.evaluate()["accuracy"] <= 0.01
 
 
 def test_the_debugger_reads_nncf_fake_quantize_and_ignored_scope_keeps_a_layer_float(outlier_mlp):
@@ -132,3 +143,29 @@ def test_the_app_panel_runs_int8_debugs_and_accepts_the_fix(outlier_mlp):
     bad = wb.QuantDebugView(outlier_mlp, budget=-1)
     bad.fix_button.click()
     assert "accuracy_budget" in bad.status.value
+
+
+def test_digits_mobilenet_per_tensor_int8_fails_and_per_channel_depthwise_layers_win_it_back():
+    """A genuine case (nothing planted): the zoo's depthwise net trained on digits loses ~90 points under
+    per-tensor INT8 (dead ReLU6 channels, BatchNorm folding); the debugger puts the three depthwise convs
+    first, says why (weight channel spread), and the budget is met by per-channel weights for those three
+    only, every layer still INT8."""
+    import onnx
+
+    m = wb.export(wb.load("digits-mobilenet"), "onnx")
+    q = wb.quantize(m, "onnxruntime", "static", per_channel=False, validate=False)
+    report = wb.quantize_debug(m, q)
+    assert report.metric_drop > 0.5, report.summary()
+    # every layer float again is the float model: the BatchNorm-folded weights' float twins and the folded
+    # ReLU6 (Clip) are restored
+    assert report.float_metric == pytest.approx(m.evaluate()["accuracy"])
+    depthwise = {n.name for n in onnx.load_model(str(q.path)).graph.node
+                 if n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute)}
+    top = report.ranked[:len(depthwise)]
+    assert {r.node for r in top} == depthwise, report.summary()
+    assert all(r.fix == "per_channel" and r.weight_spread > 100 and "weight channels" in r.cause for r in top)
+    fixed = wb.quantize(m, "onnxruntime", "static", per_channel=False, accuracy_budget=0.01, validate=False)
+    search = fixed.metadata["accuracy_budget"]
+    assert search.met and not search.kept_float and search.int8_fraction == 1.0, search.summary()
+    assert {f["node"]: f["scheme"] for f in search.finer} == dict.fromkeys(depthwise, "per_channel")
+    assert search.float_metric - fixed.evaluate()["accuracy"] <= 0.01

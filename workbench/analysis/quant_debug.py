@@ -41,9 +41,10 @@ import numpy as np
 from workbench.analysis.compare import as_model
 from workbench.core import progress, registry
 from workbench.core.data import feeds_for
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import StepError, WorkbenchError
 from workbench.core.model import Model
 from workbench.core.results import result_type, to_json
+from workbench.steps import onnxruntime as ort_steps
 from workbench.steps import qdq, routing
 from workbench.steps import quantize as quantize_step
 
@@ -75,6 +76,8 @@ class QuantLayer:
     act_p999: float = math.nan  # 99.9th percentile of |x|
     outlier_ratio: float = math.nan  # max|x| / p99.9|x|: > ~5 means a few values set the range
     channel_spread: float = math.nan  # largest channel's max|x| / the median channel's: > ~20 is outlier channels
+    weight_spread: float = math.nan  # the same for its weight's output channels
+    per_tensor_weights: bool = False  # one INT8 scale for its whole weight (not one per channel)
     quant_min: float = math.nan  # the range the calibration chose
     quant_max: float = math.nan
     step: float = math.nan  # the quantization step (scale) of its activations
@@ -86,6 +89,9 @@ class QuantLayer:
     @property
     def cause(self) -> str:
         """A short reading of the figures: what most likely makes this layer hurt."""
+        if self.per_tensor_weights and not math.isnan(self.weight_spread) and self.weight_spread > 20:
+            return (f"weight channels of unequal range (the largest output channel's is {self.weight_spread:.0f}x "
+                    "the median's): one per-tensor INT8 scale leaves the others a few levels")
         if not math.isnan(self.channel_spread) and self.channel_spread > 20:
             return (f"outlier channels (the largest channel's range is {self.channel_spread:.0f}x the median "
                     "channel's): per-tensor INT8 leaves the other channels a few levels")
@@ -97,6 +103,24 @@ class QuantLayer:
         if self.inputs and self.weights:
             return "activation and weight rounding"
         return "weight rounding" if self.weights else "activation rounding"
+
+    @property
+    def fix(self) -> str:
+        """The finer scheme its figures call for, short of keeping it float (``layer_schemes`` of ONNX
+        Runtime's static INT8): ``"per_channel"`` for per-tensor weights with unequal channels;
+        ``"smooth_quant"`` for a MatMul/Gemm whose input has outlier channels (their range moves into the
+        weight, SmoothQuant-style); ``"int16"`` (16-bit activations, INT8 weights) for activation outliers
+        or clipping; else ``"float"``."""
+        if self.per_tensor_weights and not math.isnan(self.weight_spread) and self.weight_spread > 20:
+            return "per_channel"
+        if (self.op_type in ("MatMul", "Gemm") and self.weights and not math.isnan(self.channel_spread)
+                and self.channel_spread > 20):
+            return "smooth_quant"
+        if self.inputs and ((not math.isnan(self.outlier_ratio) and self.outlier_ratio > 5)
+                            or (not math.isnan(self.clipped) and self.clipped > 0.01)
+                            or (not math.isnan(self.channel_spread) and self.channel_spread > 20)):
+            return "int16"
+        return "float"
 
 
 @result_type("quant_debug_report")
@@ -164,6 +188,12 @@ class QuantDebugReport:
     def __repr__(self) -> str:
         return f"<QuantDebugReport>\n{self.summary()}"
 
+    def fixes(self, k: int | None = None) -> dict[str, str]:
+        """``{node: scheme}`` for the top ``k`` layers (default: those with a positive share): the finer
+        scheme each one's figures call for (``QuantLayer.fix``), for ``wb.quantize(..., layer_schemes=)``."""
+        rows = self.ranked[:k] if k is not None else [r for r in self.ranked if r.share > 0]
+        return {r.node: r.fix for r in rows}
+
     def json_extras(self) -> dict[str, Any]:
         return {"ranking": self.top(len(self.layers)), "metric_drop": self.metric_drop}
 
@@ -215,6 +245,31 @@ class _Layer:
     ranges: list[tuple[float, float, float]]  # (lo, hi, step) the quantizer chose, per activation input
     slots: list[int] = field(default_factory=list)  # FakeQuantize graphs: the inputs to bypass
     note: str = ""
+    weight_spread: float = math.nan  # its weight's largest output channel's max|w| / the median channel's
+    per_tensor: bool = False  # its weight has one INT8 scale for the whole tensor
+
+
+def _weight_spread(node: Any, layer: Any, float_weights: dict[str, np.ndarray]) -> float:
+    """How unequal the output channels of a layer's weight are (the first weight input of a Conv, MatMul
+    or Gemm): max over channels of max|w| / its median. Per-tensor INT8 gives every channel the largest
+    one's step: a spread of 100 leaves the median channel ~1 level of 127."""
+    if node is None or not layer.weights or node.op_type not in ("Conv", "ConvTranspose", "MatMul", "Gemm"):
+        return math.nan
+    slot, fname, _ = layer.weights[0]
+    w = float_weights.get(fname)
+    if w is None or w.ndim < 2 or slot != 1:
+        return math.nan
+    if node.op_type == "Conv":
+        axis = 0
+    elif node.op_type == "Gemm":
+        axis = 0 if any(a.name == "transB" and a.i for a in node.attribute) else 1
+    else:  # MatMul, ConvTranspose: output channels on the last / second axis
+        axis = w.ndim - 1 if node.op_type == "MatMul" else 1
+    per = np.abs(np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)).max(axis=1)
+    median = float(np.median(per))
+    if per.size < 4 or median <= 0:
+        return math.nan
+    return float(per.max() / median)
 
 
 def _rel_l2(ref: list[Feeds], out: list[Feeds]) -> float:
@@ -242,9 +297,24 @@ class _QdqGraph:
         if reference is not None and reference.format == "onnx" and reference.path is not None:
             float_proto = onnx.load_model(str(reference.path))
         self.qdq = qdq.read(self.proto, float_proto)
+        if self.qdq.missing and float_proto is not None:
+            # the quantizer's pre-processing fused weights (a BatchNorm folded into a Conv): the float model
+            # after the same pre-processing holds their float twins
+            try:
+                pre = ort_steps.preprocessed(reference.path, os.path.join(folder, "float-preprocessed.onnx"))
+                again = qdq.read(self.proto, onnx.load_model(pre))
+            except Exception as exc:  # noqa: BLE001 - the dequantized weights stand in, as the note says
+                self.qdq.notes.append(f"the float model could not be pre-processed for its fused weights: {exc}")
+            else:
+                if again.missing < self.qdq.missing:
+                    self.qdq = again
         self.relu_folded = self.qdq.relu_folded
+        self.clip_folded = self.qdq.clip_folded
         self.notes = list(self.qdq.notes)
-        self.layers = [_Layer(x.node, x.op_type, x.index, x.act_names, x.weight_names, list(x.ranges))
+        nodes = {n.name: n for n in self.proto.graph.node}
+        self.layers = [_Layer(x.node, x.op_type, x.index, x.act_names, x.weight_names, list(x.ranges),
+                              weight_spread=_weight_spread(nodes.get(x.node), x, self.qdq.float_weights),
+                              per_tensor=any(not pc for pc in x.per_channel[:1]))
                        for x in self.qdq.layers]
         inits = {t.name for t in self.proto.graph.initializer}
         self.input_names = [i.name for i in self.proto.graph.input if i.name not in inits]
@@ -490,6 +560,9 @@ def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: 
         stats = {a: _stack([np.asarray(r[a], np.float32) for r in float_runs]) for a in acts}
         for a in getattr(graph, "relu_folded", set()) & set(stats):  # what the layer sees in float: after the folded ReLU
             stats[a] = np.maximum(stats[a], 0)
+        for a, (lo, hi) in getattr(graph, "clip_folded", {}).items():  # ... or the folded Clip (ReLU6)
+            if a in stats:
+                stats[a] = np.clip(stats[a], lo, hi)
         del float_runs
 
         def error(keep_float: set[str]) -> float:
@@ -526,11 +599,19 @@ def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: 
         if graph.passive:
             notes.append(f"{len(graph.passive)} data-movement layer(s) ({', '.join(sorted({x.op_type for x in graph.layers if x.node in graph.passive}))}) "
                          "are not ranked on their own: they stay float with the layers they feed")
-    rows.sort(key=lambda r: (-r.share, -(0 if math.isnan(r.alone) else r.alone)))
+    rows.sort(key=lambda r: (-_score(r, full), -r.share))
     for i, r in enumerate(rows, 1):
         r.rank = i
     return QuantDebugReport(model.name, quantized.name, graph.scheme, rows, full, sum(len(next(iter(f.values())))
                             for f in feeds), metric_name, f_metric, q_metric, time.perf_counter() - start, notes)
+
+
+def _score(row: QuantLayer, full: float) -> float:
+    """A layer's rank key: its share of the INT8 error, or, when larger, the fraction of that error it makes
+    on its own (with several broken layers each one's float copy alone fixes nothing, as the output error
+    stays saturated, while each one alone quantized already breaks the output)."""
+    alone = row.alone / full if full > 0 and not math.isnan(row.alone) else 0.0
+    return max(row.share, min(alone, 1.0))
 
 
 def _graph_variant(graph: _QdqGraph | _FqGraph, keep_float: set[str], extra: Sequence[str] = ()) -> Predict:
@@ -590,7 +671,8 @@ def _row(layer: _Layer, full: float, without: float, only: float, stats: dict[st
 def _row_figures(layer: _Layer, full: float, without: float, only: float, stats: dict[str, np.ndarray]) -> QuantLayer:
     share = (full - without) / full if full > 0 else 0.0
     row = QuantLayer(0, layer.node, layer.op_type, layer.index, share, only, without,
-                     inputs=list(layer.act_names), weights=list(layer.weight_names), note=layer.note)
+                     inputs=list(layer.act_names), weights=list(layer.weight_names), note=layer.note,
+                     weight_spread=layer.weight_spread, per_tensor_weights=layer.per_tensor)
     values = [stats[a] for a in layer.act_names if a in stats and stats[a].size]
     if values:
         spreads = [_channel_spread(v, layer.op_type) for v in values]
@@ -636,11 +718,14 @@ class BudgetSearch:
     met: bool
     seconds: float = 0.0
     report: QuantDebugReport | None = None
+    finer: list[dict[str, Any]] = field(default_factory=list)  # {node, op_type, scheme, why}: INT8, a finer scheme
 
     @property
     def int8_fraction(self) -> float:
-        """The fraction of the quantized layers still in INT8."""
-        return 1 - len(self.kept_float) / self.layers if self.layers else 1.0
+        """The fraction of the quantized layers still in INT8 (weights and activations: a layer with 16-bit
+        activations counts as not INT8; per-channel and SmoothQuant layers do)."""
+        a16 = sum(1 for f in self.finer if f["scheme"] == "int16")
+        return 1 - (len(self.kept_float) + a16) / self.layers if self.layers else 1.0
 
     def __bool__(self) -> bool:
         return self.met
@@ -649,14 +734,29 @@ class BudgetSearch:
         return (f"{self.metric_name}: float {self.float_metric:.4f}, full INT8 {self.int8_metric:.4f} "
                 f"(drop {self.float_metric - self.int8_metric:+.4f}), result {self.result_metric:.4f} "
                 f"(drop {self.float_metric - self.result_metric:+.4f}, budget {self.budget:g}: "
-                f"{'met' if self.met else 'NOT met'}); {len(self.kept_float)} of {self.layers} layers kept float "
-                f"after {sum(1 for t in self.trials if t['kind'] == 'step')} quantization step(s)")
+                f"{'met' if self.met else 'NOT met'}); {len(self.kept_float)} of {self.layers} layers kept float"
+                + (f", {len(self.finer)} on a finer scheme ("
+                   + ", ".join(sorted({f['scheme'] for f in self.finer})) + ")" if self.finer else "")
+                + f" after {sum(1 for t in self.trials if t['kind'] == 'step')} quantization step(s)")
 
     def __repr__(self) -> str:
         return f"<BudgetSearch {self.summary()}>"
 
     def to_json(self, indent: int | None = 2) -> str:
         return to_json(self, indent=indent)
+
+
+#: why a finer scheme fixes the cause the debugger found
+SCHEME_WHY = {"per_channel": "one INT8 scale per output channel of its weight",
+              "smooth_quant": "SmoothQuant moves its input's outlier channels into its (per-channel) weight",
+              "int16": "16-bit activations for its inputs (weights stay INT8)"}
+
+
+def _kept(r: QuantLayer, grouped: bool) -> dict[str, Any]:
+    return {"node": r.node, "op_type": r.op_type, "share": r.share,
+            "why": f"ranked #{r.rank}: keeping it float removes {r.share:.0%} of the INT8 output error; {r.cause}"
+            + ("" if not grouped else f"; kept with the other {r.op_type} layers: that kind of layer "
+               "as a whole holds the INT8 error")}
 
 
 def _evaluate(model: Model, metric: str) -> float:
@@ -669,7 +769,7 @@ def _evaluate(model: Model, metric: str) -> float:
 
 def quantize_within_budget(model: Model, tool: str, method: str | None = None, *, accuracy_budget: float,
                            metric: str | None = None, max_steps: int = 8, debug_samples: int = 32,
-                           report: QuantDebugReport | None = None, **options: Any) -> Model:
+                           report: QuantDebugReport | None = None, finer: bool = True, **options: Any) -> Model:
     """Quantize ``model`` with ``tool``, then keep the fewest layers float until the task metric drops by
     at most ``accuracy_budget`` (absolute, in the metric's units: 0.01 = one point of accuracy).
 
@@ -679,7 +779,10 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
     budget cannot be met within ``max_steps`` steps the best model found is returned and the search says so.
     ``metric``: which of the task's metrics the budget is on (default its main one, e.g. ``spearman``;
     higher is better, except for a main metric the task marks otherwise). ``report``: a ``quantize_debug``
-    report of the same INT8 model to reuse (else one is made with ``debug_samples`` inputs). ``**options``
+    report of the same INT8 model to reuse (else one is made with ``debug_samples`` inputs). ``finer``:
+    for an ONNX QDQ model, first try moving the layers found to the finer scheme their figures call for
+    (``QuantLayer.fix``: per-channel weights, SmoothQuant, 16-bit activations; ``layer_schemes=`` of ONNX
+    Runtime's static INT8), which keeps them INT8; keep them float only if that falls short. ``**options``
     go to the quantization.
     """
     model = as_model(model)
@@ -709,7 +812,7 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
         full.metadata["accuracy_budget"] = search
         return full
     if report is None or report.quantized != full.name or not report.layers:
-        report = quantize_debug(model, full, samples=debug_samples, alone=False, evaluate=False)
+        report = quantize_debug(model, full, samples=debug_samples, alone=True, evaluate=False)
     ranked = report.ranked
     option = EXCLUDE_OPTION["onnx" if report.scheme == "qdq" else "fake_quantize"]
     given = list(options.pop(option, None) or [])
@@ -755,6 +858,33 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
             _close(graph)
     best, best_metric, best_k = full, int8_metric, 0
     steps = 0
+    schemes = {r.node: r.fix for r in ranked[:k]} if finer and report.scheme == "qdq" else {}
+    if any(v != "float" for v in schemes.values()):
+        t0 = time.perf_counter()
+        floats = sorted(expand({n for n, v in schemes.items() if v == "float"}))
+        kw = {option: [*given, *floats]} if given or floats else {}
+        try:
+            candidate = quantize_step.quantize(model, tool, method, **kw, **options,
+                                               layer_schemes={n: v for n, v in schemes.items() if v != "float"})
+        except StepError as exc:  # a QDQ tool without per-layer schemes: keep layers float instead
+            candidate, value, within = None, math.nan, False
+            trials.append({"kind": "step", "scheme": "finer", "excluded": k, "error": str(exc)})
+        else:
+            value = _evaluate(candidate, metric)
+            steps += 1
+            within = drop(value) <= accuracy_budget
+            trials.append({"kind": "step", "scheme": "finer", "excluded": k, "metric": value, "within": within,
+                           "model": candidate.name, "seconds": round(time.perf_counter() - t0, 3)})
+        if candidate is not None and within:
+            layer = {r.node: r for r in ranked}
+            kept = [_kept(layer[n], grouped) for n, v in schemes.items() if v == "float"]
+            moved = [{"node": n, "op_type": layer[n].op_type, "scheme": v,
+                      "why": f"ranked #{layer[n].rank}: {layer[n].cause}; {SCHEME_WHY[v]}"}
+                     for n, v in schemes.items() if v != "float"]
+            search = BudgetSearch(metric, accuracy_budget, float_metric, int8_metric, value, kept, trials, len(ranked),
+                                  True, time.perf_counter() - start, report, moved)
+            candidate.metadata["accuracy_budget"] = search
+            return candidate
     while steps < max_steps and k <= len(ranked):
         t0 = time.perf_counter()
         excluded = sorted(expand({r.node for r in ranked[:k]}))
@@ -769,11 +899,7 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
         if within:
             break
         k += 1
-    kept = [{"node": r.node, "op_type": r.op_type, "share": r.share,
-             "why": f"ranked #{r.rank}: keeping it float removes {r.share:.0%} of the INT8 output error; {r.cause}"
-             + ("" if not grouped else f"; kept with the other {r.op_type} layers: that kind of layer "
-                "as a whole holds the INT8 error")}
-            for r in ranked[:best_k]]
+    kept = [_kept(r, grouped) for r in ranked[:best_k]]
     search = BudgetSearch(metric, accuracy_budget, float_metric, int8_metric, best_metric, kept, trials,
                           len(ranked), drop(best_metric) <= accuracy_budget, time.perf_counter() - start, report)
     best.metadata["accuracy_budget"] = search

@@ -16,6 +16,7 @@ from typing import Any
 from workbench.core.errors import StepError
 from workbench.core.model import Model
 from workbench.core.registry import register_step
+from workbench.steps import onnxruntime_schemes
 from workbench.steps.base import StepSpec, as_model, offer, run_step
 from workbench.steps.convert import need_format
 from workbench.steps.quantize import CALIBRATE, QuantizeMethods, check_options, need
@@ -54,8 +55,10 @@ def _plan_static(model: Model, options: dict[str, Any]) -> StepSpec:
     # reduce_range=True to avoid saturation.
     opts = check_options(options, {"calibrate": "minmax", "per_channel": True, "percentile": 99.999,
                                     "activation_type": "uint8", "weight_type": "int8", "preprocess": True,
-                                    "reduce_range": False, "op_types": None, "nodes_to_exclude": None},
+                                    "reduce_range": False, "op_types": None, "nodes_to_exclude": None,
+                                    "layer_schemes": None, "smooth_quant": None},
                           "onnxruntime static")
+    onnxruntime_schemes.check(opts["layer_schemes"], opts["smooth_quant"])
     if opts["calibrate"] not in CALIBRATE:
         raise StepError(f"unknown calibration method {opts['calibrate']!r}", f"use one of {', '.join(CALIBRATE)}")
     return StepSpec(f"quantize:{TOOL}", {"method": "static", "format": "QDQ", **opts}, ".onnx",
@@ -152,6 +155,13 @@ def _preprocess(source: str, out: Path) -> str:
     return str(out)
 
 
+def preprocessed(source: str | Path, out: str | Path) -> str:
+    """``source`` as ONNX Runtime's static quantization sees it (after ``quant_pre_process``), saved to
+    ``out``: its fused weights (a BatchNorm folded into a Conv) are the float twins of the quantized ones,
+    which the quantization debugger needs to keep such a layer float."""
+    return _preprocess(str(source), Path(out))
+
+
 class _Reader:
     """ONNX Runtime's CalibrationDataReader over a list of feeds."""
 
@@ -168,7 +178,8 @@ class _Reader:
 
 def _write_ort_static(model: Model, tmp: Path, *, calibration: list[dict[str, Any]], calibrate: str,
                       per_channel: bool, percentile: float, activation_type: str, weight_type: str,
-                      preprocess: bool, reduce_range: bool, op_types: Any, nodes_to_exclude: Any) -> dict[str, Any]:
+                      preprocess: bool, reduce_range: bool, op_types: Any, nodes_to_exclude: Any,
+                      layer_schemes: Any = None, smooth_quant: Any = None) -> dict[str, Any]:
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -187,7 +198,11 @@ def _write_ort_static(model: Model, tmp: Path, *, calibration: list[dict[str, An
         reader = type("Reader", (_Reader, CalibrationDataReader), {})(calibration)
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[calibrate]
-        extra = {"CalibPercentile": percentile} if calibrate == "percentile" else {}
+        extra: dict[str, Any] = {"CalibPercentile": percentile} if calibrate == "percentile" else {}
+        if layer_schemes or smooth_quant is not None:  # finer schemes per layer (steps/onnxruntime_schemes.py)
+            source, extra["TensorQuantOverrides"], more = onnxruntime_schemes.prepare(
+                source, tmp.with_name(tmp.stem + ".smooth.onnx"), calibration, layer_schemes, smooth_quant)
+            nodes_to_exclude = [*(nodes_to_exclude or []), *more]
         # read from the graph (workbench.steps.quant_scope): index arithmetic stays float; a transformer
         # quantizes its weight ops unless op_types names others ("all": ONNX Runtime's full set)
         graph = onnx.load_model(source, load_external_data=False).graph
@@ -202,6 +217,7 @@ def _write_ort_static(model: Model, tmp: Path, *, calibration: list[dict[str, An
             _float_inputs(tmp, source, nodes_to_exclude)
     finally:
         pre.unlink(missing_ok=True)
+        tmp.with_name(tmp.stem + ".smooth.onnx").unlink(missing_ok=True)
         for leftover in Path(tmp.parent).glob("augmented_model*.onnx"):
             leftover.unlink(missing_ok=True)
     return {"calibration_samples": len(calibration), "quantized_op_types": op_types or "all",

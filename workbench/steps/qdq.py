@@ -11,7 +11,8 @@ Keeping a layer float means: each input it reads through ``DequantizeLinear(Quan
 ``x``; each weight it reads through ``DequantizeLinear(w_quantized)`` reads the float weight (from the
 float model where it has the same name, else its dequantized value); an output quantized straight into a
 graph output is not quantized. A ReLU that the quantizer folded into an unsigned range (it removed the
-node, the range starting at 0 did its work) is put back in front of the layer.
+node, the range starting at 0 did its work) is put back in front of the layer, and so is a Clip (ReLU6)
+folded the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ INT_RANGES = {2: (0, 255), 3: (-128, 127), 4: (0, 65535), 5: (-32768, 32767), 6:
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 FLOAT_SUFFIX = "__wb_float"
 RELU_SUFFIX = "__wb_relu"
+CLIP_SUFFIX = "__wb_clip"
 
 
 @dataclass
@@ -41,6 +43,7 @@ class QdqLayer:
     weights: list[tuple[int, str, str]] = field(default_factory=list)  # (slot, float weight name, its base name)
     output_dqs: list[tuple[str, str]] = field(default_factory=list)  # (DQ node into a graph output, float tensor)
     ranges: list[tuple[float, float, float]] = field(default_factory=list)  # per act: (lo, hi, step) chosen
+    per_channel: list[bool] = field(default_factory=list)  # per weight: one scale per channel (not per tensor)
 
     @property
     def act_names(self) -> list[str]:
@@ -59,6 +62,8 @@ class QdqGraph:
     float_weights: dict[str, np.ndarray]  # name it gets in the graph -> value
     relu_folded: set[str]
     notes: list[str]
+    missing: int = 0  # quantized weights with no float twin of the same name and shape in the float model
+    clip_folded: dict[str, tuple[float, float]] = field(default_factory=dict)  # tensor -> Clip (ReLU6) bounds
 
 
 def _array(t: Any) -> np.ndarray:
@@ -92,6 +97,41 @@ def _dequantize(dq: Any, inits: dict[str, Any]) -> np.ndarray:
     return (q - zp) * scale
 
 
+def _clip_bounds(node: Any, inits: dict[str, Any]) -> tuple[float, float]:
+    """A float model's Clip node's (min, max): inputs (opset >= 11) or attributes; a missing one is infinite."""
+    bounds = [-math.inf, math.inf]
+    for i, name in enumerate(node.input[1:3]):
+        if name and name in inits:
+            bounds[i] = float(np.asarray(_array(inits[name])).reshape(-1)[0])
+    for a in node.attribute:
+        if a.name in ("min", "max"):
+            bounds[a.name == "max"] = float(a.f)
+    return bounds[0], bounds[1]
+
+
+def floated(g: Any, src: str, graph: QdqGraph, by_name: dict[str, Any]) -> str:
+    """The float value a layer kept float reads for ``src``: ``src`` itself, or ``src`` through the ReLU or
+    Clip the quantizer folded into its range (added to ``g`` once)."""
+    from onnx import helper, numpy_helper
+
+    if src in graph.relu_folded:
+        out = src + RELU_SUFFIX
+        if out not in by_name:
+            by_name[out] = helper.make_node("Relu", [src], [out], name=out)
+            g.node.append(by_name[out])
+        return out
+    if src in graph.clip_folded:
+        out = src + CLIP_SUFFIX
+        if out not in by_name:
+            lo, hi = graph.clip_folded[src]
+            names = [out + "_min", out + "_max"]
+            g.initializer.extend(numpy_helper.from_array(np.array(v, np.float32), n) for v, n in zip((lo, hi), names, strict=True))
+            by_name[out] = helper.make_node("Clip", [src, *names], [out], name=out)
+            g.node.append(by_name[out])
+        return out
+    return src
+
+
 def read(proto: Any, float_proto: Any = None) -> QdqGraph:
     """The quantized layers of the QDQ model ``proto``; ``float_proto`` is the float model it came from
     (its weights are the float twins, its ReLUs show which ones the quantizer folded)."""
@@ -99,14 +139,14 @@ def read(proto: Any, float_proto: Any = None) -> QdqGraph:
     inits = {t.name: t for t in graph.initializer}
     producers = {o: n for n in graph.node for o in n.output}
     float_inits = {t.name: t for t in float_proto.graph.initializer} if float_proto is not None else {}
-    ref_producers = {o: n.op_type for n in float_proto.graph.node for o in n.output} if float_proto is not None else {}
+    ref_nodes = {o: n for n in float_proto.graph.node for o in n.output} if float_proto is not None else {}
     outputs = {o.name for o in graph.output}
     quantizers: dict[str, list[Any]] = {}
     for n in graph.node:
         if n.op_type == "QuantizeLinear":
             quantizers.setdefault(n.input[0], []).append(n)
     dq_of = {n.input[0]: n for n in graph.node if n.op_type == "DequantizeLinear"}
-    layers, weights, folded, missing = [], {}, set(), 0
+    layers, weights, folded, clipped, missing = [], {}, set(), {}, 0
     for index, node in enumerate(graph.node):
         if node.op_type in QDQ_OPS:
             continue
@@ -118,8 +158,12 @@ def read(proto: Any, float_proto: Any = None) -> QdqGraph:
             q = producers.get(dq.input[0])
             if q is not None and q.op_type == "QuantizeLinear":  # an activation: x -> Q -> DQ
                 src = producers.get(q.input[0])
-                if ref_producers.get(q.input[0]) == "Relu" and (src is None or src.op_type != "Relu"):
-                    folded.add(q.input[0])
+                ref = ref_nodes.get(q.input[0])
+                if ref is not None and ref.op_type in ("Relu", "Clip") and (src is None or src.op_type != ref.op_type):
+                    if ref.op_type == "Relu":
+                        folded.add(q.input[0])
+                    else:  # ReLU6 and other clips folded into the range
+                        clipped[q.input[0]] = _clip_bounds(ref, float_inits)
                 layer.acts.append((slot, q.input[0]))
                 layer.ranges.append(_range(dq, inits))
             elif dq.input[0] in inits:  # a weight or bias stored quantized
@@ -132,6 +176,8 @@ def read(proto: Any, float_proto: Any = None) -> QdqGraph:
                     missing += 1
                 weights[base + FLOAT_SUFFIX] = np.asarray(value, np.float32)
                 layer.weights.append((slot, base + FLOAT_SUFFIX, base))
+                scale = inits.get(dq.input[1])
+                layer.per_channel.append(scale is not None and math.prod(scale.dims) > 1)
         for out in node.output:  # its output quantized straight into a graph output
             for q in quantizers.get(out, []):
                 dq = dq_of.get(q.output[0])
@@ -141,7 +187,7 @@ def read(proto: Any, float_proto: Any = None) -> QdqGraph:
             layers.append(layer)
     notes = [f"{missing} quantized weight(s) had no float twin in the float model (fused by pre-processing): "
              "kept at their dequantized values"] if missing else []
-    return QdqGraph(layers, weights, folded, notes)
+    return QdqGraph(layers, weights, folded, notes, missing, clipped)
 
 
 def keep_float(proto: Any, names: set[str] | list[str], graph: QdqGraph | None = None, *,
@@ -164,14 +210,7 @@ def keep_float(proto: Any, names: set[str] | list[str], graph: QdqGraph | None =
         changed.append(layer.node)
         node = by_name[layer.node]
         for slot, src in layer.acts:
-            if src in graph.relu_folded:
-                relu = src + RELU_SUFFIX
-                if relu not in by_name:
-                    by_name[relu] = helper.make_node("Relu", [src], [relu], name=relu)
-                    g.node.append(by_name[relu])
-                node.input[slot] = relu
-            else:
-                node.input[slot] = src
+            node.input[slot] = floated(g, src, graph, by_name)
         for slot, fname, _ in layer.weights:
             node.input[slot] = fname
             if fname not in added:
@@ -252,14 +291,9 @@ def switchable(proto: Any, graph: QdqGraph | None = None) -> dict[str, str]:
         g.input.append(helper.make_tensor_value_info(switch, TensorProto.BOOL, []))
         switches[layer.node] = switch
         for j, (slot, src) in enumerate(layer.acts):
-            floated = src
-            if src in graph.relu_folded:
-                floated = src + RELU_SUFFIX
-                if floated not in by_name:
-                    by_name[floated] = helper.make_node("Relu", [src], [floated], name=floated)
-                    g.node.append(by_name[floated])
             out = f"{layer.node}__wb_in{i}_{j}"
-            g.node.append(helper.make_node("Where", [switch, floated, node.input[slot]], [out], name=out))
+            g.node.append(helper.make_node("Where", [switch, floated(g, src, graph, by_name), node.input[slot]],
+                                           [out], name=out))
             node.input[slot] = out
         for j, (slot, fname, _) in enumerate(layer.weights):
             if fname not in added:

@@ -30,6 +30,8 @@ ENTRIES: dict[str, ZooEntry] = {
     for e in [
         ZooEntry("digits-cnn", "small CNN trained on scikit-learn's digits (8x8); accuracy on the held-out split",
                  _build("digits"), "digits classification"),
+        ZooEntry("digits-mobilenet", "MobileNet-style depthwise CNN trained on digits; per-tensor INT8 breaks it "
+                 "(dead channels, BatchNorm folding)", _build("digits_mobilenet"), "digits classification"),
         ZooEntry("resnet18", "ResNet-18 (11.7 M params, 224x224), seeded random weights", _build("resnet"),
                  "random images"),
         ZooEntry("mobilenetv2", "MobileNetV2 (3.5 M params, 224x224), seeded random weights",

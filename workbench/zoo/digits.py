@@ -29,6 +29,11 @@ def _splits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return x_tr, x_te, y_tr, y_te
 
 
+def splits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(x_train, x_test, y_train, y_test)`` of digits: images N×1×8×8 in [0, 1], the fixed 75/25 split."""
+    return _splits()
+
+
 class DigitsTask(Task):
     name = "digits"
     metric_name = "accuracy"

@@ -149,3 +149,22 @@ class TinyTransformer(nn.Module):
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         x = self.embed(input_ids) + self.pos[: input_ids.shape[1]]
         return self.head(self.norm(self.blocks(x)))
+
+
+class DigitsMobileNet(nn.Module):
+    """A MobileNet-style net for 8×8 digits: conv → 3 × (depthwise 3×3 → pointwise 1×1), each conv with
+    BatchNorm and ReLU6, global average pool, fc(10); input N×1×8×8 in [0, 1]."""
+
+    def __init__(self, width: int = 48) -> None:
+        super().__init__()
+        w, w2 = width, 2 * width
+        self.features = nn.Sequential(
+            conv_bn(1, w, 3, 1),
+            conv_bn(w, w, 3, 1, groups=w), conv_bn(w, w2, 1, 1),
+            conv_bn(w2, w2, 3, 2, groups=w2), conv_bn(w2, w2, 1, 1),
+            conv_bn(w2, w2, 3, 1, groups=w2), conv_bn(w2, w2, 1, 1),
+        )
+        self.classifier = nn.Linear(w2, 10)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(pixels).mean((2, 3)))
