@@ -186,7 +186,7 @@ def unique_path(stem: str, suffix: str, folder: Path | None = None) -> Path:
     raise RuntimeError(f"no free artifact name for {stem}{suffix} in {folder}")
 
 
-FOLDER_SUFFIXES = (".mlpackage",)
+FOLDER_SUFFIXES = (".mlpackage", ".tvm")  # artifacts that are folders (Core ML, a TVM library)
 
 
 def tmp_sibling(path: Path) -> Path:
