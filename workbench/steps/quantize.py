@@ -74,7 +74,9 @@ def quantize(
         **options: the method's options:
             onnxruntime static: ``calibrate`` (``"minmax"``), ``per_channel`` (True), ``percentile``
             (99.999), ``activation_type`` (``"uint8"``) / ``weight_type`` (``"int8"``), ``preprocess``
-            (True), ``reduce_range``, ``op_types``, ``nodes_to_exclude``;
+            (True), ``reduce_range``, ``op_types`` (default: read from the graph, ``steps/quant_scope.py``:
+            a transformer's weight ops only, every op otherwise; ``"all"``: every op), ``nodes_to_exclude``
+            (index arithmetic, nodes no float data reaches, is always kept float);
             onnxruntime dynamic: ``weight_type``, ``per_channel`` (True);
             onnxruntime int4: ``block_size`` (32), ``symmetric`` (True);
             nncf ptq: ``preset`` (``"performance"`` | ``"mixed"``), ``transformer`` (False),
