@@ -34,7 +34,8 @@ export function buildVisible(g: GraphData, expanded: ReadonlySet<number>): Visib
   for (let s = 0; s < g.scopes; s++) {
     const p = g.scopeParent[s]!;
     const above = p >= 0 ? folded[p]! : -1;
-    folded[s] = above >= 0 ? above : expanded.has(s) ? -1 : s;
+    // a module of one node never folds: its box would hide the op and save nothing
+    folded[s] = above >= 0 ? above : expanded.has(s) || g.scopeCount[s]! <= 1 ? -1 : s;
   }
   for (let i = 0; i < g.n; i++) {
     const s = g.scope[i]!;

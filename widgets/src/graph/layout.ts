@@ -140,10 +140,12 @@ export function layout(input: LayoutInput): Layout {
     for (let k = 0; k < m; k++) {
       const v = ly[k]!;
       const ns = nb[v]!;
-      if (!ns.length) { nx[k] = x[v]!; continue; }
-      let s = 0;
-      for (const u of ns) s += x[u]!;
-      nx[k] = s / ns.length;
+      // a box follows its real neighbours and ignores the dummy points of long edges when it has any
+      // (averaging with a detour would drift a long chain sideways); dummy points follow everything
+      let s = 0, c = 0;
+      for (const u of ns) if (v >= V || u < V) { s += x[u]!; c++; }
+      if (!c) for (const u of ns) { s += x[u]!; c++; }
+      nx[k] = c ? s / c : x[v]!;
     }
     const gap = (v: number): number => (v < V ? NODE_GAP : NODE_GAP / 2);
     let right = -Infinity;

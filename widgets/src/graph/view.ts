@@ -142,10 +142,14 @@ export class GraphCanvas {
     const st = this.g.payload.stats;
     this.title.textContent = `${this.g.title} · ${count(st.nodes ?? this.g.n, "node")} · ${human(st.params ?? 0)} params · ${human(st.macs ?? 0)} MACs`;
     this.expanded = initialFold(this.g, this.model.get("fold_threshold") || 40);
+    this.matches = [];
+    this.selected = -1;
+    this.selectedGroup = -1;
+    this.autoFit = true;
     this.renderStats();
     this.applyOverlay();
     this.relayout();
-    this.fit();
+    if (this.search.value.trim()) this.runSearch();
   }
 
   foldAll(): void {
@@ -160,6 +164,7 @@ export class GraphCanvas {
   }
 
   toggle(scope: number, expand: boolean): void {
+    this.autoFit = false; // the box under the pointer stays where it is
     if (expand) this.expanded.add(scope);
     else { foldScope(this.g, this.expanded, scope); this.selected = -1; this.selectedGroup = scope; }
     const anchor = this.selectedVis();
@@ -170,7 +175,7 @@ export class GraphCanvas {
       this.view.tx += (before[0] - this.L.x[after]!) * this.view.s;
       this.view.ty += (before[1] - this.L.y[after]!) * this.view.s;
     }
-    this.refreshHighlights();
+    this.clampView();
     this.touch();
   }
 
@@ -206,6 +211,9 @@ export class GraphCanvas {
     this.buildGrid();
     this.layoutMs = performance.now() - t;
     this.root.dataset.visible = String(this.visible.vis.length);
+    this.refreshHighlights();
+    // the graph changed shape: fit it again until the user moved the view, else keep part of it on screen
+    if (this.autoFit) this.fit(); else this.clampView();
     this.touch();
   }
 
@@ -551,7 +559,11 @@ export class GraphCanvas {
       if (v < 0) return;
       const item = this.visible.vis[v]!;
       if (item.kind === "group") this.toggle(item.id, true);
-      else if (this.g.scope[item.id]! >= 0) this.toggle(this.g.scope[item.id]!, false);
+      else { // fold the innermost module around the node that holds more than it
+        let s = this.g.scope[item.id]!;
+        while (s >= 0 && this.g.scopeCount[s]! <= 1) s = this.g.scopeParent[s]!;
+        if (s >= 0) this.toggle(s, false);
+      }
     });
     let mdrag = false;
     const mm = (e: PointerEvent): void => { const r = this.minimap.getBoundingClientRect(); this.minimapJump(e.clientX - r.left, e.clientY - r.top); };
@@ -605,13 +617,13 @@ export class GraphCanvas {
   }
 
   focusNode(i: number): void {
-    if (revealNode(this.g, this.expanded, i)) { this.relayout(); this.refreshHighlights(); }
+    if (revealNode(this.g, this.expanded, i)) this.relayout();
     this.select(i, true);
     this.centerOn(this.visible.rep[i]!);
   }
 
   focusScope(s: number): void {
-    if (revealScope(this.g, this.expanded, s)) { this.relayout(); this.refreshHighlights(); }
+    if (revealScope(this.g, this.expanded, s)) this.relayout();
     this.selected = -1;
     this.selectedGroup = s;
     const v = this.visible.groupVis.get(s);
