@@ -1,6 +1,10 @@
 """Every tiny Hugging Face family of ``tests/hf_tiny.py`` through the workbench: load, ONNX export (validated),
-OpenVINO conversion and ORT dynamic INT8, each with PASS / FAIL / SKIPPED and the reason. One JSON line per
-family, then a line of counts::
+OpenVINO conversion and ORT static INT8 (the default method), each with PASS / FAIL / SKIPPED and the reason.
+Decoder LLMs also: the export with its KV cache and greedy generation through it on ONNX Runtime (tokens
+vs the original without cache), and perplexity on PEP 20 (``formats/hf_perplexity.py``) of the original,
+the ONNX export, static INT8 and weight-only INT4. Encoder-decoder models (T5, BART, Whisper) also: the
+encoder + decoder-with-past pair, and greedy generation through it on ONNX Runtime and OpenVINO (fp32)
+vs the whole original model without cache. One JSON line per family, then a line of counts::
 
     python benchmarks/hf_families.py [--families bert gpt2 ...] [--no-quantize]
 """
@@ -40,12 +44,59 @@ def run(family: str, root: Path, quantize: bool) -> dict[str, Any]:
         row["exporter"] = x.metadata.get("exporter")
         row["openvino"] = _status(wb.convert(x, "openvino", isolate=False, cache=False))
         if quantize:
-            row["int8"] = _status(wb.quantize(x, "onnxruntime", isolate=False, cache=False))
+            q = wb.quantize(x, "onnxruntime", isolate=False, cache=False)
+            row["int8"] = _status(q)
+            row["int8_rel_l2"] = q.validation.figures.get("rel_l2")
+        if m.task is not None and m.task.name == "causal-lm-perplexity":
+            _decoder(row, root / family, m, x, quantize)
+        if "decoder_input_ids" in m.input_names:
+            _pair(row, root / family, m)
     except Exception as err:  # noqa: BLE001 - a failed stage is a figure here
         row.setdefault("load", "PASS" if "inputs" in row else "FAIL")
         row["error"] = f"{type(err).__name__}: {str(err)[:300]}"
     row["seconds"] = round(time.perf_counter() - start, 1)
     return row
+
+
+def _decoder(row: dict[str, Any], folder: Path, m: Any, x: Any, quantize: bool) -> None:
+    """KV-cache export + greedy generation through it; perplexity of the original and each step."""
+    import workbench as wb
+    from workbench.analysis import generate
+
+    past = wb.load(folder, task="text-generation-with-past")
+    xp = wb.export(past, "onnx", isolate=False, cache=False)
+    row["with_past_onnx"] = _status(xp)
+    prompt = m.example_inputs()["input_ids"][:, :6]
+    reference = generate.greedy(wb.runner(m, "torch_eager"), prompt, 8)
+    ours = generate.greedy_with_past(wb.runner(xp, "onnxruntime"), prompt, 8)
+    row["with_past_generation"] = generate.agreement(ours, reference)
+    ppl = {"original": m.evaluate("torch_eager")["perplexity"], "onnx": x.validation.metrics["perplexity"]}
+    if quantize:
+        for method in ("static", "int4"):
+            q = wb.quantize(x, "onnxruntime", method, isolate=False, cache=False)
+            ppl[method] = q.validation.metrics["perplexity"]
+            row[f"{method}_perplexity_check"] = "PASS" if q.validation.passed else q.validation.summary()
+    row["perplexity"] = {k: round(v, 4) for k, v in ppl.items()}
+
+
+def _pair(row: dict[str, Any], folder: Path, m: Any) -> None:
+    """The encoder + decoder-with-past pair; greedy generation through it vs the original without cache."""
+    import workbench as wb
+    from workbench.analysis import generate
+    from workbench.core.registry import get_runtime
+
+    task = ("automatic-speech-recognition-with-past" if "input_features" in m.input_names
+            else "text2text-generation-with-past")
+    pair = [wb.export(wb.load(folder, task=task, component=c), "onnx", isolate=False, cache=False)
+            for c in ("encoder", "decoder")]
+    row["pair_onnx"] = [_status(p) for p in pair]
+    inputs = {k: v for k, v in m.example_inputs().items() if not k.startswith("decoder_")}
+    reference = generate.greedy_seq2seq_reference(wb.runner(m, "torch_eager"), inputs, 8)
+    for backend in ("onnxruntime", "openvino"):
+        options = get_runtime(backend).reference_options()
+        runners = [wb.runner(p, backend, **options) for p in pair]
+        row[f"pair_generation_{backend}"] = generate.agreement(generate.greedy_seq2seq(*runners, inputs, 8),
+                                                               reference)
 
 
 def main() -> None:
@@ -59,7 +110,14 @@ def main() -> None:
             rows.append(run(family, Path(tmp), not args.no_quantize))
             print(json.dumps(rows[-1]), flush=True)
     stages = ("load", "onnx", "openvino", "int8")
-    print(json.dumps({"families": len(rows), **{s: sum(r.get(s) == "PASS" for r in rows) for s in stages}}))
+    counts = {s: sum(r.get(s) == "PASS" for r in rows) for s in stages}
+    counts["generation_same_tokens"] = sum(all(v["same_tokens"] for k, v in r.items() if k.endswith("generation")
+                                               or k.startswith("pair_generation")) for r in rows
+                                           if any(k.endswith("generation") or k.startswith("pair_generation")
+                                                  for k in r))
+    counts["generation_models"] = sum(any(k.endswith("generation") or k.startswith("pair_generation") for k in r)
+                                      for r in rows)
+    print(json.dumps({"families": len(rows), **counts}))
 
 
 if __name__ == "__main__":

@@ -63,6 +63,14 @@ def _configs() -> dict[str, tuple[str, str, dict[str, Any]]]:
 
 FAMILIES = tuple(_configs())
 
+#: family -> (image processor class, kwargs): saved into the folder, so the workbench makes its example
+#: images with the model's own preprocessing (resize, crop, rescale, normalise) as a user's folder would
+PROCESSORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "vit": ("ViTImageProcessor", dict(size={"height": 32, "width": 32})),
+    "convnext": ("ConvNextImageProcessor", dict(size={"shortest_edge": 32}, crop_pct=0.875)),
+    "detr": ("DetrImageProcessor", dict(size={"shortest_edge": 64, "longest_edge": 64})),
+}
+
 
 def save(family: str, folder: Path) -> Path:
     """Write a tiny random-weight ``family`` model (seeded) to ``folder`` and return the folder."""
@@ -75,4 +83,7 @@ def save(family: str, folder: Path) -> Path:
     model = getattr(transformers, model_cls)(config).eval()
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(folder))
+    if family in PROCESSORS:
+        processor_cls, processor_kwargs = PROCESSORS[family]
+        getattr(transformers, processor_cls)(**processor_kwargs).save_pretrained(str(folder))
     return folder

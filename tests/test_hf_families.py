@@ -178,6 +178,10 @@ def test_decoder_quantization_keeps_the_greedy_tokens(hf_models, hf_onnx, method
     logits = wb.runner(q, "onnxruntime").infer({"input_ids": text, "attention_mask": np.ones_like(text)})["logits"]
     agreement = float((logits[:, 5:-1].argmax(-1) == text[:, 6:]).mean())
     assert agreement >= (0.6 if method == "int4" else 0.9), agreement
+    # perplexity on PEP 20 (formats/hf_perplexity.py) is part of the validation, within the precision's bound
+    v = q.validation
+    assert set(v.metrics) == {"perplexity", "nll"} and v.figures["metric_tolerance"]["perplexity"] > 0
+    assert v.metric_drop["perplexity"] <= v.figures["metric_tolerance"]["perplexity"]
 
 
 def test_both_exporters_failing_do_not_send_the_user_back_and_forth():
@@ -191,3 +195,82 @@ def test_both_exporters_failing_do_not_send_the_user_back_and_forth():
     text = str(info.value)
     assert "both ONNX exporters failed" in text and "dynamo export failed" in text
     assert "exporter='torchscript'" not in text and "exporter='dynamo'" not in text
+
+
+@pytest.mark.parametrize("family", ["vit", "detr"])
+def test_example_images_come_from_the_folders_image_processor(hf_models, hf_folders, family):
+    """A folder saved with its image processor: the example pixels are that processor's output (resized,
+    rescaled, normalised), not made-up noise."""
+    import transformers
+
+    pixels = hf_models(family).example_inputs()["pixel_values"]
+    processor = transformers.AutoImageProcessor.from_pretrained(str(hf_folders[family]), local_files_only=True)
+    h, w = pixels.shape[2:]
+    gradient = np.linspace(0, 255, h * w * 3).reshape(h, w, 3).astype(np.uint8)  # the first example image
+    expected = processor(images=[gradient], return_tensors="np")["pixel_values"][0]
+    np.testing.assert_allclose(pixels[0], expected, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["t5-encoder", "vit"])
+def test_static_int8_of_transformers_validates(hf_onnx, family):
+    """ORT static INT8 (the default method) passes for T5 (its relative-position bucket arithmetic, with
+    log(0) = -inf on a discarded branch, stays float: before, the bias Gather got index -9.2e18) and ViT
+    (only the weight ops quantized: with every residual Add / LayerNorm in INT8, rel_l2 was 0.44)."""
+    q = wb.quantize(hf_onnx(family), "onnxruntime", isolate=False, cache=False)
+    assert q.validation.passed, q.validation.summary()
+    assert q.metadata["quantized_op_types"] == ["MatMul", "Gemm", "Conv", "ConvTranspose"]
+    if family == "t5-encoder":  # the index rule alone: every op type quantized, the arithmetic still float
+        every = wb.quantize(hf_onnx(family), "onnxruntime", op_types="all", isolate=False, cache=False)
+        assert every.metadata["index_nodes_kept_float"] > 0
+        assert every.validation.passed, every.validation.summary()
+
+
+@pytest.mark.slow
+def test_encoder_decoder_pair_with_kv_cache_generates_the_originals_tokens(hf_folders, hf_models):
+    """T5 as Optimum deploys it: the encoder, and one decoder graph with its self-attention cache
+    (``past_key_values.{i}.decoder.key`` in, ``present.{i}.decoder.key`` out; an empty past on the first step).
+    Greedy generation through the two ONNX graphs on ONNX Runtime gives the tokens, and the logits, of the
+    whole original model run without a cache."""
+    from workbench.analysis import generate
+
+    task = "text2text-generation-with-past"
+    encoder = wb.load(hf_folders["t5"], task=task, component="encoder")
+    decoder = wb.load(hf_folders["t5"], task=task, component="decoder")
+    assert encoder.output_names == ["last_hidden_state"]
+    assert decoder.input_names[:3] == ["input_ids", "encoder_attention_mask", "encoder_hidden_states"]
+    assert decoder.output_names[1:3] == ["present.0.decoder.key", "present.0.decoder.value"]
+    assert decoder.outputs[1].shape == ("batch", 4, "total_sequence", 8)
+    pair = [wb.export(part, "onnx", isolate=False, cache=False) for part in (encoder, decoder)]
+    assert all(x.validation.passed for x in pair), [x.validation.summary() for x in pair]
+    inputs = {k: v for k, v in hf_models("t5").example_inputs().items() if not k.startswith("decoder_")}
+    inputs["attention_mask"][1, -5:] = 0  # a padded row: the mask reaches the decoder's cross-attention
+    reference = generate.greedy_seq2seq_reference(wb.runner(hf_models("t5"), "torch_eager"), inputs, 6)
+    ours = generate.greedy_seq2seq(*(wb.runner(x, "onnxruntime") for x in pair), inputs, 6)
+    result = generate.agreement(ours, reference)
+    assert result["same_tokens"] and result["logits_max_abs"] < 1e-4, result
+    with pytest.raises(wb.WorkbenchError, match="component='encoder'"):
+        wb.load(hf_folders["t5"], task=task)
+
+
+def test_perplexity_task_measures_the_text():
+    """Perplexity on PEP 20: a uniform predictor scores the vocabulary size, one that knows the text ~1;
+    the tolerance follows the precision."""
+    from workbench.formats.hf_perplexity import PerplexityTask, reference_text, tokenize
+
+    assert reference_text().startswith("The Zen of Python, by Tim Peters\n\nBeautiful is better than ugly.")
+    tokens = tokenize(reference_text(), None, 99)
+    task = PerplexityTask(tokens, {"input_ids": tokens[None, :16], "attention_mask": np.ones((1, 16), np.int64)}, 32)
+    uniform = task.evaluate(lambda f: {"logits": np.zeros((*f["input_ids"].shape, 99), np.float32)})
+    assert uniform["perplexity"] == pytest.approx(99.0)
+
+    def oracle(feeds):
+        ids = feeds["input_ids"]
+        logits = np.zeros((*ids.shape, 99), np.float32)
+        np.put_along_axis(logits[:, :-1], ids[:, 1:, None], 50.0, axis=-1)
+        return {"logits": logits}
+
+    assert task.evaluate(oracle)["perplexity"] == pytest.approx(1.0, abs=1e-6)
+    assert task.metric_tolerance("int8", {"perplexity": 100.0}) == {"perplexity": pytest.approx(5.0)}
+    assert task.metric_tolerance("fp32", {"perplexity": 100.0}) == {"perplexity": pytest.approx(0.1)}
+    assert task.calibration_data(n=2)[0]["input_ids"].shape == (1, 32)
