@@ -346,8 +346,10 @@ def log_tail(log: Path, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def wait_ready(url: str, proc: subprocess.Popen, *, timeout: float, log: Path, what: str) -> None:
-    """Poll ``url`` until it answers 200; a clear error with the log's tail if the process dies or time runs out."""
+def wait_ready(url: str, proc: subprocess.Popen, *, timeout: float, log: Path, what: str,
+               headers: Any = None) -> None:
+    """Poll ``url`` until it answers 200; a clear error with the log's tail if the process dies or time runs out.
+    ``headers``: a dict, or a function giving one (None while not known yet: e.g. a key file not written)."""
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -357,7 +359,8 @@ def wait_ready(url: str, proc: subprocess.Popen, *, timeout: float, log: Path, w
             raise ServingError(f"{what} exited with code {proc.returncode} before it was ready:\n{log_tail(log)}",
                                f"read the whole log: {log}")
         try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
+            h = headers() if callable(headers) else headers
+            if (h is not None or headers is None) and httpx.get(url, timeout=2.0, headers=h).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -403,7 +406,7 @@ class Endpoint(Runner):
     name: ClassVar[str] = "endpoint"
 
     def __init__(self, model: Model, *, url: str, infer_url: str, process: subprocess.Popen | None,
-                 package: Package, log: Path, stop_hook: Any = None, headers: dict[str, str] | None = None):
+                 package: Package, log: Path, stop_hook: Any = None, headers: Any = None):
         self.model = model
         self.options = {}
         from workbench.core.runner import Timing
@@ -417,7 +420,7 @@ class Endpoint(Runner):
         self.log = log
         self.server = package.target
         self._stop_hook = stop_hook
-        self._headers = dict(headers or {})
+        self._headers = headers  # a dict, or a function giving the current one (tokens that expire)
         self._client: Any = None
         self._local = threading.local()
         self._clients: list[Any] = []
@@ -434,16 +437,25 @@ class Endpoint(Runner):
 
         client = getattr(self._local, "client", None)
         if client is None:  # one connection pool per thread: a load test's threads do not share sockets
-            client = self._local.client = httpx.Client(timeout=60.0, headers=self._headers)
+            client = self._local.client = httpx.Client(timeout=60.0, headers=self._current_headers())
             with _live_lock:
                 self._clients.append(client)
         return client
 
+    def _current_headers(self) -> dict[str, str]:
+        h = self._headers() if callable(self._headers) else self._headers
+        return dict(h or {})
+
     def request(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One inference request over the wire (no client-side checks)."""
         body, n = encode_request(feeds, [s.name for s in self.model.outputs])
-        resp = self._http().post(self.infer_url, content=body,
-                                 headers={HEADER_LENGTH: str(n), "Content-Type": "application/octet-stream"})
+        client = self._http()
+        resp = client.post(self.infer_url, content=body,
+                           headers={HEADER_LENGTH: str(n), "Content-Type": "application/octet-stream"})
+        if resp.status_code in (400, 401) and callable(self._headers):  # an expired token: read it again, once
+            client.headers.update(self._current_headers())
+            resp = client.post(self.infer_url, content=body,
+                               headers={HEADER_LENGTH: str(n), "Content-Type": "application/octet-stream"})
         if resp.status_code != 200:
             raise ServingError(f"{self.server} answered HTTP {resp.status_code}: {resp.text[:300]}",
                                "check the request against model.inputs")
