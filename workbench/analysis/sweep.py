@@ -88,7 +88,10 @@ EXECUTORS = ("auto", "ray", "local", "sequential")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 _CACHE_FOLDER = "sweep-results"
 #: environment for a Ray started here: no usage statistics, no Ray log lines in the notebook
-_QUIET_RAY = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
+_QUIET_RAY = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0",
+              # no idle workers started with the node: on a busy small machine they slow the node's own
+              # start past Ray's fixed 30 s limit; a task's worker starts when the task is submitted
+              "RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}
 
 
 # -- the results --------------------------------------------------------------------------------------
@@ -586,8 +589,19 @@ def ray_session(address: str | None = None, num_cpus: int | None = None,
              "runtime_env": runtime_env}
     if address is None or address == "local":
         cpus = num_cpus or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
-        ray.init(address="local", num_cpus=cpus, resources={BENCH_RESOURCE: 1}, include_dashboard=False,
-                 object_store_memory=200 * 1024 * 1024, **quiet)
+        for attempt in (1, 2):
+            try:
+                ray.init(address="local", num_cpus=cpus, resources={BENCH_RESOURCE: 1}, include_dashboard=False,
+                         object_store_memory=200 * 1024 * 1024, **quiet)
+                break
+            except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception when its node starts too slowly
+                ray.shutdown()
+                if attempt == 2 or "timed out during startup" not in str(err):
+                    load = f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)" \
+                        if hasattr(os, "getloadavg") else ""
+                    raise WorkbenchError(f"Ray could not start on this machine{load}: {one_line(err)}",
+                                         "try again when the machine is less busy, or pass executor='sequential'"
+                                         ) from None
         where = "local"
     else:
         try:
