@@ -77,6 +77,7 @@ class QuantLayer:
     outlier_ratio: float = math.nan  # max|x| / p99.9|x|: > ~5 means a few values set the range
     channel_spread: float = math.nan  # largest channel's max|x| / the median channel's: > ~20 is outlier channels
     weight_spread: float = math.nan  # the same for its weight's output channels
+    score: float = math.nan  # the rank key: max(share, alone / the INT8 model's error)
     per_tensor_weights: bool = False  # one INT8 scale for its whole weight (not one per channel)
     quant_min: float = math.nan  # the range the calibration chose
     quant_max: float = math.nan
@@ -126,7 +127,8 @@ class QuantLayer:
 @result_type("quant_debug_report")
 @dataclass
 class QuantDebugReport:
-    """Per quantized layer, its error alone and its share of the INT8 model's error, ranked by share.
+    """Per quantized layer, its error alone and its share of the INT8 model's error, ranked by ``score``: its
+    share, or the fraction of the INT8 error it makes alone when that is larger (several broken layers).
 
     ``per_node(metric="share")`` gives ``{node: value}`` for ``GraphView.overlay`` (on the quantized
     model's graph: ``wb.show(quantized).overlay(report)``); ``top(k)`` the names to keep float;
@@ -153,9 +155,9 @@ class QuantDebugReport:
         """The names of the ``k`` layers whose float copy removes the most error."""
         return [r.node for r in self.ranked[:k]]
 
-    def per_node(self, metric: str = "share") -> dict[str, float]:
-        """``{node name: value}`` of ``metric`` (``share``, ``alone``, ``without``, ``clipped``, ``outlier_ratio``,
-        ``channel_spread``)."""
+    def per_node(self, metric: str = "score") -> dict[str, float]:
+        """``{node name: value}`` of ``metric`` (``score``: what the ranking uses, ``share``, ``alone``,
+        ``without``, ``clipped``, ``outlier_ratio``, ``channel_spread``, ``weight_spread``)."""
         if self.layers and not hasattr(self.layers[0], metric):
             raise WorkbenchError(f"a quantization debug report has no per-layer figure {metric!r}",
                                  "use share, alone, without, clipped or outlier_ratio")
@@ -599,7 +601,9 @@ def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: 
         if graph.passive:
             notes.append(f"{len(graph.passive)} data-movement layer(s) ({', '.join(sorted({x.op_type for x in graph.layers if x.node in graph.passive}))}) "
                          "are not ranked on their own: they stay float with the layers they feed")
-    rows.sort(key=lambda r: (-_score(r, full), -r.share))
+    for r in rows:
+        r.score = _score(r, full)
+    rows.sort(key=lambda r: (-r.score, -r.share))
     for i, r in enumerate(rows, 1):
         r.rank = i
     return QuantDebugReport(model.name, quantized.name, graph.scheme, rows, full, sum(len(next(iter(f.values())))

@@ -88,6 +88,10 @@ _STYLE = """<style>
 </style>"""
 
 
+#: the index of the "Quantization" tab
+QUANT_TAB = 4
+
+
 def _error_line(err: BaseException) -> str:
     if isinstance(err, WorkbenchError):
         return str(err)
@@ -141,6 +145,7 @@ class Workbench(widgets.VBox):
         self.script_box.selected_index = None
         self.bench_button = widgets.Button(description="Benchmark", icon="clock-o")
         self.bench_output = widgets.VBox()
+        self.quant_box = widgets.VBox()  # the quantization debugger, made when its tab is first opened
 
         self.tabs = widgets.Tab(children=[
             widgets.VBox([self.describe, widgets.HTML("<h4>Runtimes on this machine</h4>"), self.backends_table]),
@@ -151,8 +156,9 @@ class Workbench(widgets.VBox):
                           self.steps_table, self.script_box]),
             widgets.VBox([widgets.HTML("Times the original and every step's result on its runtime."),
                           self.bench_button, self.bench_output]),
+            self.quant_box,
         ])
-        for i, title in enumerate(["Model", "Graph", "Deploy", "Benchmark"]):
+        for i, title in enumerate(["Model", "Graph", "Deploy", "Benchmark", "Quantization"]):
             self.tabs.set_title(i, title)
         super().__init__([widgets.HTML(_STYLE), widgets.HBox([self.picker, self.status]), self.tabs])
         self.add_class("wb-app")
@@ -184,10 +190,13 @@ class Workbench(widgets.VBox):
         self.steps_table.value = ""
         self.bench_output.children = ()
         self.graph_box.children = ()
+        self.quant_box.children = ()
         self.status.value = _box(f"{name} loaded", "ok")
         self._show_script()
         if self.tabs.selected_index == 1:
             self._show_graph()
+        elif self.tabs.selected_index == QUANT_TAB:
+            self._show_quant()
 
     def _set_steps(self, steps: Sequence[StepChoice]) -> None:
         self.steps = list(steps)
@@ -280,6 +289,23 @@ class Workbench(widgets.VBox):
     def _on_tab(self, index: int | None) -> None:
         if index == 1 and not self.graph_box.children:
             self._show_graph()
+        elif index == QUANT_TAB and not self.quant_box.children:
+            self._show_quant()
+
+    def _show_quant(self) -> None:
+        """The quantization debugger for the selected model: per-tensor INT8 (the plain scheme, the one that
+        breaks depthwise nets), its accuracy against the budget, the layers to blame, the fix."""
+        from workbench.ui.quant_debug_view import QuantDebugView
+
+        assert self.model is not None
+        task = self.model.task
+        if task is None or not task.has_evaluation:
+            self.quant_box.children = (widgets.HTML(_box(
+                f"{self.model.name} has no evaluation data: the debugger needs a task metric (pick digits-cnn, "
+                "digits-mobilenet or minilm)", "error")),)
+            return
+        self.quant_box.children = (QuantDebugView(self.model, budget=0.01, samples=16, bench_seconds=0.3,
+                                                  options={"per_channel": False}),)
 
     def _show_graph(self) -> None:
         assert self.model is not None

@@ -34,11 +34,15 @@ class QuantDebugView(widgets.VBox):
         budget: the largest acceptable drop of ``metric``.
         metric: which of the task's metrics (default its main one).
         samples: inputs the debugger measures on.
+        options: the quantization's options (e.g. ``{"per_channel": False}``: per-tensor weights), used for
+            the INT8 run and the fix alike.
     """
 
     def __init__(self, model: Any = "minilm", *, tool: str | None = None, budget: float = 0.02,
-                 metric: str | None = None, samples: int = 16, bench_seconds: float = 0.5):
+                 metric: str | None = None, samples: int = 16, bench_seconds: float = 0.5,
+                 options: dict[str, Any] | None = None):
         self.source = model
+        self.options = dict(options or {})
         self.tool = tool or registry.default_runtime("onnx")
         self.budget, self.metric, self.samples = float(budget), metric, samples
         self.bench_seconds = bench_seconds
@@ -78,7 +82,7 @@ class QuantDebugView(widgets.VBox):
         self.status.value = _box("Quantizing…")
         m = api.model_of(self.source)
         self.float_model = m if m.format == "onnx" else api.export(m, "onnx")
-        self.int8 = api.quantize(self.float_model, self.tool)
+        self.int8 = api.quantize(self.float_model, self.tool, **self.options)
         name = self._metric_name(self.float_model)
         f, q = self.float_model.evaluate()[name], self.int8.evaluate()[name]
         ok = f - q <= self.budget
@@ -92,13 +96,16 @@ class QuantDebugView(widgets.VBox):
         if self.int8 is None:
             self.run_int8()
         self.status.value = _box("Measuring every quantized layer…")
-        self.report = api.quantize_debug(self.float_model, self.int8, samples=self.samples, alone=False,
+        self.report = api.quantize_debug(self.float_model, self.int8, samples=self.samples,
                                          metric=self._metric_name(self.float_model))
-        frame = self.report.to_frame()[["node", "op_type", "share", "channel_spread", "clipped", "cause"]].head(10)
+        frame = self.report.to_frame()[["node", "op_type", "score", "share", "alone", "weight_spread", "channel_spread",
+                                        "clipped", "cause"]].head(10)
+        frame["fix"] = [r.fix for r in self.report.ranked[:10]]
         self.table.value = frame.to_html(classes="wb-qd-table", float_format=lambda v: f"{v:.3g}")
         from workbench.ui.graph_view import GraphView
 
-        self.graph_box.children = [GraphView(self.int8, height=420).overlay(self.report, label="share of INT8 error")]
+        self.graph_box.children = [GraphView(self.int8, height=420).overlay(self.report.per_node("score"),
+                                                                       label="share of INT8 error (or error alone)")]
         self.status.value = _box(self.report.summary(3).splitlines()[0])
         self.fix_button.disabled = False
 
@@ -106,15 +113,22 @@ class QuantDebugView(widgets.VBox):
         """Keep the fewest layers float that bring the metric within the budget; time the result."""
         if self.float_model is None:
             self.run_int8()
-        self.status.value = _box("Searching the fewest layers to keep float…")
-        self.fixed = api.quantize(self.float_model, self.tool, accuracy_budget=self.budget,
-                                  metric=self._metric_name(self.float_model))
+        self.status.value = _box("Searching the fewest layers to move to a finer scheme or keep float…")
+        report = self.report if self.report is not None and self.int8 is not None \
+            and self.report.quantized == self.int8.name else None
+        self.fixed = api.quantize(self.float_model, self.tool, accuracy_budget=self.budget, report=report,
+                                  metric=self._metric_name(self.float_model), **self.options)
         search = self.fixed.metadata["accuracy_budget"]
         bench = api.benchmark([self.float_model, self.int8, self.fixed], duration_s=self.bench_seconds)
-        p50 = bench.to_frame()["p50_ms"].tolist() if "p50_ms" in bench.to_frame() else []
+        frame = bench.to_frame()
+        p50 = frame["latency_p50_ms"].tolist() if "latency_p50_ms" in frame else []
         speed = (f" Latency p50: FP32 {p50[0]:.2f} ms, INT8 {p50[1]:.2f} ms, fixed {p50[2]:.2f} ms."
                  if len(p50) == 3 else "")
         kept = ", ".join(k["node"] for k in search.kept_float) or "none"
-        self.result.value = _box(f"{search.summary()}. Kept float: {kept}.{speed}", "ok" if search.met else "bad")
+        finer = ", ".join(f"{f['node']} ({f['scheme']})" for f in search.finer) or "none"
+        verdict = "PASS: within the budget" if search.met else "FAIL: the budget was not met"
+        self.result.value = _box(f"{verdict}. {search.summary()}. Kept float: {kept}. Finer scheme: {finer}. "
+                                 f"{search.int8_fraction:.0%} of the layers INT8.{speed}",
+                                 "ok" if search.met else "bad")
         self.status.value = _box("Fix accepted." if search.met else "The budget was not met: see below.",
                                  "ok" if search.met else "bad")
