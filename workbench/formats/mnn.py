@@ -82,6 +82,9 @@ def load(path: Path, **_: Any) -> Model:
 
     info = mnn_nn.load_module_from_file(str(path), [], []).get_info()
     inputs = [_spec(variables[n], n) for n in info.get("inputNames", []) if n in variables]
+    # MNN computes integers in int32 (its converter turns ONNX int64 inputs into int32); the interface
+    # keeps int64, what exporters and tokenizers give, and the runner casts
+    inputs = [TensorSpec(s.name, s.shape, "int64") if s.dtype == "int32" else s for s in inputs]
     outputs = [_spec(variables[n], n) if n in variables else TensorSpec(n, ("?",), "float32")
                for n in info.get("outputNames", [])]
     ops = Counter(v.op_type for v in variables.values() if v.op_type not in PLUMBING)

@@ -16,6 +16,8 @@ INSTALL = "pip install 'deployment-workbench[mnn]'"
 PRECISIONS = {"fp32": "High", "normal": "Normal", "fp16": "Low", "bf16": "Low_BF16"}
 #: MNN expression dtypes by the NumPy dtype of a feed (MNN computes integers in int32)
 _CASTS = {"int64": np.int32, "float64": np.float32}
+#: NumPy dtype of a feed (after the cast) -> the name of MNN.expr's dtype
+_EXPR_DTYPES = {"float32": "float", "int32": "int", "uint8": "uint8", "int8": "int8"}
 
 
 @register_runtime
@@ -79,7 +81,8 @@ class MNNRunner(Runner):
             arr = np.asarray(feeds[name])
             cast = _CASTS.get(str(arr.dtype))
             arr = np.ascontiguousarray(arr.astype(cast) if cast is not None else arr)
-            out.append(F.const(arr, list(arr.shape), F.NCHW))
+            dtype = getattr(F, _EXPR_DTYPES.get(str(arr.dtype), "float"))
+            out.append(F.const(arr, list(arr.shape), F.NCHW, dtype))
         return out
 
     def inference_call(self, feeds: dict[str, np.ndarray]) -> Any:
