@@ -145,8 +145,12 @@ def test_decoder_with_kv_cache_exports_and_generates_the_same_tokens(hf_folders,
     layers = m.metadata["kv_cache_layers"]
     assert m.input_names[2:4] == ["past_key_values.0.key", "past_key_values.0.value"]
     assert m.output_names[:2] == ["logits", "present.0.key"] and len(m.output_names) == 1 + 2 * layers
+    # perplexity through the cache (half a window, then the rest fed its present) is the plain model's
+    through_cache = m.evaluate("torch_eager")["perplexity"]
+    assert through_cache == pytest.approx(hf_models("qwen2").evaluate("torch_eager")["perplexity"], rel=1e-5)
     x = wb.export(m, "onnx", isolate=False, cache=False)
     assert x.validation.passed, x.validation.summary()
+    assert x.validation.metrics["perplexity"] == pytest.approx(through_cache, rel=1e-4)
     prompt = hf_models("qwen2").example_inputs()["input_ids"][:, :6]
     spec = m.inputs[2]
     past = {n: np.zeros((2, spec.shape[1], 0, spec.shape[3]), np.float32) for n in m.input_names[2:]}

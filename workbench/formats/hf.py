@@ -137,6 +137,7 @@ def _load_with_past(path: Path, module: Any, config: Any, task: str, **options: 
             type(s)(s.name, tuple("total_sequence" if i == 2 else d for i, d in enumerate(s.shape)), s.dtype)
             for s in wrapped.outputs]
     return Model("hf", name=path.name, path=path, inputs=wrapped.inputs, outputs=outs, native=wrapper,
+                 task=hf_perplexity.PerplexityTask.for_folder(path, config, wrapped.example_inputs()),
                  example_feeds=wrapped.example_inputs(),
                  metadata={"architecture": ",".join(config.architectures or [config.model_type]),
                            "class": type(module).__name__, "task": task, "kv_cache_layers": layers,

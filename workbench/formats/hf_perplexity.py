@@ -1,9 +1,11 @@
 """Perplexity on a small real text: the task metric of a Hugging Face causal LM folder.
 
-A causal LM loaded from a folder (``GPT2LMHeadModel``, ``LlamaForCausalLM``, …, without a KV cache) gets a
-``PerplexityTask``: every model derived from it (the ONNX export, its INT8 / INT4 quantizations, an
+A causal LM loaded from a folder (``GPT2LMHeadModel``, ``LlamaForCausalLM``, …) gets a ``PerplexityTask``: every model derived from it (the ONNX export, its INT8 / INT4 quantizations, an
 OpenVINO IR) is scored by its perplexity on the same tokens, and validation compares it with the
 original's (``Validation.metrics`` / ``metric_drop``; a rise beyond the tolerance below fails the step).
+Loaded with its KV cache (``task="text-generation-with-past"``), the model computes each window through
+the cache: the first half with an empty cache, the second half fed the ``present.*`` the first returned
+as ``past_key_values.*``, so validation covers the cache round trip that generation relies on.
 
 The text ships with Python itself (PEP 20, "The Zen of Python", stored ROT13-encoded in the stdlib module
 ``this``; read from its source file, so nothing is printed or downloaded): 19 lines of English prose,
@@ -86,6 +88,8 @@ class PerplexityTask:
         self.tokens = np.asarray(tokens, np.int64)
         self.example = {k: np.asarray(v) for k, v in example.items()}
         self.window = int(window)
+        # a decoder with its KV cache (task="text-generation-with-past"): past_key_values.* inputs
+        self.past = {k: v for k, v in self.example.items() if k.startswith("past_key_values.")}
 
     @classmethod
     def for_folder(cls, path: Path | None, config: Any, example: dict[str, np.ndarray]) -> PerplexityTask:
@@ -100,7 +104,27 @@ class PerplexityTask:
         length = min(length, len(self.tokens))
         starts = rng.integers(0, len(self.tokens) - length + 1, batch)
         ids = np.stack([self.tokens[s:s + length] for s in starts])
-        return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        if self.past:  # a cache as long as the example's, of seeded values; the mask covers it too
+            past_len = next(iter(self.past.values())).shape[2]
+            feeds["attention_mask"] = np.ones((batch, past_len + length), np.int64)
+            for name, arr in self.past.items():
+                feeds[name] = rng.standard_normal((batch, *arr.shape[1:])).astype(arr.dtype)
+        return feeds
+
+    def _predict_window(self, predict: Any, ids: np.ndarray) -> np.ndarray:
+        """Logits for every position of ``ids``: in one call, or through the KV cache (the first half with
+        an empty cache, the second half with the cache the first returned), which the check then covers."""
+        ones = np.ones_like(ids)
+        if not self.past:
+            return np.asarray(predict({"input_ids": ids, "attention_mask": ones})["logits"], np.float64)
+        half = ids.shape[1] // 2
+        empty = {k: np.zeros((len(ids), v.shape[1], 0, v.shape[3]), v.dtype) for k, v in self.past.items()}
+        first = predict({"input_ids": ids[:, :half], "attention_mask": ones[:, :half], **empty})
+        cache = {k: np.asarray(first[k.replace("past_key_values", "present", 1)]) for k in self.past}
+        second = predict({"input_ids": ids[:, half:], "attention_mask": ones, **cache})
+        return np.concatenate([np.asarray(first["logits"], np.float64), np.asarray(second["logits"], np.float64)],
+                              axis=1)
 
     def example_inputs(self, batch: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
         """The load-time example (the folder's tokenizer on two sentences) for the defaults; else ``batch``
@@ -112,7 +136,8 @@ class PerplexityTask:
 
     def calibration_data(self, n: int = 32, batch: int = 1) -> list[dict[str, np.ndarray]]:
         """``n`` slices of the reference text (real text makes better activation ranges than random ids)."""
-        return [self._slices(batch, self.window, 1000 + i) for i in range(n)]
+        length = self.example["input_ids"].shape[1] if self.past else self.window
+        return [self._slices(batch, length, 1000 + i) for i in range(n)]
 
     def windows(self) -> np.ndarray:
         """The text cut into non-overlapping windows of ``window`` tokens (the remainder dropped)."""
@@ -129,8 +154,7 @@ class PerplexityTask:
             ids = windows[i:i + rows]
             if batch_size and len(ids) < batch_size:  # a model with a fixed batch: pad with the first rows
                 ids = np.concatenate([ids, windows[: batch_size - len(ids)]])[:batch_size]
-            logits = np.asarray(predict({"input_ids": ids, "attention_mask": np.ones_like(ids)})["logits"],
-                                np.float64)[:, :-1]
+            logits = self._predict_window(predict, ids)[:, :-1]
             shifted = logits - logits.max(-1, keepdims=True)
             logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
             nll = -np.take_along_axis(logp, ids[:, 1:, None], axis=-1)[..., 0]
