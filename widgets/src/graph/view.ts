@@ -437,6 +437,7 @@ export class GraphCanvas {
     if (!this.readyMs) {
       this.readyMs = performance.now() - this.t0;
       this.mark("readyMs", this.readyMs.toFixed(1));
+      this.mark("readyAt", performance.now().toFixed(1)); // since the page's time origin
       this.mark("layoutMs", this.layoutMs.toFixed(1));
       this.mark("state", "ready");
     }
