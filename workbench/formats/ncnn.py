@@ -161,6 +161,7 @@ def read_graph(layers: list[Layer], name: str) -> Graph:
     weights: dict[str, Weight] = {}
     alias: dict[str, str] = {}
     nodes: list[Node] = []
+    own: list[int] = []  # each node's weights held in its layer (from its weight_data_size)
     inputs: list[str] = []
     for layer in layers:
         ins = [alias.get(b, b) for b in layer.inputs]
@@ -179,10 +180,12 @@ def read_graph(layers: list[Layer], name: str) -> Graph:
         for b in layer.outputs:
             tensors.setdefault(b, Tensor(b, None, "float32"))
         node = Node(layer.name, layer.type, ins, list(layer.outputs), weights=[b for b in ins if b in weights],
-                    attrs={k: v for k, v in layer.params.items()}, params=weight_count(layer),
-                    positions={t: k for k, t in enumerate(ins)})
+                    attrs={k: v for k, v in layer.params.items()}, positions={t: k for k, t in enumerate(ins)})
         nodes.append(node)
+        own.append(weight_count(layer))
     mark_params(nodes, weights)
+    for node, count in zip(nodes, own, strict=True):
+        node.params += count  # ncnn keeps conv/fc weights inside the layer, not as blobs
     outputs = [alias.get(b, b) for b in outputs_of(layers)]
     return Graph(name, "ncnn", nodes, tensors, weights, inputs, outputs)
 
