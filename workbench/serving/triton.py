@@ -220,7 +220,7 @@ class TritonServer(Server):
             raise ServingError(f"Triton's {backend} backend cannot load a {model.format} model",
                                "use backend='python' (runs any workbench runner), or convert the model first")
 
-        def write_native(repo: Path) -> None:
+        def write_native(repo: Path) -> str:
             assert native is not None
             tbackend, filename = native
             text = config_pbtxt(model, name, tbackend, filename=filename, **knobs)
@@ -232,6 +232,7 @@ class TritonServer(Server):
                     rel = f.relative_to(folder / "model")
                     stem_renamed = Path(filename).stem + f.suffix if f.stem == artifact.stem else rel.as_posix()
                     _place(f, repo / name / "1" / stem_renamed)
+            return text
 
         repo = folder / "model_repository"
         if backend == "python":
@@ -250,7 +251,7 @@ class TritonServer(Server):
                 package.notes.append(f"native_repository/: Triton's {native[0]} backend (for a full Triton; the "
                                      "nvidia-pytriton bundle has only the Python backend)")
         else:
-            write_native(repo)
+            text = write_native(repo)
         has_native = (folder / "native_repository").exists()
         (folder / "README.md").write_text(README.format(
             name=name, backend=backend,
