@@ -155,3 +155,27 @@ def test_missing_bundle_is_a_clear_error(monkeypatch, tmp_path):
     module = assets.esm("graph")
     assert isinstance(module, str) and "export default" in module and "scripts/setup" in module
     assert assets.css("graph") == ""
+
+
+def test_kernel_lab_access_map_matches_the_schema():
+    """The access map KernelLab draws (TypeScript in widgets/src/kernel_lab/) is what the schema says."""
+    triton = pytest.importorskip("triton")
+    from workbench.kernels.access import trace
+    from workbench.kernels.library.vector_add import add_kernel
+    from workbench.kernels.modes import mode
+
+    if not mode().interpreted:
+        pytest.skip("the access map is traced in Triton's interpreter")
+    x, y = torch.randn(300), torch.randn(300)
+
+    def launch(x, y):
+        out = torch.empty_like(x)
+        add_kernel[(triton.cdiv(300, 128),)](x, y, out, 300, BLOCK_SIZE=128)
+        return out
+
+    (amap,) = trace(launch, x, y).maps
+    payload = json.loads(json.dumps(amap.to_json()))
+    assets.validate(payload, "AccessMapPayload")
+    assert [t["name"] for t in payload["tensors"]] == ["x_ptr", "y_ptr", "out_ptr"]
+    with pytest.raises(WorkbenchError, match="AccessMapPayload does not match"):
+        assets.validate({**payload, "tensors": [{"name": "x"}]}, "AccessMapPayload")

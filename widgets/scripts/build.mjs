@@ -11,7 +11,7 @@ const root = join(here, "..");
 const out = join(root, "..", "workbench", "widgets");
 mkdirSync(out, { recursive: true });
 
-const widgets = ["graph"];
+const widgets = ["graph", "kernel_lab"];
 for (const name of widgets) {
   await build({
     entryPoints: [join(root, "src", name, "index.ts")],

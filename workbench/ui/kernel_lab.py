@@ -25,15 +25,13 @@ import io
 import os
 import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
 from workbench.core.errors import WorkbenchError
-
-_WIDGETS = Path(__file__).resolve().parent.parent / "widgets"
+from workbench.ui import assets
 
 DEFAULT_CODE = '''\
 @triton.jit
@@ -75,8 +73,8 @@ class KernelLab(anywidget.AnyWidget):
             a published app never runs a visitor's code).
     """
 
-    _esm = _WIDGETS / "kernel_lab.js"
-    _css = _WIDGETS / "kernel_lab.css"
+    _esm = assets.esm("kernel_lab")  # built from widgets/src/kernel_lab/ (TypeScript)
+    _css = assets.css("kernel_lab")
 
     # the only state the browser may send, and only while the kernel allows edits (``set_state``)
     _FROM_BROWSER = frozenset({"code"})
@@ -111,6 +109,7 @@ class KernelLab(anywidget.AnyWidget):
     ) -> None:
         from workbench.kernels.modes import setup
 
+        assets.require("kernel_lab")
         mode = setup()
         self._default_add = code is None and reference is None and entry == "add"
         if self._default_add:
