@@ -23,7 +23,7 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent
 SRC = ROOT / "widgets"
 OUT = ROOT / "workbench" / "widgets"
-BUNDLES = ("graph.js", "graph.css", "kernel_lab.js", "kernel_lab.css", "graph.schema.json")
+BUNDLES = ("graph.js", "graph.css", "kernel_lab.js", "kernel_lab.css", "netron.js", "netron.css", "graph.schema.json")
 SOURCES = ("src", "schema", "scripts", "package.json", "package-lock.json", "tsconfig.json")
 
 

@@ -31,8 +31,8 @@ import anywidget
 import traitlets
 
 from workbench.core.errors import BackendUnavailable, WorkbenchError
+from workbench.ui import assets
 
-_WIDGETS = Path(__file__).resolve().parent.parent / "widgets"
 _ASSET_NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|json|css|html)$")
 _ASSET_CACHE: dict[str, str] = {}
 
@@ -157,8 +157,8 @@ class NetronView(anywidget.AnyWidget):
         height: pixels.
     """
 
-    _esm = _WIDGETS / "netron.js"
-    _css = _WIDGETS / "netron.css"
+    _esm = assets.esm("netron")  # built from widgets/src/netron/ (TypeScript + the host module)
+    _css = assets.css("netron")
     identifier = traitlets.Unicode("").tag(sync=True)
     files = traitlets.List(traitlets.Unicode()).tag(sync=True)
     height = traitlets.Int(600).tag(sync=True)
@@ -167,6 +167,7 @@ class NetronView(anywidget.AnyWidget):
     def __init__(self, source: Any, *, height: int = 600, max_sends: int | None = None, **kwargs: Any):
         from workbench.ui.kernel_lab import in_voila
 
+        assets.require("netron")
         netron_assets_dir()  # fail early, with the fix, when netron is missing
         paths, identifier = model_files_for_netron(source)
         self._paths = {p.name: p for p in paths}
