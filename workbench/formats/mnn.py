@@ -85,6 +85,8 @@ def load(path: Path, **_: Any) -> Model:
     # MNN computes integers in int32 (its converter turns ONNX int64 inputs into int32); the interface
     # keeps int64, what exporters and tokenizers give, and the runner casts
     inputs = [TensorSpec(s.name, s.shape, "int64") if s.dtype == "int32" else s for s in inputs]
+    # MNNConvert stores a dynamic batch as 1, and the Module API resizes at run time: a leading 1 is the batch
+    inputs = [TensorSpec(s.name, ("batch", *s.shape[1:]), s.dtype) if s.shape[:1] == (1,) else s for s in inputs]
     outputs = [_spec(variables[n], n) if n in variables else TensorSpec(n, ("?",), "float32")
                for n in info.get("outputNames", [])]
     ops = Counter(v.op_type for v in variables.values() if v.op_type not in PLUMBING)
