@@ -78,9 +78,12 @@ def test_rerun_reads_finished_trials_from_the_cache(first_run):
 
 def test_sequential_gives_the_same_validation_figures_as_ray(first_run):
     result, _ = first_run
+    events: list[progress.Event] = []
     seq = wb.sweep("digits-cnn", steps=GRID["steps"], runtimes=[ORT, OV], threads=[1], executor="sequential",
-                   cache=False, progress=False)
+                   cache=False, progress=events.append)
     assert seq.executor == "sequential" and all(t.status == "done" for t in seq.trials)
+    # the trials' own steps (the cached export) report to nobody: one final event per trial
+    assert sorted(e.key for e in events if e.status in progress.FINAL) == [0, 1]
     on_ray = {(t.runtime, t.precision, t.threads): t for t in result.trials}
     for t in seq.trials:
         twin = on_ray[(t.runtime, t.precision, t.threads)]

@@ -42,8 +42,9 @@ precision, threads, batch, timing budget and the versions of the runtime's distr
 trial's row is stored in the workspace (``sweep-results/<key>.json``) and a later sweep with the same
 trial reads it back (``status="cached"``) instead of running it again (``cache=False`` re-runs).
 
-Progress goes to the one channel (``workbench.core.progress``): an event per trial (``planned`` when
-submitted, then ``done`` / ``cached`` / ``failed`` as results stream back), shown by default as one bar.
+Progress goes to the one channel (``workbench.core.progress``): an event per trial (``planned`` first,
+``running`` as the sequential executor starts it, then ``done`` / ``cached`` / ``failed`` as results stream
+back), shown by default as one bar. A precision the runtime cannot compute fails its trials at once.
 
 On a cluster: every node needs the workbench and the runtimes installed (the same versions:
 ``pip install -c constraints.txt 'deployment-workbench[all]'``, or pass ``runtime_env={"pip": [...]}``),
@@ -59,6 +60,7 @@ leave it on), so nothing reaching the ports can submit work without it.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import itertools
 import logging
@@ -307,6 +309,20 @@ def pinned_cores(count: int | None) -> Iterator[list[int] | None]:
             os.close(fd)  # closing the descriptor releases its lock
 
 
+def precision_problem(runtime: str, precision: str) -> WorkbenchError | None:
+    """Why ``runtime`` cannot compute at ``precision`` whatever the model (None: it may)."""
+    cls = registry.get_runtime(runtime)
+    if precision == "fp32":
+        return None
+    if precision not in cls.precisions:
+        return WorkbenchError(f"{runtime} does not compute in {precision} (it offers {', '.join(cls.precisions)})",
+                              f"drop {precision} for {runtime} from precisions=")
+    if precision != "int8" and "precision" not in getattr(cls, "tunable", ()):
+        return WorkbenchError(f"{runtime} has no precision option to compute in {precision}",
+                              "use fp32 or int8 on this runtime")
+    return None
+
+
 def _precision_model(model: Model, spec: TrialSpec, options: dict[str, Any]) -> tuple[Model, dict[str, Any]]:
     """The model and runner options that make ``spec.runtime`` compute at ``spec.precision``."""
     from workbench.analysis.autotune import int8_step
@@ -314,11 +330,11 @@ def _precision_model(model: Model, spec: TrialSpec, options: dict[str, Any]) -> 
 
     cls = registry.get_runtime(spec.runtime)
     p = spec.precision
+    problem = precision_problem(spec.runtime, p)
+    if problem is not None:
+        raise problem
     if p == "fp32":
         return model, options
-    if p not in cls.precisions:
-        raise WorkbenchError(f"{spec.runtime} does not compute in {p} (it offers {', '.join(cls.precisions)})",
-                             f"drop {p} for {spec.runtime} from precisions=")
     if p == "int8":
         steps: list[Any] = []
         fmt = model.format
@@ -335,9 +351,6 @@ def _precision_model(model: Model, spec: TrialSpec, options: dict[str, Any]) -> 
         final = Pipeline(steps, name="sweep int8").run(model, progress=False).final
         assert final is not None  # a failed step raised
         return final, options
-    if "precision" not in getattr(cls, "tunable", ()):
-        raise WorkbenchError(f"{spec.runtime} has no precision option to compute in {p}",
-                             "use fp32 or int8 on this runtime")
     return model, {**options, "precision": p}
 
 
@@ -571,20 +584,18 @@ def _import_ray() -> Any:
     return ray
 
 
-@contextlib.contextmanager
-def ray_session(address: str | None = None, num_cpus: int | None = None,
-                runtime_env: dict[str, Any] | None = None) -> Iterator[tuple[Any, str]]:
-    """Ray, connected: the running one of this process, the cluster at ``address`` (``"auto"``,
+def start_ray(address: str | None = None, num_cpus: int | None = None,
+              runtime_env: dict[str, Any] | None = None) -> Any:
+    """Connect this process to Ray and return the ``ray`` module: the cluster at ``address`` (``"auto"``,
     ``"ray://host:10001"``), or (``address=None``) a Ray started here with ``num_cpus`` CPUs (default: the
     cores this process may use), one ``workbench_bench`` resource, no dashboard, no usage statistics, and
-    the workers' output kept out of the notebook. Yields ``(ray, where)``; a Ray started here is shut
-    down when the block ends."""
+    the workers' output kept out of the notebook. Sweeps and autotune use a Ray already connected as it is
+    (so a notebook starts it once: ``start_ray(num_cpus=2)`` … ``ray.shutdown()``)."""
     for k, v in _QUIET_RAY.items():  # before Ray is imported: some are read at import time
         os.environ.setdefault(k, v)
     ray = _import_ray()
     if ray.is_initialized():
-        yield ray, "running"
-        return
+        return ray
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR, "namespace": "workbench",
              "runtime_env": runtime_env}
     if address is None or address == "local":
@@ -602,7 +613,6 @@ def ray_session(address: str | None = None, num_cpus: int | None = None,
                     raise WorkbenchError(f"Ray could not start on this machine{load}: {one_line(err)}",
                                          "try again when the machine is less busy, or pass executor='sequential'"
                                          ) from None
-        where = "local"
     else:
         try:
             ray.init(address=address, **quiet)
@@ -610,11 +620,21 @@ def ray_session(address: str | None = None, num_cpus: int | None = None,
             raise WorkbenchError(f"cannot connect to the Ray cluster at {address}: {one_line(err)}",
                                  "check the address (ray status on the head node shows it), or leave address "
                                  "out to start Ray on this machine") from None
-        where = address
+    return ray
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None,
+                runtime_env: dict[str, Any] | None = None) -> Iterator[tuple[Any, str]]:
+    """``start_ray`` for the block: yields ``(ray, where)`` (``"running"`` when this process was already
+    connected, else ``"local"`` or the address); what this block connected is shut down when it ends."""
+    already = _import_ray().is_initialized()
+    ray = start_ray(address, num_cpus, runtime_env)
     try:
-        yield ray, where
+        yield ray, "running" if already else (address if address not in (None, "local") else "local")
     finally:
-        ray.shutdown()
+        if not already:
+            ray.shutdown()
 
 
 def _cluster(ray: Any) -> dict[str, Any]:
@@ -677,11 +697,8 @@ def ray_map(ray: Any, fn: Callable[..., Any], calls: Sequence[tuple[tuple[Any, .
 
 def _run_ray(specs: list[TrialSpec], loader: Any, workspace: str, ray: Any, exclusive: bool,
              done: Callable[[SweepTrial], None]) -> None:
-    def submitted(i: int) -> None:
-        channel.report("planned", key=specs[i].index, label=specs[i].row().label)
-
     calls = [((spec, loader, workspace, True), spec.threads) for spec in specs]
-    for i, row in ray_map(ray, run_trial, calls, exclusive=exclusive, submitted=submitted):
+    for i, row in ray_map(ray, run_trial, calls, exclusive=exclusive):
         if isinstance(row, BaseException):
             err, row = row, specs[i].row()
             row.status, row.error = "failed", one_line(err)
@@ -768,10 +785,17 @@ def sweep(
             stack.enter_context(channel.subscribe(view))
             if hasattr(view, "close"):
                 stack.callback(view.close)
+        for spec in specs:
+            channel.report("planned", key=spec.index, label=spec.row().label)
         todo = []
         for spec in specs:
-            hit = cached_trial(spec.key) if cache else None
-            if hit is not None and hit.status == "done":
+            problem = precision_problem(spec.runtime, spec.precision)
+            hit = cached_trial(spec.key) if cache and problem is None else None
+            if problem is not None:  # known before anything runs: no need to start a task for it
+                row = spec.row()
+                row.status, row.error = "failed", one_line(problem)
+                done(row)
+            elif hit is not None and hit.status == "done":
                 hit.index, hit.model, hit.steps, hit.status = spec.index, spec.model, spec.steps_name, "cached"
                 done(hit)
             else:
@@ -781,7 +805,8 @@ def sweep(
         if executor == "sequential":
             for spec in todo:
                 channel.report("running", key=spec.index, label=spec.row().label)
-                done(run_trial(spec, loader, None, True))
+                # in a context of its own: the trial's steps report to nobody, not to the sweep's listeners
+                done(contextvars.Context().run(run_trial, spec, loader, None, True))
         elif todo:
             with ray_session(None if executor == "local" else address, num_cpus, runtime_env) as (ray, where):
                 cluster = _cluster(ray)
