@@ -125,6 +125,30 @@ def test_bad_input_gets_a_clear_error(outlier_mlp):
         wb.quantize(x, "onnxruntime", accuracy_budget=0.01)
     with pytest.raises(WorkbenchError, match="accuracy_budget"):
         wb.quantize(outlier_mlp, "onnxruntime", accuracy_budget=-1)
+    with pytest.raises(WorkbenchError, match="unknown quantization scheme"):
+        wb.quantize(outlier_mlp, "onnxruntime", layer_schemes={"x": "int3"})
+    with pytest.raises(WorkbenchError, match="does not have"):
+        wb.quantize(outlier_mlp, "onnxruntime", layer_schemes={"no such node": "per_channel"}, validate=False)
+    with pytest.raises(WorkbenchError, match="alpha"):
+        wb.quantize(outlier_mlp, "onnxruntime", smooth_quant=2)
+
+
+def test_smooth_quant_migration_keeps_the_float_function(outlier_mlp, tmp_path):
+    """SmoothQuant's rescaling alone (before quantization) changes no output, and it shrinks the outlier
+    channel the MatMul reads."""
+    import onnx
+    import onnxruntime as ort
+
+    from workbench.steps import onnxruntime_schemes
+
+    feeds = outlier_mlp.task.calibration_data(n=4, batch=8)
+    out, overrides, keep = onnxruntime_schemes.prepare(str(outlier_mlp.path), tmp_path / "s.onnx", feeds, None, 0.5)
+    assert out == str(tmp_path / "s.onnx") and not overrides and len(keep) == 3  # one Mul per Gemm/MatMul input
+    assert {n.op_type for n in onnx.load_model(out).graph.node if n.name in keep} == {"Mul"}
+    a = ort.InferenceSession(str(outlier_mlp.path), providers=["CPUExecutionProvider"])
+    b = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
+    for f in feeds:
+        np.testing.assert_allclose(a.run(None, f)[0], b.run(None, f)[0], rtol=1e-4, atol=1e-4)
 
 
 def test_the_app_panel_runs_int8_debugs_and_accepts_the_fix(outlier_mlp):
