@@ -53,7 +53,8 @@ def test_profilers_come_from_the_registry(digits_onnx):
     from workbench.analysis.profile import profilers
 
     assert {"onnxruntime", "openvino"} <= set(profilers()) == set(wb.registry.runtimes_with("profile_nodes"))
-    prof = profile_nodes(digits_onnx, runs=1, warmup=0)  # default: every available profiler
-    assert set(prof.backends) == {b for b in profilers() if wb.registry.get_runtime(b).availability()}
+    prof = profile_nodes(digits_onnx, runs=1, warmup=0)  # default: every available profiler that takes ONNX
+    assert set(prof.backends) == {b for b in profilers() if wb.registry.get_runtime(b).availability()
+                                  and wb.registry.reachable("onnx", b)}
     with pytest.raises(WorkbenchError, match="Model"):
         profile_nodes("digits-cnn", "onnxruntime")  # names are loaded by the facade (wb.profile_nodes)

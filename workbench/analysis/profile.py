@@ -210,9 +210,10 @@ def profile_nodes(
         **options: runner options for every runtime (e.g. ``threads=1``).
     """
     available = profilers()
-    if backends is None:
-        backends = [b for b in available if registry.get_runtime(b).availability()]
-    names = [backends] if isinstance(backends, str) else list(backends)
+    chosen = backends
+    if chosen is None:
+        chosen = [b for b in available if registry.get_runtime(b).availability()]
+    names = [chosen] if isinstance(chosen, str) else list(chosen)
     unknown = [b for b in names if b not in available]
     if unknown or not names:
         raise WorkbenchError(f"no per-node profiler for {unknown or 'no backend'}",
@@ -223,6 +224,8 @@ def profile_nodes(
     native = {f for b in available for f in getattr(registry.get_runtime(b), "default_for", ())}
     if model.format not in native:
         model = routing.prepare_for(model, registry.default_runtime(ONNX))
+    if backends is None:  # by default, the profilers that can take this model (directly or converted)
+        names = [b for b in names if registry.reachable(model.format, b)]
     if runs is None:
         runs = QUICK_RUNS if settings.quick() else 20
     if runs < 1:

@@ -394,6 +394,20 @@ def route(source: str, target: str, kinds: tuple[str, ...] = ("export", "convert
                          f"registered steps take: {', '.join(sorted({f for s in steps() for f in s.accepts}))}")
 
 
+def reachable(fmt: str, runtime: str) -> bool:
+    """True when ``runtime`` takes ``fmt`` models directly or through a chain of export/convert steps."""
+    cls = get_runtime(runtime)
+    if fmt in cls.formats:
+        return True
+    for target in cls.formats:
+        try:
+            route(fmt, target)
+            return True
+        except WorkbenchError:
+            continue
+    return False
+
+
 def prepare_for(model: Model, runtime: str) -> Model:
     """``model`` in a format ``runtime`` takes: itself, or the result of the shortest chain of registered
     export/convert steps to such a format (cached on the model, run unvalidated: callers compare).
