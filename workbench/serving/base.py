@@ -321,6 +321,13 @@ def terminate(proc: subprocess.Popen, grace: float = 10.0) -> None:
         proc.wait(5)
     except subprocess.TimeoutExpired:
         pass
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:  # children die (and are reaped by their parents) a moment later
+        try:
+            os.killpg(proc.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
 
 
 def _kill_group(pid: int, sig: int) -> None:

@@ -14,11 +14,13 @@ with its inference/management tokens in its working folder; the Endpoint sends t
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -62,11 +64,15 @@ def handle(data, context):
     responses = []
     for i, row in enumerate(data):
         body = row.get("body") if row.get("body") is not None else row.get("data")
+        length = context.get_request_header(i, HEADER_LENGTH) or context.get_request_header(i, HEADER_LENGTH.lower())
+        if isinstance(body, (dict, list)):  # a JSON request TorchServe already parsed (plain data): checked as JSON
+            import json
+
+            body, length = json.dumps(body).encode(), None
         if not isinstance(body, (bytes, bytearray)):
             context.set_response_status(400, "send an Open Inference Protocol binary request", i)
             responses.append(b'{"error": "send an Open Inference Protocol binary request (application/octet-stream)"}')
             continue
-        length = context.get_request_header(i, HEADER_LENGTH) or context.get_request_header(i, HEADER_LENGTH.lower())
         try:
             out, n = _service.infer_request(bytes(body), int(length) if length is not None else None)
         except Exception as err:  # a bad request gets its error; the worker stays up
@@ -196,11 +202,15 @@ class TorchServeServer(Server):
                   .replace(":8082", f":{metrics}").replace("model_store=model_store", f"model_store={folder / 'model_store'}"))
         (run / "config.properties").write_text(config)
         log = run / "server.log"
-        env = {**python_path_env(), "TMPDIR": str(run), "TEMP": str(run), "LOG_LOCATION": str(run / "logs"),
-               "METRICS_LOCATION": str(run / "logs")}  # TorchServe's pid file lives in the temp folder: one per start
+        # TorchServe's pid file and its workers' unix sockets live in the temp folder: one of its own per start,
+        # with a short path (a socket path is limited to 107 bytes)
+        tmp = Path(tempfile.mkdtemp(prefix="wbts-", dir="/tmp" if Path("/tmp").is_dir() else None))
+        env = {**python_path_env(), "TMPDIR": str(tmp), "TEMP": str(tmp), "LOG_LOCATION": str(run / "logs"),
+               "METRICS_LOCATION": str(run / "logs")}
         cmd = [_tool("torchserve"), "--start", "--foreground", "--ncs", "--model-store", str(folder / "model_store"),
                "--ts-config", str(run / "config.properties")]
         proc = launch(cmd, log=log, env=env, cwd=run)
+        atexit.register(shutil.rmtree, tmp, True)
         url = f"http://{HOST}:{inference}"
         token_auth = "disable_token_authorization=true" not in config
 
@@ -217,7 +227,8 @@ class TorchServeServer(Server):
         self._wait_model(f"http://{HOST}:{management}/models/{name}", proc, run, log, timeout,
                          auth("management") or {})
         return Endpoint(package_model(package), url=url, infer_url=f"{url}/predictions/{name}", process=proc,
-                        package=package, log=log, headers=lambda: auth() or {})
+                        package=package, log=log, headers=lambda: auth() or {},
+                        stop_hook=lambda: shutil.rmtree(tmp, ignore_errors=True))
 
     @staticmethod
     def _wait_model(url: str, proc: Any, run: Path, log: Path, timeout: float, headers: dict[str, str]) -> None:
@@ -228,6 +239,12 @@ class TorchServeServer(Server):
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 break
+            text = log.read_text(errors="replace") if log.exists() else ""
+            if "Auto recovery failed again" in text:  # the Python worker keeps dying: say why, do not wait it out
+                died = [line.split("MODEL_LOG - ", 1)[1] for line in text.splitlines() if "MODEL_LOG - " in line]
+                terminate(proc)
+                raise ServingError("TorchServe's Python worker keeps dying while loading the model:\n"
+                                   + "\n".join(died[-8:]), f"read the logs in {run / 'logs'}")
             try:
                 resp = httpx.get(url, headers=headers, timeout=5)
                 if resp.status_code == 200 and any(w.get("status") == "READY" for m in resp.json()
