@@ -109,3 +109,16 @@ def test_without_ncnn_it_says_why_and_everything_else_works(digits_ncnn, digits_
     assert got["reason"] == "ncnn is not installed" and "[ncnn]" in got["fix"]
     assert got["shape"] == [1, 10] and got["layers"] == 7
     assert got["step_error"] and "pip install 'deployment-workbench[ncnn]'" in got["step_error"]
+
+
+def test_autotune_and_the_app_find_ncnn_in_the_registry(digits_ncnn):
+    from workbench.analysis.autotune import default_space
+    from workbench.ui.app import choices_for
+
+    assert "ncnn" in default_space()["backends"]  # reached by the registered pnnx conversion
+    assert ("convert", "ncnn") in [c.spec for c in choices_for("torch")]
+    tuned = wb.autotune("digits-cnn", max_metric_drop=0.02, space={"backends": ["ncnn"], "precisions": ["fp32"]},
+                        duration_s=0.1, confirm=0, include_torch=False)
+    assert {t.backend for t in tuned.trials} == {"ncnn"}  # its tunable threads swept too
+    assert tuned.best is not None and tuned.best.backend == "ncnn" and all(t.valid for t in tuned.trials)
+    assert "wb.runner(m0, 'ncnn'" in tuned.script

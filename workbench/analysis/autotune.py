@@ -270,9 +270,28 @@ def _cpu_supports(precision: str) -> tuple[bool, str]:
     return True, ""
 
 
+def reachable(runtime: str, sources: tuple[str, ...]) -> bool:
+    """True when registered export/convert steps turn a model of one of ``sources`` into a format
+    ``runtime`` takes (ncnn from torch, MNN and TVM from ONNX, …)."""
+    cls = registry.get_runtime(runtime)
+    for src in sources:
+        for fmt in cls.formats:
+            try:
+                registry.route(src, fmt)
+                return True
+            except WorkbenchError:
+                continue
+    return False
+
+
 def default_space() -> dict[str, list[Any]]:
-    """The swept values: the runtimes that run ONNX, every precision, and the runtimes' tuning knobs."""
-    return {"backends": registry.runtimes_for("onnx"), "precisions": ["fp32", "bf16", "fp16", "int8"],
+    """The swept values: the runtimes that run ONNX, and the available ones a registered conversion
+    reaches from ONNX or torch; every precision; the runtimes' tuning knobs."""
+    direct = registry.runtimes_for("onnx")
+    converted = [n for n, cls in registry.runtimes().items()  # the torch runtimes stay the baseline's business
+                 if n not in direct and not set(cls.formats) & set(TORCH_FORMATS)
+                 and reachable(n, ("onnx", "torch")) and cls.availability()]
+    return {"backends": direct + converted, "precisions": ["fp32", "bf16", "fp16", "int8"],
             "threads": [None, 1], "hint": ["LATENCY", "THROUGHPUT"], "graph_optimization_level": ["all", "basic"]}
 
 
@@ -299,9 +318,10 @@ def _configs(space: dict[str, list[Any]], skipped: list[str], baseline_formats: 
         if "onnx" not in cls.formats:
             if any(f in cls.formats for f in baseline_formats):
                 out.append((backend, "fp32", {}))  # runs the original as it is
-            else:
-                skipped.append(f"{backend}: autotune sweeps runtimes that run ONNX or the original model")
-            continue
+                continue
+            if not reachable(backend, ("onnx", *baseline_formats)):
+                skipped.append(f"{backend}: no registered conversion reaches it from ONNX or the original model")
+                continue
         tunable = tuple(getattr(cls, "tunable", ()))
         mine = [k for k in knobs if k in tunable]
         for p in precisions:
@@ -426,8 +446,16 @@ def autotune(
         return out
 
     def artifact(backend: str, precision: str) -> Model:
-        if "onnx" not in registry.get_runtime(backend).formats:
+        formats = registry.get_runtime(backend).formats
+        if original.format in formats and "onnx" not in formats:
             return original
+        if "onnx" not in formats:  # its own format, by the registered conversions (from ONNX where they start)
+            key = (backend, False)
+            if key not in artifacts:
+                say(f"preparing the model for {backend} …")
+                source = onnx_model if reachable(backend, ("onnx",)) else original
+                artifacts[key] = registry.prepare_for(source, backend)
+            return artifacts[key]
         key = (backend, precision == "int8")
         if key not in artifacts:
             say(f"preparing the model for {backend} {precision} …")

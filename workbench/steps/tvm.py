@@ -92,7 +92,9 @@ def _write_tvm(model: Model, tmp: Path, *, schedule: str, tune_trials: int, llvm
     except Exception as err:  # noqa: BLE001 - TVM raises its own error types with C++ traces
         lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
         raise StepError(f"TVM could not compile {model.name}: {(lines[-1] if lines else type(err).__name__)[:400]}",
-                        "try schedule='none', or run the model on ONNX Runtime / OpenVINO") from None
+                        ("compile from ONNX instead (its dynamic dimensions import better): wb.export(model, 'onnx')"
+                         if model.format == "exported_program" else
+                         "try schedule='none', or run the model on ONNX Runtime / OpenVINO")) from None
     from workbench.formats.tvm import KIND, MARKER, describe_json
 
     feeds = model.example_inputs() if tune_trials else None
