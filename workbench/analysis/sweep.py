@@ -181,8 +181,8 @@ class SweepResult:
 
     def summary(self) -> str:
         counts = {s: sum(t.status == s for t in self.trials) for s in ("done", "cached", "failed")}
-        where = self.address or "this process"
-        lines = [f"sweep of {len(self.trials)} trials on {self.executor} ({where}) in {self.wall_s:.1f} s: "
+        where = f" ({self.address})" if self.address else (" (this process)" if self.executor == "sequential" else "")
+        lines = [f"sweep of {len(self.trials)} trials on {self.executor}{where} in {self.wall_s:.1f} s: "
                  + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
         for t in self.trials:
             if t.status == "failed":
@@ -626,12 +626,15 @@ def start_ray(address: str | None = None, num_cpus: int | None = None,
 @contextlib.contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None,
                 runtime_env: dict[str, Any] | None = None) -> Iterator[tuple[Any, str]]:
-    """``start_ray`` for the block: yields ``(ray, where)`` (``"running"`` when this process was already
-    connected, else ``"local"`` or the address); what this block connected is shut down when it ends."""
+    """``start_ray`` for the block: yields ``(ray, where)`` (``"local"``, the address, or for a Ray this process
+    was connected to before, its GCS address); what this block connected is shut down when it ends."""
     already = _import_ray().is_initialized()
     ray = start_ray(address, num_cpus, runtime_env)
+    where = address if address not in (None, "local") else "local"
+    if already:  # connected before: name the cluster by its GCS address
+        where = str(getattr(ray.get_runtime_context(), "gcs_address", None) or "running")
     try:
-        yield ray, "running" if already else (address if address not in (None, "local") else "local")
+        yield ray, where
     finally:
         if not already:
             ray.shutdown()
@@ -811,8 +814,6 @@ def sweep(
             with ray_session(None if executor == "local" else address, num_cpus, runtime_env) as (ray, where):
                 cluster = _cluster(ray)
                 _run_ray(todo, loader, str(workspace()), ray, exclusive, done)
-        else:
-            where = address or "local"
     return SweepResult([rows[i] for i in sorted(rows)], "sequential" if executor == "sequential" else "ray",
                        where, time.perf_counter() - start, grid, cluster)
 
