@@ -120,6 +120,19 @@ def _check(page) -> None:
         view.get_by_role("button", name="SVG", exact=True).click()
     svg = Path(dl.value.path()).read_text()
     assert svg.startswith("<svg") and svg.count("<rect") > 10 and "layer" in svg
+    png = view.evaluate("async (el) => { const b = await el.__wbGraph.exportPNG(); "
+                        "const h = new Uint8Array(await b.slice(0, 4).arrayBuffer()); return [b.type, b.size, [...h]]; }")
+    assert png[0] == "image/png" and png[1] > 2000 and png[2] == [0x89, 0x50, 0x4E, 0x47], png[:2]
+    # wheel-zoom far out and back: the graph stays on screen
+    b = view.locator("canvas.wb-graph-canvas").bounding_box()
+    page.mouse.move(b["x"] + 20, b["y"] + 20)
+    for _ in range(12):
+        page.mouse.wheel(0, 800)
+    page.mouse.wheel(0, -400)
+    on_screen = view.evaluate("""(el) => { const v = el.__wbGraph; v.draw(); const [W, H] = v.size();
+        const [x0, y0, x1, y1] = v.L.bounds, {s, tx, ty} = v.view;
+        return x1 * s + tx > 0 && x0 * s + tx < W && y1 * s + ty > 0 && y0 * s + ty < H; }""")
+    assert on_screen
     # the side-by-side panes pan and zoom together
     left, right = page.locator(".wb-graph-host").nth(1), page.locator(".wb-graph-host").nth(2)
     canvas = left.locator("canvas.wb-graph-canvas")
