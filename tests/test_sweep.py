@@ -135,3 +135,23 @@ def test_autotune_on_ray_times_each_configuration_as_a_pinned_task(local_ray):
     assert tuned.best in tuned.trials
     with pytest.raises(WorkbenchError, match="unknown executor"):
         wb.autotune("digits-cnn", space=space, executor="dask")
+
+
+def test_without_ray_auto_runs_sequentially_and_ray_says_how_to_install_it():
+    """In a child interpreter where ``import ray`` fails (as without the extra)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['ray'] = None\n"
+            "from workbench.analysis.sweep import resolve_executor\n"
+            "from workbench.core.errors import BackendUnavailable\n"
+            "assert resolve_executor('auto') == 'sequential'\n"
+            "for args in (('ray',), ('auto', 'ray://head:10001')):\n"
+            "    try:\n"
+            "        resolve_executor(*args)\n"
+            "    except BackendUnavailable as err:\n"
+            "        print(err)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 2 and all("Ray is not installed" in x and "[ray]" in x for x in lines)

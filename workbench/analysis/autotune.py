@@ -402,6 +402,10 @@ def autotune(
     original = as_model(model)
     if executor not in ("sequential", "ray"):
         raise WorkbenchError(f"unknown executor {executor!r}", "use executor='sequential' or executor='ray'")
+    if executor == "ray":
+        from workbench.analysis.sweep import resolve_executor
+
+        resolve_executor(executor)  # Ray missing: say so before any artifact is made
     space = {**default_space(), **(space or {})}
     quick = settings.quick()
     duration_s = duration_s if duration_s is not None else (0.3 if quick else 1.0)

@@ -759,12 +759,7 @@ def sweep(
     if executor == "local" and address not in (None, "local"):
         raise WorkbenchError("executor='local' starts Ray on this machine; it takes no address",
                              "pass executor='ray' with address=")
-    if executor == "auto":
-        try:
-            _import_ray()
-            executor = "ray"
-        except BackendUnavailable:
-            executor = "sequential" if address is None else "ray"  # an address needs Ray: say so below
+    executor = resolve_executor(executor, address)
     from workbench.steps.workspace import workspace
 
     specs = plan(models, steps=steps, runtimes=runtimes, precisions=precisions, threads=threads, batch=batch,
@@ -816,6 +811,22 @@ def sweep(
                 _run_ray(todo, loader, str(workspace()), ray, exclusive, done)
     return SweepResult([rows[i] for i in sorted(rows)], "sequential" if executor == "sequential" else "ray",
                        where, time.perf_counter() - start, grid, cluster)
+
+
+def resolve_executor(executor: str, address: str | None = None) -> str:
+    """``"auto"`` as ``"ray"`` where Ray is installed (or an address is given), else ``"sequential"``; a Ray
+    executor without Ray installed is a ``BackendUnavailable`` error now, before any model is loaded."""
+    if executor == "auto":
+        try:
+            _import_ray()
+        except BackendUnavailable:
+            if address is not None:
+                raise
+            return "sequential"
+        return "ray"
+    if executor in ("ray", "local"):
+        _import_ray()
+    return executor
 
 
 def _view(progress: Any, total: int) -> Any:
