@@ -124,7 +124,7 @@ export class GraphCanvas {
   // -- data and folding -------------------------------------------------------------------------
   setHeight(px: number): void {
     // the frame owns its height: a flex parent (VBox/HBox, Voilà's grid) cannot squeeze it
-    const hpx = `${Math.max(240, px || 560)}px`;
+    const hpx = `${Math.max(120, px || 560)}px`;
     this.frame.style.height = hpx;
     this.root.style.minHeight = hpx;
     this.dirty = true;
