@@ -257,7 +257,9 @@ def package(model: Any, target: str, **options: Any) -> Any:
 def serve(model: Any, target: str = "http", **options: Any) -> Any:
     """``wb.serve``: see ``workbench.serving.serve``; the model may be a name or path."""
     from workbench import serving
+    from workbench.core import registry as reg
 
+    reg.get_server(target).check_available()  # a server that cannot start here fails before any loading
     return serving.serve(model_of(model), target, **options)
 
 

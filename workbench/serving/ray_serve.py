@@ -144,10 +144,7 @@ def run_local(folder: str | os.PathLike, *, port: int, num_cpus: int | None = No
     serve.run(build_app(folder), name=manifest["model"], route_prefix=f"/v2/models/{manifest['model']}")
     print(f"serving {manifest['model']} at http://{HOST}:{port}/v2/models/{manifest['model']}/infer", flush=True)
     stop.wait()
-    try:
-        serve.shutdown()
-    finally:
-        ray.shutdown()
+    ray.shutdown()  # ends the node's processes, the Serve controller, proxy and replicas with them
 
 
 @register_server
