@@ -155,3 +155,14 @@ def test_without_ray_auto_runs_sequentially_and_ray_says_how_to_install_it():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 2 and all("Ray is not installed" in x and "[ray]" in x for x in lines)
+
+
+def test_exclusive_trials_run_one_per_node_at_a_time(local_ray):
+    """Two threads=1 trials fit the 2 CPUs together; exclusive=True times them one after the other."""
+    res = wb.sweep("digits-cnn", steps=GRID["steps"], runtimes=[ORT, OV], threads=[1], exclusive=True,
+                   executor="ray", progress=False)
+    a, b = res.trials
+    assert a.status == b.status == "done", (a.error, b.error)  # exclusive is part of the key: not the cached rows
+    assert a.finished <= b.started or b.finished <= a.started
+    opts = sweep_module.task_options(1, {"cpus_per_node": [8, 16], "bench_slots": 0}, exclusive=True)
+    assert opts["num_cpus"] == 8 and opts["scheduling_strategy"] == "SPREAD"  # no bench slots: the smallest node

@@ -126,6 +126,8 @@ class SweepTrial:
     noisy: bool = False  # the benchmark saw other load on its cores
     error: str | None = None
     key: str = ""  # the trial's content hash (the result cache's key)
+    started: float = math.nan  # when it started and finished (seconds since the epoch, its node's clock)
+    finished: float = math.nan
 
     @property
     def label(self) -> str:
@@ -229,6 +231,7 @@ class TrialSpec:
     duration_s: float
     calibration_samples: int
     key: str = ""
+    exclusive: bool = False  # timed alone on its node
 
     def row(self) -> SweepTrial:
         return SweepTrial(self.index, self.model, self.steps_name, self.runtime, self.precision, self.threads,
@@ -366,6 +369,7 @@ def run_trial(spec: TrialSpec, loader: Callable[[Any], Model] | None = None, wor
 
     row = spec.row()
     row.node = socket.gethostname()
+    row.started = time.time()
     start = time.perf_counter()
     try:
         with contextlib.ExitStack() as stack:
@@ -397,6 +401,7 @@ def run_trial(spec: TrialSpec, loader: Callable[[Any], Model] | None = None, wor
     except Exception as err:  # noqa: BLE001 - one trial failing must not stop the sweep
         row.status, row.error = "failed", one_line(err)
     row.seconds = time.perf_counter() - start
+    row.finished = time.time()
     return row
 
 
@@ -440,7 +445,7 @@ def trial_key(model_hash: str, spec: TrialSpec) -> str:
              "threads": spec.threads, "batch": spec.batch, "duration_s": spec.duration_s,
              "samples": spec.calibration_samples if spec.precision == "int8" else None,
              "versions": tool_versions("deployment-workbench", *getattr(cls, "distributions", ())),
-             "sweep": 1}, h)
+             "exclusive": spec.exclusive, "sweep": 1}, h)
     return h.hexdigest()
 
 
@@ -507,7 +512,7 @@ def _model_name(source: Any, model: Model) -> str:
 def plan(models: Any, *, steps: Any = None, runtimes: Sequence[str] | str | None = None,
          precisions: Sequence[str] | str = ("fp32",), threads: Sequence[int | None] | int | None = (1,),
          batch: int = 1, duration_s: float | None = None, calibration_samples: int | None = None,
-         loader: Callable[[Any], Model] | None = None) -> list[TrialSpec]:
+         loader: Callable[[Any], Model] | None = None, exclusive: bool = False) -> list[TrialSpec]:
     """The grid as TrialSpecs, each keyed by its content hash (the models are loaded once here to hash them)."""
     quick = settings.quick()
     duration = duration_s if duration_s is not None else (0.1 if quick else 1.0)
@@ -537,7 +542,7 @@ def plan(models: Any, *, steps: Any = None, runtimes: Sequence[str] | str | None
     for (src, m), (vname, vsteps), runtime, precision, n in itertools.product(
             loaded, variants.items(), runtimes, _as_list(precisions), thread_counts):
         spec = TrialSpec(len(specs), src, _model_name(src, m), vname, vsteps, runtime, precision, n, batch,
-                         duration, samples)
+                         duration, samples, exclusive=exclusive)
         spec.key = trial_key(content_hash(m), spec)
         specs.append(spec)
     return specs
@@ -763,7 +768,7 @@ def sweep(
     from workbench.steps.workspace import workspace
 
     specs = plan(models, steps=steps, runtimes=runtimes, precisions=precisions, threads=threads, batch=batch,
-                 duration_s=duration_s, calibration_samples=calibration_samples, loader=loader)
+                 duration_s=duration_s, calibration_samples=calibration_samples, loader=loader, exclusive=exclusive)
     grid = {"models": sorted({s.model for s in specs}), "steps": list(_steps_variants(steps)),
             "runtimes": sorted({s.runtime for s in specs}), "precisions": list(_as_list(precisions)),
             "threads": list(_as_list(threads))}
