@@ -39,6 +39,23 @@ def dequantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return ((values.astype(np.float32) - zero) * scale).astype(np.float32)
 
 
+def fitted(value: Any, dtype: str) -> Any:
+    """``value`` cast to the integer ``dtype`` when it is an integer array of another width whose values all
+    fit; anything else unchanged (the input check then names a real mismatch)."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu":
+        return value
+    try:
+        want = np.dtype(dtype)
+    except TypeError:
+        return value
+    if want.kind not in "iu" or want == value.dtype:
+        return value
+    info = np.iinfo(want)
+    if value.size and (value.min() < info.min or value.max() > info.max):
+        return value
+    return value.astype(want)
+
+
 @register_runtime
 class LiteRTRunner(Runner):
     """Options: ``threads`` (the interpreter's ``num_threads``; default: its own choice),
@@ -68,6 +85,13 @@ class LiteRTRunner(Runner):
             return md.version("ai-edge-litert")
         except md.PackageNotFoundError:
             return "unknown"
+
+    def validate_feeds(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        """As every runner's, after casting integer inputs to the file's integer type where every value fits:
+        LiteRT's converter stores int64 inputs (token ids) as int32, and the source model's feeds are int64."""
+        if isinstance(feeds, dict):
+            feeds = {**feeds, **{s.name: fitted(feeds[s.name], s.dtype) for s in self.model.inputs if s.name in feeds}}
+        return super().validate_feeds(feeds)
 
     def _prepare_impl(self) -> None:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType

@@ -117,9 +117,14 @@ def write_pte(model: Model, tmp: Path, *, delegate: str, quantize: str | None = 
         raise
     except Exception as err:  # noqa: BLE001 - torch.export / ExecuTorch raise many types
         text = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        fixes = {"PT2E quantization": "the XNNPACKQuantizer could not quantize this model: try method='dynamic', "
+                                      "or the fp32 program (wb.convert(m, 'executorch'))",
+                 "torch.export": "torch.export must capture the whole model (no data-dependent Python control "
+                                 "flow): check torch.export.export(module, example_inputs) alone",
+                 "lowering to ExecuTorch": "an operator has no ExecuTorch kernel or XNNPACK support: try "
+                                           "delegate='portable', or another runtime"}
         raise StepError(f"ExecuTorch: {failed} of {model.name} failed: {type(err).__name__}: {text}",
-                        "torch.export must capture the whole model (no data-dependent Python control flow); "
-                        "check torch.export.export(module, example_inputs) alone, or use another runtime") from err
+                        fixes[failed]) from err
     tmp.write_bytes(program.buffer)
     delegated = sorted({d.id for p in program.executorch_program.execution_plan for d in p.delegates})
     return {"executorch_delegates": delegated,
