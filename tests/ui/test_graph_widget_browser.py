@@ -20,6 +20,7 @@ pytest.importorskip("playwright.sync_api")
 
 MODEL = '''
 import torch, workbench as wb
+from workbench.analysis.graph_diff import diff
 from torch import nn
 
 class Layer(nn.Module):
@@ -49,12 +50,13 @@ class Encoder(nn.Module):
 
 torch.manual_seed(0)
 x = torch.randn(1, 6, 8)
-big = wb.load(Encoder(13).eval(), x)
-small = wb.load(Encoder(12).eval(), x)
-print("nodes", len(big.graph().nodes))
+big = wb.load(Encoder(13).eval(), x).graph()
+small = wb.load(Encoder(12).eval(), x).graph()
+d = diff(small, big)  # one diff for both views
+print("nodes", len(big.nodes))
 '''
-CELLS = [MODEL, "wb.show(big, height=520)", "wb.ui.DiffView(small, big, height=430)",
-         "wb.ui.DiffView(small, big, layout='merged', height=390)"]
+CELLS = [MODEL, "wb.show(big, height=520)", "wb.ui.DiffView(d, height=430)",
+         "wb.ui.DiffView(d, layout='merged', height=390)"]
 
 
 @pytest.fixture(scope="module")
