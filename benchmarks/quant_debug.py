@@ -11,7 +11,7 @@ For each case (a zoo model with real data and a task metric), in one run and fro
 * the latency (median of batch-1 runs, interleaved rounds) of FP32, full INT8 and each result.
 
     python benchmarks/quant_debug.py                       # minilm, budget 0.01
-    python benchmarks/quant_debug.py --model digits-cnn --budget 0.005
+    python benchmarks/quant_debug.py --model digits-mobilenet --per-tensor   # per-tensor INT8 weights, both tools
     WORKBENCH_QUICK=1 python benchmarks/quant_debug.py     # fewer calibration samples and timing runs
 
 Every figure is a JSON line. The claim (issue 13): the workbench reaches the same budget at least as fast
@@ -73,8 +73,19 @@ def fq_layers(path: str) -> tuple[int, int]:
     return len(fed), len(model.get_ordered_ops())
 
 
-def nncf_accuracy_control(x: Any, budget: float, samples: int, folder: Path, metric: str) -> tuple[Path, float]:
-    """NNCF's own accuracy-aware quantization on the same float model, data and metric."""
+#: what NNCF's accuracy control does on MiniLM here (NNCF 3.4, OpenVINO 2026.4), and what to try
+AAC_HINT = ("NNCF ranks layers by compiling the INT8 model with each group of quantizers removed; for MiniLM "
+            "(default model type) OpenVINO's CPU plugin rejects those partly reverted models in constant "
+            "folding ('convert->constant_fold' failed), with or without bias correction, weight compression "
+            "or RestoreMode.ONLY_ACTIVATIONS; try --nncf-transformer (model_type=TRANSFORMER), or "
+            "wb.quantize(x, 'nncf', accuracy_budget=B), which edits the FakeQuantize graph itself")
+
+
+def nncf_accuracy_control(x: Any, budget: float, samples: int, folder: Path, metric: str,
+                          per_tensor: bool = False, transformer: bool = False) -> tuple[Path, float]:
+    """NNCF's own accuracy-aware quantization on the same float model, data and metric (``per_tensor``:
+    per-tensor INT8 weights, as the workbench's ``--per-tensor`` run; ``transformer``: NNCF's
+    ``model_type=TRANSFORMER``)."""
     import nncf
     import openvino as ov
 
@@ -96,9 +107,14 @@ def nncf_accuracy_control(x: Any, budget: float, samples: int, folder: Path, met
         return float(task.evaluate(predict)[metric])
 
     t0 = time.perf_counter()
+    advanced = nncf.AdvancedQuantizationParameters()
+    if per_tensor:
+        advanced.weights_quantization_params = nncf.quantization.advanced_parameters.QuantizationParameters(
+            per_channel=False)
     q = nncf.quantize_with_accuracy_control(
         ov_model, nncf.Dataset(calibration, lambda f: {n: f[n] for n in names if n in f}), validation,
-        validation_fn=validate, max_drop=budget, drop_type=nncf.DropType.ABSOLUTE, subset_size=samples)
+        validation_fn=validate, max_drop=budget, drop_type=nncf.DropType.ABSOLUTE, subset_size=samples,
+        advanced_quantization_parameters=advanced, model_type=nncf.ModelType.TRANSFORMER if transformer else None)
     seconds = time.perf_counter() - t0
     path = folder / "nncf-aac.xml"
     ov.save_model(q, str(path), compress_to_fp16=False)
@@ -113,6 +129,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10 if QUICK else 30)
     ap.add_argument("--metric", default=None, help="the task metric the budget is on (default: the task's main one)")
     ap.add_argument("--skip-nncf", action="store_true", help="no NNCF at all")
+    ap.add_argument("--per-tensor", action="store_true",
+                    help="per-tensor INT8 weights (ORT per_channel=False; NNCF's search with per-tensor weights)")
+    ap.add_argument("--nncf-transformer", action="store_true",
+                    help="NNCF's accuracy control with model_type=TRANSFORMER")
+    ap.add_argument("--no-finer", action="store_true",
+                    help="wb's search keeps layers float only (no per-channel / SmoothQuant / 16-bit schemes)")
     ap.add_argument("--tools", nargs="+", default=["onnxruntime", "nncf"],
                     help="the tools wb.quantize(..., accuracy_budget=) runs with (NNCF's own search runs unless --skip-nncf)")
     args = ap.parse_args()
@@ -134,20 +156,22 @@ def main() -> None:
                 if tool == "nncf":
                     models["nncf-int8"] = wb.quantize(x, tool, samples=samples, validate=False)
                 continue
+            opts = {"per_channel": False} if args.per_tensor and tool == "onnxruntime" else {}
             t0 = time.perf_counter()
-            full = wb.quantize(x, tool, samples=samples, validate=False)
+            full = wb.quantize(x, tool, samples=samples, validate=False, **opts)
             t_full = time.perf_counter() - t0
             full_metric = full.evaluate()[metric]
             emit(case=args.model, what=f"{tool} full int8", metric=metric, value=full_metric, drop=fp32 - full_metric,
                  seconds=round(t_full, 2))
             t0 = time.perf_counter()
-            q = wb.quantize(x, tool, samples=samples, accuracy_budget=args.budget, metric=metric, validate=False)
+            q = wb.quantize(x, tool, samples=samples, accuracy_budget=args.budget, metric=metric, validate=False,
+                            finer=not args.no_finer, **opts)
             seconds = time.perf_counter() - t0
             s = q.metadata["accuracy_budget"]
             emit(case=args.model, what=f"wb {tool} accuracy_budget", budget=args.budget, metric=metric,
                  value=s.result_metric, drop=s.float_metric - s.result_metric, met=s.met,
                  seconds=round(seconds, 2), layers=s.layers, kept_float=[k["node"] for k in s.kept_float],
-                 int8_fraction=round(s.int8_fraction, 4),
+                 int8_fraction=round(s.int8_fraction, 4), finer={f["node"]: f["scheme"] for f in s.finer},
                  steps=sum(1 for t in s.trials if t["kind"] == "step"),
                  predictions=sum(1 for t in s.trials if t["kind"] == "predicted"),
                  top5=s.report.top(5) if s.report else [])
@@ -157,11 +181,13 @@ def main() -> None:
         if not args.skip_nncf:
             t0 = time.perf_counter()
             try:
-                path, seconds = nncf_accuracy_control(x, args.budget, samples, Path(tmp), metric)
+                path, seconds = nncf_accuracy_control(x, args.budget, samples, Path(tmp), metric, args.per_tensor,
+                                                      args.nncf_transformer)
             except Exception as err:  # noqa: BLE001 - NNCF's search failing is a figure too
                 aac_error = f"{type(err).__name__}: " + " ".join(str(err).split())[:300]
                 emit(case=args.model, what="nncf quantize_with_accuracy_control", budget=args.budget,
-                     error=aac_error, seconds=round(time.perf_counter() - t0, 2))
+                     error=aac_error, seconds=round(time.perf_counter() - t0, 2),
+                     hint=AAC_HINT if "constant_fold" in aac_error else None)
         if not args.skip_nncf and aac_error is None:
             aac = wb.load(path)
             aac.task = x.task
