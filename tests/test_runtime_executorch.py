@@ -73,8 +73,11 @@ def test_runner_benchmark_and_etdump_profile(digits_pte, zoo):
     kernels = {row.kernel for row in profile.rows}
     assert any(k.startswith("Convolution") for k in kernels), kernels  # XNNPACK's own operator names
     assert profile.total_ms("executorch") > 0
-    assert "executorch" in wb.backends().index
     assert wb.backends().loc["executorch", "available"]
+    from workbench.ui.app import choices_for
+
+    labels = [c.label for c in choices_for("torch")]  # the app's deploy choices come from the registry
+    assert "ExecuTorch (XNNPACK)" in labels and "ExecuTorch XNNPACK INT8" in labels
 
 
 def test_a_file_that_is_not_a_program_is_explained(tmp_path):

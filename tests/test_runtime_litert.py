@@ -66,6 +66,10 @@ def test_runner_and_benchmark(digits_tflite, zoo):
     async_report = wb.benchmark(digits_tflite, backends=["litert"], duration_s=0.3, mode="async", streams=2)
     assert async_report.results[0].error is None and async_report.results[0].throughput > 0
     assert wb.backends().loc["litert", "available"]
+    from workbench.ui.app import choices_for
+
+    labels = [c.label for c in choices_for("torch")]
+    assert "LiteRT (.tflite)" in labels and "LiteRT INT8" in labels
 
 
 def test_a_file_that_is_not_tflite_is_explained(tmp_path):

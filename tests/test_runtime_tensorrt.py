@@ -66,6 +66,14 @@ def test_steps_check_their_input_before_the_gpu(digits_onnx, zoo):
 
 
 @no_gpu
+def test_the_app_offers_no_tensorrt_step_without_a_gpu():
+    from workbench.ui.app import choices_for
+
+    labels = [c.label for c in choices_for("onnx")]
+    assert labels and not any("TensorRT" in label for label in labels)
+
+
+@no_gpu
 def test_an_engine_file_is_recognised_and_explained(tmp_path):
     engine = tmp_path / "model.bin"
     engine.write_bytes(b"ftrt" + bytes(60))

@@ -18,7 +18,7 @@ from typing import Any
 from workbench.core.errors import StepError
 from workbench.core.model import Model
 from workbench.core.registry import register_step
-from workbench.formats.tensorrt import TensorRTFormat, tensorrt_module
+from workbench.formats.tensorrt import TensorRTFormat, nvidia_gpu, tensorrt_module
 from workbench.steps.base import StepSpec, as_model, offer, run_step
 from workbench.steps.convert import need_format
 from workbench.steps.quantize import QuantizeMethods, check_options, need
@@ -28,9 +28,14 @@ PRECISIONS = ("fp32", "fp16")
 WORKSPACE_GB = 4
 
 
+def _offer_with_gpu(func: Any) -> Any:
+    """The app offers the step only on a machine with an NVIDIA GPU (elsewhere it could only fail)."""
+    return offer("TensorRT engine (NVIDIA GPU)")(func) if nvidia_gpu() is not None else func
+
+
 @register_step("convert", TARGET, accepts=("onnx",), produces=TARGET, aliases=("trt", "engine"),
                requires=(TARGET,))
-@offer("TensorRT engine (NVIDIA GPU)")
+@_offer_with_gpu
 def convert_tensorrt(model: Model, *, precision: str = "fp32", max_batch: int | None = None,
                      workspace_gb: float = WORKSPACE_GB, path: str | Path | None = None, isolate: bool = True,
                      timeout: float | None = None, cache: bool = True, validate: bool = True) -> Model:
