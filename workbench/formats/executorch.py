@@ -69,7 +69,7 @@ def _plans(program: Any) -> tuple[Any, dict[str, str]]:
     runnable = []
     for plan in program.execution_plan:
         instructions = sum(len(c.instructions) for c in plan.chains)
-        if instructions == 0 and len(plan.outputs) == 1:  # a constant method: returns one value
+        if instructions == 0 and not plan.inputs and len(plan.outputs) == 1:  # a constant method: one value
             val = plan.values[plan.outputs[0]].val
             if hasattr(val, "string_val"):
                 constants[plan.name] = val.string_val

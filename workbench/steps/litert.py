@@ -111,8 +111,17 @@ def rename_io(src: Path, dst: Path, inputs: list[str], outputs: list[str]) -> No
 
     m = schema.ModelT.InitFromPackedBuf(src.read_bytes(), 0)
     sg = m.subgraphs[0]
+    # the converter names the k-th argument args_k and the k-th output output_k: map those by k, and any
+    # other tensor by its position in the subgraph
     names = {int(i): n for i, n in zip(list(sg.inputs), inputs, strict=False)}
     names.update({int(i): n for i, n in zip(list(sg.outputs), outputs, strict=False)})
+    for sig in m.signatureDefs or []:
+        for maps, given, prefix in ((sig.inputs or [], inputs, "args_"), (sig.outputs or [], outputs, "output_")):
+            for tm in maps:
+                key = tm.name.decode() if isinstance(tm.name, bytes) else str(tm.name or "")
+                k = key[len(prefix):]
+                if key.startswith(prefix) and k.isdigit() and int(k) < len(given):
+                    names[tm.tensorIndex] = given[int(k)]
     for index, name in names.items():
         sg.tensors[index].name = name
     for sig in m.signatureDefs or []:
