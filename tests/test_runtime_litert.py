@@ -37,6 +37,7 @@ def test_digits_cnn_converts_validates_and_shows_its_graph(digits_tflite):
     assert len(graph.nodes) == loaded.metadata["operators"]
     assert graph.inputs == ["pixels"] and graph.outputs == ["logits"]
     assert graph.producer["logits"] == graph.nodes[-1].name
+    assert {n.scope[0] for n in graph.nodes if n.scope} == {"features", "classifier"}  # the torch modules
     conv = next(n for n in graph.nodes if n.op == "CONV_2D")
     weight = graph.weights[conv.weights[0]]
     assert weight.array().shape == weight.shape and weight.array().dtype.name == "float32"

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from workbench.core.errors import BackendUnavailable, ModelFormatError
-from workbench.core.graph import Graph, Node, Tensor, Weight, mark_params
+from workbench.core.graph import Graph, Node, Tensor, Weight, dotted_scope, mark_params
 from workbench.core.model import Model, TensorSpec
 from workbench.core.registry import Format, register_format
 
@@ -210,6 +210,22 @@ def load(path: Path, **_: Any) -> Model:
                  native_loader=lambda: TFLiteReader(path), metadata=meta)
 
 
+def module_scope(tensor_name: str) -> tuple[str, ...]:
+    """The torch module path LiteRT's torch converter writes into tensor names
+    (``pkg.Net/torch.nn.modules.container.Sequential_features/torch.nn.modules.conv.Conv2d_0;1`` → the scopes
+    of ``features.0``); () for other names."""
+    parts = tensor_name.split(";")[0].split("/")
+    if len(parts) < 2:
+        return ()
+    attrs = []
+    for part in parts[1:]:  # the first is the root module
+        cls = part.rsplit(".", 1)[-1]
+        if "_" not in cls:
+            break
+        attrs.append(cls.split("_", 1)[1])
+    return dotted_scope(".".join(attrs))
+
+
 def read_graph(reader: TFLiteReader, name: str) -> Graph:
     """The main subgraph: one node per operator; constant buffers are weights (values on demand)."""
     tensors: dict[str, Tensor] = {}
@@ -236,8 +252,10 @@ def read_graph(reader: TFLiteReader, name: str) -> Graph:
         quant = [reader.quantization(i) for i in op_outs]
         if quant and quant[0] is not None:
             attrs["output_scale"] = float(quant[0][0][0]) if quant[0][0].size else None
-        nodes.append(Node(f"{op.lower()}_{k}", op, inputs, [names[i] for i in op_outs],
-                          weights=[t for t in inputs if t in weights], attrs=attrs, positions={t: p for p, t in enumerate(inputs)}))
+        outputs = [names[i] for i in op_outs]
+        nodes.append(Node(f"{op.lower()}_{k}", op, inputs, outputs, weights=[t for t in inputs if t in weights],
+                          attrs=attrs, scope=module_scope(outputs[0]) if outputs else (),
+                          positions={t: p for p, t in enumerate(inputs)}))
     mark_params(nodes, weights)
     return Graph(name, "tflite", nodes, tensors, weights, [names[i] for i in ins], [names[i] for i in outs])
 
