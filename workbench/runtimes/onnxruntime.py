@@ -101,6 +101,8 @@ class OnnxRuntimeRunner(Runner):
     default_for: ClassVar[tuple[str, ...]] = ("onnx",)
     #: options wb.autotune sweeps (``workbench.analysis.autotune``)
     tunable: ClassVar[tuple[str, ...]] = ("graph_optimization_level", "threads")
+    #: Triton Inference Server's backend that runs this runtime's format natively (``workbench.serving.triton``)
+    triton_backend: ClassVar[str] = "onnxruntime"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8", "int4")
 
     @classmethod

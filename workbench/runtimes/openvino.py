@@ -41,6 +41,8 @@ class OpenVINORunner(Runner):
     default_for: ClassVar[tuple[str, ...]] = ("openvino",)
     #: options wb.autotune sweeps; "precision": the CPU plugin computes fp32/bf16/fp16 on request
     tunable: ClassVar[tuple[str, ...]] = ("hint", "threads", "precision")
+    #: Triton Inference Server's backend that runs this runtime's format natively (``workbench.serving.triton``)
+    triton_backend: ClassVar[str] = "openvino"
     devices: ClassVar[tuple[str, ...]] = ("CPU", "GPU", "NPU", "AUTO")
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "bf16", "fp16", "int8", "int4")
 

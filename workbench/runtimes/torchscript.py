@@ -25,6 +25,8 @@ class TorchScriptRunner(TorchRunner):
     distributions: ClassVar[tuple[str, ...]] = ("torch",)
     aliases: ClassVar[tuple[str, ...]] = ("jit",)
     default_for: ClassVar[tuple[str, ...]] = ("torchscript",)
+    #: Triton Inference Server's backend that runs TorchScript natively (libtorch; ``workbench.serving.triton``)
+    triton_backend: ClassVar[str] = "pytorch"
 
     @classmethod
     def _check_available(cls) -> str:

@@ -534,9 +534,11 @@ class Server:
     # -- writing ---------------------------------------------------------------------------------------
     def write(self, model: Model, folder: Path, *, runtime: str | None = None,
               runtime_options: dict[str, Any] | None = None, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-              **options: Any) -> Package:
+              serialize: bool = False, **options: Any) -> Package:
         """Copy the artifact into ``folder/model/`` with ``package.json``, then the server's own files, the README
-        and the smoke client."""
+        and the smoke client. ``serialize=True`` runs one request at a time in each server process (for a
+        runner whose inference call is not thread-safe; the built-in ones are, as ``Runner.throughput_loop``
+        assumes)."""
         if model.path is None:
             raise ServingError(f"{model.name} is in memory, a serving package needs a file",
                                "export it first: wb.export(model, 'onnx'), then package the result")
@@ -556,7 +558,7 @@ class Server:
         manifest = {"target": self.name, "model": name, "format": model.format, "artifact": artifact,
                     "runtime": runtime, "runtime_options": dict(runtime_options or {}),
                     "inputs": [_spec_dict(s) for s in model.inputs], "outputs": [_spec_dict(s) for s in model.outputs],
-                    "max_request_bytes": int(max_request_bytes), "serialize": runtime not in ("onnxruntime", "openvino")}
+                    "max_request_bytes": int(max_request_bytes), "serialize": bool(serialize)}
         for s in model.inputs + model.outputs:
             v2_datatype(s.dtype)  # every tensor must have a wire datatype
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))

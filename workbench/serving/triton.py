@@ -45,8 +45,20 @@ from workbench.serving.base import (
     wait_ready,
 )
 
-NATIVE = {"onnx": ("onnxruntime", "model.onnx"), "openvino": ("openvino", "model.xml")}
-BACKENDS = ("python", "onnxruntime", "openvino")
+
+def native_backend(model: Any) -> tuple[str, str] | None:
+    """(Triton backend, file name in the version folder) that runs ``model``'s format natively: what the format's
+    default runtime declares as ``triton_backend`` (ONNX Runtime, OpenVINO, TorchScript's libtorch), or None."""
+    from workbench.core import registry
+
+    try:
+        runtime = registry.get_runtime(registry.default_runtime(model.format))
+    except Exception:  # noqa: BLE001 - a format no runtime takes has no native backend either
+        return None
+    backend = getattr(runtime, "triton_backend", None)
+    if not backend or model.path is None or Path(model.path).is_dir():
+        return None
+    return backend, "model" + Path(model.path).suffix
 
 MODEL_PY = '''"""Triton Python-backend model: runs this folder's artifact on a workbench runner (written by the workbench)."""
 from pathlib import Path
@@ -210,15 +222,14 @@ class TritonServer(Server):
 
     def write_files(self, package: Package, model: Any, *, backend: str = "python", max_batch_size: int = 8,
                     instances: int = 1, queue_delay_us: int = 500, **options: Any) -> None:
-        if backend not in BACKENDS:
-            raise ServingError(f"unknown Triton backend {backend!r}", f"pass backend= one of {BACKENDS}")
         folder, name = package.folder, package.model_name
         artifact = folder / package.artifact
         knobs = {"max_batch_size": max_batch_size, "instances": instances, "queue_delay_us": queue_delay_us}
-        native = NATIVE.get(model.format)
+        native = native_backend(model)
         if backend != "python" and (native is None or native[0] != backend):
-            raise ServingError(f"Triton's {backend} backend cannot load a {model.format} model",
-                               "use backend='python' (runs any workbench runner), or convert the model first")
+            raise ServingError(f"Triton's {backend!r} backend cannot load a {model.format} model",
+                               "use backend='python' (runs any workbench runner)"
+                               + (f" or backend={native[0]!r}" if native else ", or convert the model first"))
 
         def write_native(repo: Path) -> str:
             assert native is not None
