@@ -9,6 +9,7 @@ describing a ``.mnn`` needs the ``mnn`` package.
 
 from __future__ import annotations
 
+import importlib.util
 import struct
 from collections import Counter
 from pathlib import Path
@@ -27,11 +28,31 @@ DTYPES = {"float": "float32", "double": "float64", "int": "int32", "int64": "int
 PLUMBING = {"Input", "Const", "TrainableParam"}
 
 
+def import_mnn() -> Any:
+    """``import MNN``, without the CPU-feature line its native library prints on stdout at import (it would
+    land in a notebook's cell); BackendUnavailable with the fix when it is not installed."""
+    import os
+    import sys
+
+    if sys.modules.get("MNN") is None:
+        if "MNN" in sys.modules or importlib.util.find_spec("MNN") is None:  # hidden, or not installed
+            raise BackendUnavailable("MNN is not installed", INSTALL)
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                import MNN  # noqa: F401
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+    return sys.modules["MNN"]
+
+
 def _mnn_expr() -> Any:
-    try:
-        import MNN.expr as expr
-    except ImportError:
-        raise BackendUnavailable("MNN is not installed", INSTALL) from None
+    import_mnn()
+    import MNN.expr as expr
+
     return expr
 
 

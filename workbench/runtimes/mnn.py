@@ -7,11 +7,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from workbench.core.errors import BackendUnavailable, WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.core.registry import register_runtime
 from workbench.core.runner import Runner, physical_cores
+from workbench.formats.mnn import import_mnn
 
-INSTALL = "pip install 'deployment-workbench[mnn]'"
 #: the runner's precision option -> MNN's PrecisionMode (High: fp32; Low: fp16 where the CPU has it)
 PRECISIONS = {"fp32": "High", "normal": "Normal", "fp16": "Low", "bf16": "Low_BF16"}
 #: MNN expression dtypes by the NumPy dtype of a feed (MNN computes integers in int32)
@@ -39,11 +39,7 @@ class MNNRunner(Runner):
 
     @classmethod
     def _check_available(cls) -> str:
-        try:
-            import MNN
-        except ImportError:
-            raise BackendUnavailable("MNN is not installed", INSTALL) from None
-        return str(MNN.version())
+        return str(import_mnn().version())
 
     @classmethod
     def reference_options(cls) -> dict[str, Any]:
@@ -51,6 +47,7 @@ class MNNRunner(Runner):
         return {"precision": "fp32"}
 
     def _prepare_impl(self) -> None:
+        import_mnn()
         import MNN.expr as F
         import MNN.nn as mnn_nn
 
