@@ -66,7 +66,7 @@ def test_a_transformer_with_integer_inputs_validates(fresh_workspace, zoo):
 def test_bad_files_are_explained(tmp_path):
     bad = tmp_path / "broken.mnn"
     bad.write_bytes(b"\xff" * 64)
-    with pytest.raises(ModelFormatError, match="not an MNN model"):
+    with pytest.raises(ModelFormatError, match="not an MNN model"):  # no FlatBuffers header
         wb.load(bad)
 
 
@@ -92,3 +92,13 @@ def test_without_mnn_it_says_why_and_everything_else_works(digits_mnn, digits_on
     assert got["reason"] == "MNN is not installed" and "[mnn]" in got["fix"]
     assert got["shape"] == [1, 10]
     assert all(e and "pip install 'deployment-workbench[mnn]'" in e for e in got["errors"]), got["errors"]
+
+
+def test_a_damaged_model_is_refused_not_crashed_on(digits_mnn, tmp_path):
+    data = bytearray(digits_mnn.path.read_bytes())
+    for i in range(200, len(data), 997):  # the header still looks like FlatBuffers; the tables do not verify
+        data[i] ^= 0xFF
+    damaged = tmp_path / "damaged.mnn"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ModelFormatError, match="does not verify"):
+        wb.load(damaged)

@@ -98,7 +98,8 @@ def load(path: Path, **_: Any) -> Model:
     check_openable(path)
     variables = read_vars(path)
     if not variables:
-        raise ModelFormatError(f"{path.name} holds no MNN ops", "convert the model again (wb.convert(model, 'mnn'))")
+        raise ModelFormatError(f"MNN could not read {path.name}: its FlatBuffers data does not verify (damaged or "
+                               "not an MNN model)", "convert the model again (wb.convert(model, 'mnn'))")
     import MNN.nn as mnn_nn
 
     info = mnn_nn.load_module_from_file(str(path), [], []).get_info()

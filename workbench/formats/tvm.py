@@ -111,7 +111,12 @@ class TVMFormat(Format):
 
     @classmethod
     def graph(cls, model: Model) -> Graph:
-        return read_graph(model.native(), model.name).with_file_size(model)
+        try:
+            graph = read_graph(model.native(), model.name)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ModelFormatError(f"the graph recorded in {model.name}'s {MARKER} is malformed ({err!r})",
+                                   "compile the model again (wb.convert(model, 'tvm'))") from None
+        return graph.with_file_size(model)
 
     @classmethod
     def precision(cls, model: Model) -> str | None:
