@@ -166,3 +166,12 @@ def test_exclusive_trials_run_one_per_node_at_a_time(local_ray):
     assert a.finished <= b.started or b.finished <= a.started
     opts = sweep_module.task_options(1, {"cpus_per_node": [8, 16], "bench_slots": 0}, exclusive=True)
     assert opts["num_cpus"] == 8 and opts["scheduling_strategy"] == "SPREAD"  # no bench slots: the smallest node
+
+
+def test_an_in_memory_module_travels_to_the_ray_task(local_ray):
+    torch = pytest.importorskip("torch")
+    module = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.Tanh()).eval()
+    m = wb.load(module, example_inputs=(torch.randn(2, 6),))
+    res = wb.sweep(m, steps=GRID["steps"], runtimes=[ORT], threads=[1], executor="ray", progress=False)
+    (t,) = res.trials
+    assert t.status == "done" and t.passed and t.rel_l2 < 1e-5, t.error
