@@ -31,6 +31,17 @@ def test_answers_match_the_original(endpoint):
     assert out["logits"].shape == (3, 10)
 
 
+def test_json_request_gets_a_json_answer(endpoint):
+    x = feeds(endpoint.model, batch=1)["pixels"]
+    resp = httpx.post(endpoint.infer_url, json={"inputs": [{"name": "pixels", "shape": list(x.shape),
+                                                            "datatype": "FP32", "data": x.ravel().tolist()}]})
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("application/json")
+    out = resp.json()["outputs"][0]
+    want = endpoint.infer({"pixels": x})["logits"]
+    assert out["shape"] == [1, 10] and out["datatype"] == "FP32"
+    assert max(abs(a - b) for a, b in zip(out["data"], want.ravel().tolist(), strict=True)) < 1e-4
+
+
 def test_untrusted_requests(endpoint):
     url = endpoint.infer_url
     bad = httpx.post(url, json={"inputs": [{"name": "pixels", "shape": [1, 1, 8, 9], "datatype": "FP32",

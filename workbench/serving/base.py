@@ -256,9 +256,17 @@ class ModelService:
     def decode(self, body: bytes, header_length: int | None) -> dict[str, np.ndarray]:
         return decode_request(body, header_length, self.inputs, max_bytes=self.max_bytes)
 
-    def infer_request(self, body: bytes, header_length: int | None) -> tuple[bytes, int]:
-        """Decode an untrusted request, run it, encode the response; ``InputError`` for a bad request."""
-        return encode_response(self.infer(self.decode(body, header_length)))
+    def infer_request(self, body: bytes, header_length: int | None) -> tuple[bytes, int | None]:
+        """Decode an untrusted request, run it, encode the response; ``InputError`` for a bad request.
+
+        A binary request (``header_length`` given) gets a binary response (body, its header's length); a plain
+        JSON request gets a JSON response with ``data`` lists (body, None), as the protocol's JSON form says."""
+        outputs = self.infer(self.decode(body, header_length))
+        if header_length is not None:
+            return encode_response(outputs)
+        return json.dumps({"model_name": self.manifest["model"], "outputs": [
+            {"name": k, "shape": list(np.shape(v)), "datatype": v2_datatype(np.asarray(v).dtype.name),
+             "data": np.asarray(v).ravel().tolist()} for k, v in outputs.items()]}).encode(), None
 
     def infer_batch(self, requests: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray] | Exception]:
         """Run several requests as one batch along axis 0 when the model allows it; an exception per failed one."""
@@ -413,7 +421,7 @@ class Endpoint(Runner):
     name: ClassVar[str] = "endpoint"
 
     def __init__(self, model: Model, *, url: str, infer_url: str, process: subprocess.Popen | None,
-                 package: Package, log: Path, stop_hook: Any = None, headers: Any = None):
+                 package: Package, log: Path, stop_hook: Any = None, headers: Any = None, grace: float = 10.0):
         self.model = model
         self.options = {}
         from workbench.core.runner import Timing
@@ -427,6 +435,7 @@ class Endpoint(Runner):
         self.log = log
         self.server = package.target
         self._stop_hook = stop_hook
+        self.grace = grace  # seconds between SIGTERM and SIGKILL of the server's process group
         self._headers = headers  # a dict, or a function giving the current one (tokens that expire)
         self._client: Any = None
         self._local = threading.local()
@@ -494,7 +503,7 @@ class Endpoint(Runner):
                 pass
             self._stop_hook = None
         if self.process is not None:
-            terminate(self.process)
+            terminate(self.process, self.grace)
         self.is_prepared = False
 
     def close(self) -> None:

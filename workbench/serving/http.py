@@ -108,6 +108,8 @@ def make_app(folder: str | Path, threads: int | None = None) -> Any:
             return JSONResponse({"error": str(err)}, status_code=400)
         except Exception as err:  # noqa: BLE001 - the runtime's failure goes to the client, the server stays up
             return JSONResponse({"error": f"{type(err).__name__}: {str(err)[:500]}"}, status_code=500)
+        if n is None:
+            return Response(body, media_type="application/json")
         return Response(body, media_type="application/octet-stream", headers={HEADER_LENGTH: str(n)})
 
     return app

@@ -34,6 +34,7 @@ from workbench.serving.base import (
     launch,
     package_model,
     python_path_env,
+    v2_datatype,
     wait_ready,
 )
 
@@ -111,7 +112,8 @@ def build_app(folder: str | os.PathLike) -> Any:
                 chunks.append(chunk)
             length = request.headers.get(HEADER_LENGTH.lower())
             try:
-                feeds = self.service.decode(b"".join(chunks), int(length) if length is not None else None)
+                header_length = int(length) if length is not None else None
+                feeds = self.service.decode(b"".join(chunks), header_length)
                 self.service.runner.validate_feeds(feeds)
             except (InputError, ValueError) as err:
                 return JSONResponse({"error": str(err)}, status_code=400)
@@ -119,6 +121,10 @@ def build_app(folder: str | os.PathLike) -> Any:
             if isinstance(result, Exception):
                 status = 400 if isinstance(result, InputError) else 500
                 return JSONResponse({"error": f"{type(result).__name__}: {str(result)[:500]}"}, status_code=status)
+            if header_length is None:  # a JSON request: the JSON form of the response
+                return JSONResponse({"model_name": self.service.manifest["model"], "outputs": [
+                    {"name": k, "shape": list(v.shape), "datatype": v2_datatype(v.dtype.name),
+                     "data": v.ravel().tolist()} for k, v in result.items()]})
             body, n = encode_response(result)
             return Response(body, media_type="application/octet-stream", headers={HEADER_LENGTH: str(n)})
 
@@ -134,9 +140,17 @@ def run_local(folder: str | os.PathLike, *, port: int, num_cpus: int | None = No
     from ray import serve
 
     manifest = json.loads((Path(folder) / MANIFEST).read_text())
-    ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
-             _node_ip_address=HOST, object_store_memory=256 * 1024 * 1024, log_to_driver=False,
-             configure_logging=False)
+    for attempt in range(3):  # Ray gives its raylet a fixed 30 s to register: a busy machine can miss it
+        try:
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
+                     _node_ip_address=HOST, object_store_memory=256 * 1024 * 1024, log_to_driver=False,
+                     configure_logging=False)
+            break
+        except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception for this
+            ray.shutdown()
+            if attempt == 2 or "timed out during startup" not in str(err):
+                raise
+            print(f"ray.init failed ({err}); trying again", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -181,4 +195,4 @@ class RayServeServer(Server):
         route = f"{url}/v2/models/{package.model_name}"
         wait_ready(route, proc, timeout=timeout, log=log, what="Ray Serve")
         return Endpoint(package_model(package), url=url, infer_url=f"{route}/infer", process=proc,
-                        package=package, log=log)
+                        package=package, log=log, grace=3.0)  # the group's SIGKILL ends Ray's node processes too

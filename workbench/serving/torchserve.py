@@ -81,7 +81,8 @@ def handle(data, context):
             context.set_response_status(400 if type(err).__name__ == "InputError" else 500, type(err).__name__, i)
             responses.append(json.dumps({"error": str(err)[:1000]}).encode())
             continue
-        context.set_response_header(i, HEADER_LENGTH, str(n))
+        if n is not None:
+            context.set_response_header(i, HEADER_LENGTH, str(n))
         responses.append(out)
     return responses
 '''

@@ -76,10 +76,16 @@ class TritonPythonModel:
         self.outputs = [s.name for s in self.service.outputs]
 
     def execute(self, requests):
-        # DLPack both ways: the stub's numpy-array constructor miscounts bytes with NumPy 2 (its pybind11 is older)
+        # Triton's dynamic batcher hands several requests at once; it checked their datatypes and dims, and a
+        # dynamic dimension is bounded here. DLPack both ways: the stub's numpy-array constructor miscounts
+        # bytes with NumPy 2 (its pybind11 is older).
         feeds = [{n: np.from_dlpack(pb_utils.get_input_tensor_by_name(r, n)) for n in self.inputs} for r in requests]
+        fits = [sum(a.nbytes for a in f.values()) <= self.service.max_bytes for f in feeds]
+        results = iter(self.service.infer_batch([f for f, ok in zip(feeds, fits) if ok]))
         responses = []
-        for result in self.service.infer_batch(feeds):  # Triton's dynamic batcher hands several requests at once
+        for ok in fits:
+            result = next(results) if ok else ValueError(
+                f"request over the {self.service.max_bytes}-byte limit: send smaller batches")
             if isinstance(result, Exception):
                 responses.append(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(str(result))))
             else:
