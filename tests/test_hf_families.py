@@ -226,7 +226,7 @@ def test_static_int8_of_transformers_validates(hf_onnx, family):
     assert q.metadata["quantized_op_types"] == ["MatMul", "Gemm", "Conv", "ConvTranspose"]
     if family == "t5-encoder":  # the index rule alone: every op type quantized, the arithmetic still float
         every = wb.quantize(hf_onnx(family), "onnxruntime", op_types="all", isolate=False, cache=False)
-        assert every.metadata["index_nodes_kept_float"] > 0
+        assert every.metadata["nodes_kept_float_by_scope"] > 0
         assert every.validation.passed, every.validation.summary()
 
 

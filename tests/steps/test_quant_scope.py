@@ -55,7 +55,7 @@ def test_index_arithmetic_is_found_and_kept_float(tmp_path):
     calibration = [{"x": np.random.default_rng(i).standard_normal((6, 4)).astype(np.float32)} for i in range(4)]
     q = wb.quantize(m, "onnxruntime", "static", calibration=calibration, preprocess=False, isolate=False, cache=False)
     assert q.validation.passed, q.validation.summary()
-    assert q.metadata["index_nodes_kept_float"] == len(index)
+    assert q.metadata["nodes_kept_float_by_scope"] == len(index)
     quantized = onnx.load_model(str(q.path)).graph
     assert any(n.op_type == "QuantizeLinear" for n in quantized.node)  # the MatMul is INT8
     dq_inputs = {i for n in quantized.node if n.op_type == "QuantizeLinear" for i in n.input}

@@ -205,10 +205,7 @@ def _write_ort_static(model: Model, tmp: Path, *, calibration: list[dict[str, An
             nodes_to_exclude = [*(nodes_to_exclude or []), *more]
         # read from the graph (workbench.steps.quant_scope): index arithmetic stays float; a transformer
         # quantizes its weight ops unless op_types names others ("all": ONNX Runtime's full set)
-        graph = onnx.load_model(source, load_external_data=False).graph
-        index = quant_scope.index_nodes(graph)
-        op_types = quant_scope.default_op_types(graph) if op_types is None else (
-            None if op_types == "all" else list(op_types))
+        op_types, index = quant_scope.plan(onnx.load_model(source, load_external_data=False).graph, op_types)
         quantize_static(source, str(tmp), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         activation_type=_qtype(activation_type), weight_type=_qtype(weight_type),
                         calibrate_method=method, reduce_range=reduce_range, op_types_to_quantize=op_types,
@@ -221,7 +218,7 @@ def _write_ort_static(model: Model, tmp: Path, *, calibration: list[dict[str, An
         for leftover in Path(tmp.parent).glob("augmented_model*.onnx"):
             leftover.unlink(missing_ok=True)
     return {"calibration_samples": len(calibration), "quantized_op_types": op_types or "all",
-            "index_nodes_kept_float": len(index)}
+            "nodes_kept_float_by_scope": len(index)}
 
 
 def _float_inputs(path: Path, source: str, nodes: Any) -> None:
