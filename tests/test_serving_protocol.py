@@ -3,6 +3,7 @@ package folders, the load-test report's JSON, and the Java-missing error."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -113,6 +114,11 @@ def test_registry_lists_targets_and_takes_a_new_one(tmp_path):
         assert a.folder != b.folder and (a.folder / "package.json").exists()
         with pytest.raises(wb.WorkbenchError, match="toy_server"):
             wb.package(artifact("onnx"), "no_such_server")
+        failed = copy.copy(artifact("onnx"))  # a step's result whose validation failed is not served by default
+        failed.validation = type("FailedValidation", (), {"skipped": None, "__bool__": lambda self: False})()
+        with pytest.raises(wb.WorkbenchError, match="failed its validation.*allow_failed=True"):
+            wb.package(failed, "toy_server")
+        assert wb.package(failed, "toy_server", allow_failed=True).folder.exists()
     finally:
         registry._servers.pop("toy_server", None)  # noqa: SLF001 - the test's own toy
 

@@ -41,7 +41,8 @@ def _folder_for(model: Model, target: str, path: str | os.PathLike | None, overw
 
 
 def package(model: Model, target: str, *, path: str | os.PathLike | None = None, runtime: str | None = None,
-            runtime_options: dict[str, Any] | None = None, overwrite: bool = False, **options: Any) -> Package:
+            runtime_options: dict[str, Any] | None = None, overwrite: bool = False, allow_failed: bool = False,
+            **options: Any) -> Package:
     """Write a ready-to-run serving package for ``model`` (a file on disk: an export or step result).
 
     Args:
@@ -49,6 +50,7 @@ def package(model: Model, target: str, *, path: str | os.PathLike | None = None,
         target: one of ``targets()``: ``"triton"`` (a model repository), ``"torchserve"`` (a ``.mar``),
             ``"ray_serve"`` (a deployment), ``"http"`` (FastAPI + uvicorn).
         path: the package folder (default: ``<workspace>/serving/<artifact>-<target>``, a new one each time).
+        allow_failed: package a step's result whose validation failed (refused by default).
         runtime: the workbench runtime that runs the artifact inside the server (default: the format's).
         runtime_options: options for that runner (``threads=``, ``providers=``, …).
         **options: the target's own (Triton: ``backend=``, ``max_batch_size=``, ``instances=``;
@@ -57,6 +59,10 @@ def package(model: Model, target: str, *, path: str | os.PathLike | None = None,
     The folder holds the artifact, ``package.json``, the server's files, ``README.md`` (how to run it) and
     ``smoke_client.py``. ``package.start()`` runs it here on 127.0.0.1.
     """
+    validation = getattr(model, "validation", None)
+    if validation is not None and getattr(validation, "skipped", None) is None and not validation and not allow_failed:
+        raise ServingError(f"{model.name} failed its validation against the original; a server would answer wrongly",
+                           "fix the step (see model.validation), or pass allow_failed=True to package it anyway")
     server = registry.get_server(target)()
     folder = _folder_for(model, target, path, overwrite)
     return server.write(model, folder, runtime=runtime, runtime_options=runtime_options, **options)
