@@ -14,8 +14,8 @@ service, Ray Serve, the TorchServe handler, Triton's Python-backend model) decod
 the model's input specs (name, datatype, rank, fixed dimensions) before a byte is copied, the total size is
 capped (``max_request_bytes``), and nothing is ever unpickled.
 
-An ``Endpoint`` is a ``Runner``: ``wb.compare(original, endpoint)`` and ``wb.benchmark(endpoint)`` take it
-as they take any runner. It stops its server on ``stop()``, at the end of a ``with`` block, and at exit.
+An ``Endpoint`` is a ``Runner``: ``wb.compare(original, endpoint)`` takes it as it takes any runner (load and
+latency: ``wb.load_test``). It stops its server on ``stop()``, at the end of a ``with`` block, and at exit.
 """
 
 from __future__ import annotations
