@@ -21,7 +21,7 @@ def digits_tflite(fresh_workspace, zoo):
     return wb.convert(zoo("digits-cnn"), "litert")
 
 
-def test_digits_cnn_converts_validates_and_shows_its_graph(digits_tflite):
+def test_digits_cnn_converts_validates_and_shows_its_graph(digits_tflite, digits_onnx):
     v = digits_tflite.validation
     assert v.passed, v.summary()
     assert v.precision == "fp32" and v.backend == "litert"
@@ -38,6 +38,8 @@ def test_digits_cnn_converts_validates_and_shows_its_graph(digits_tflite):
     assert graph.inputs == ["pixels"] and graph.outputs == ["logits"]
     assert graph.producer["logits"] == graph.nodes[-1].name
     assert {n.scope[0] for n in graph.nodes if n.scope} == {"features", "classifier"}  # the torch modules
+    macs = sum(n.macs for n in graph.nodes)  # TFLite's OHWI / depthwise weights counted as ONNX's are
+    assert macs > 0 and macs == sum(n.macs for n in Graph.from_model(digits_onnx).nodes)
     conv = next(n for n in graph.nodes if n.op == "CONV_2D")
     weight = graph.weights[conv.weights[0]]
     assert weight.array().shape == weight.shape and weight.array().dtype.name == "float32"

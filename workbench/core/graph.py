@@ -194,6 +194,10 @@ _OP_FAMILY = {
     "identity": "identity", "dropout": "identity", "clone": "identity", "contiguous": "identity",
     "convert": "cast", "cast": "cast", "_to_copy": "cast", "to": "cast",
     "quantizelinear": "quantize", "dequantizelinear": "dequantize", "fakequantize": "fakequantize",
+    # TFLite builtins (CONV_2D, …)
+    "conv_2d": "conv", "depthwise_conv_2d": "conv", "fully_connected": "matmul", "batch_matmul": "matmul",
+    "max_pool_2d": "maxpool", "average_pool_2d": "avgpool", "concatenation": "concat", "logistic": "sigmoid",
+    "quantize": "quantize", "dequantize": "dequantize",
 }
 _CATEGORY = {
     "conv": "conv", "convtranspose": "conv", "matmul": "matmul", "batchnorm": "norm", "layernorm": "norm",
@@ -649,6 +653,8 @@ def _macs(n: Node, g: Graph) -> int:
             w = shape(widx)
             if not w:
                 return 0
+            if n.op == "DEPTHWISE_CONV_2D":  # TFLite [1, kh, kw, channels]: one input channel per output
+                return out_numel * math.prod(w[1:3])
             per = math.prod(w[2:] if n.op == "GroupConvolution" else w[1:])
             return out_numel * per
     if fam == "convtranspose":
