@@ -42,6 +42,13 @@ def test_json_request_gets_a_json_answer(endpoint):
     assert max(abs(a - b) for a, b in zip(out["data"], want.ravel().tolist(), strict=True)) < 1e-4
 
 
+def test_the_package_smoke_client(endpoint):
+    done = subprocess.run([sys.executable, str(endpoint.package.folder / "smoke_client.py"), endpoint.infer_url],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "logits (1, 10) float32" in done.stdout
+
+
 def test_untrusted_requests(endpoint):
     url = endpoint.infer_url
     bad = httpx.post(url, json={"inputs": [{"name": "pixels", "shape": [1, 1, 8, 9], "datatype": "FP32",

@@ -3,6 +3,10 @@ authorization on; a TorchScript artifact's answers compared with the original ov
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import httpx
 import pytest
 
@@ -36,3 +40,7 @@ def test_every_api_on_localhost_and_tokens_required(endpoint):
                      json={"inputs": [{"name": "pixels", "shape": [1, 1, 8, 9], "datatype": "FP32", "data": [0.0] * 72}]})
     assert bad.status_code == 400 and "axis 3" in bad.text
     assert wb.compare("digits-cnn", endpoint)  # the worker survived the bad request
+    token = json.loads((run / "key_file.json").read_text())["inference"]["key"]
+    smoke = [sys.executable, str(endpoint.package.folder / "smoke_client.py"), endpoint.infer_url]
+    assert "logits (1, 10)" in subprocess.run(smoke + [token], capture_output=True, text=True, timeout=60).stdout
+    assert subprocess.run(smoke, capture_output=True, text=True, timeout=60).returncode != 0  # no token: refused

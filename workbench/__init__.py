@@ -107,10 +107,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         convert,
         export,
         load,
+        load_test,
+        package,
         profile_nodes,
         quantize,
         quantize_debug,
         runner,
+        serve,
         sweep,
     )
     from workbench.core import errors  # noqa: F401

@@ -603,8 +603,9 @@ def python_path_env() -> dict[str, str]:
 
 SMOKE_CLIENT = '''"""Smoke test of this serving package: send the model's example-shaped input, print the outputs' shapes.
 
-    python smoke_client.py http://127.0.0.1:PORT/INFER_PATH
+    python smoke_client.py http://127.0.0.1:PORT/INFER_PATH [TOKEN]
 
+TOKEN: a bearer token where the server asks for one (TorchServe: the "inference" key of its key_file.json).
 Needs only numpy and httpx. The request is an Open Inference Protocol (KServe v2) binary request.
 """
 import json
@@ -619,7 +620,7 @@ NUMPY = {"BOOL": "bool", "UINT8": "uint8", "INT8": "int8", "INT16": "int16", "IN
 V2 = {v: k for k, v in NUMPY.items()}
 
 
-def main(url):
+def main(url, token=None):
     manifest = json.loads((Path(__file__).parent / "package.json").read_text())
     entries, blobs = [], []
     for spec in manifest["inputs"]:
@@ -630,8 +631,10 @@ def main(url):
         blobs.append(arr.tobytes())
     outputs = [{"name": s["name"], "parameters": {"binary_data": True}} for s in manifest["outputs"]]
     header = json.dumps({"inputs": entries, "outputs": outputs}).encode()
-    resp = httpx.post(url, content=header + b"".join(blobs), timeout=60,
-                      headers={"Inference-Header-Content-Length": str(len(header))})
+    headers = {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    resp = httpx.post(url, content=header + b"".join(blobs), timeout=60, headers=headers)
     resp.raise_for_status()
     n = int(resp.headers.get("Inference-Header-Content-Length", len(resp.content)))
     head, offset = json.loads(resp.content[:n]), n
@@ -644,5 +647,5 @@ def main(url):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])
 '''
