@@ -523,7 +523,11 @@ def _float_model(quantized: Model, model: Model | None) -> Model | None:
     return quantized.lineage[-1].parent if quantized.lineage else None
 
 
-def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: bool = True,
+#: ``alone=None`` measures each layer alone quantized only up to this many ranked layers (one more run each)
+ALONE_AUTO_LAYERS = 64
+
+
+def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: bool | None = True,
                    evaluate: bool = True, metric: str | None = None,
                    layers: Sequence[str] | None = None) -> QuantDebugReport:
     """Find the layers that make ``quantized`` (an INT8 copy of ``model``) wrong, and rank them.
@@ -534,7 +538,8 @@ def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: 
         quantized: an ONNX QDQ model (``wb.quantize(x, "onnxruntime", "static")``) or an OpenVINO IR with
             FakeQuantize ops (``wb.quantize(x, "nncf")``).
         samples: how many inputs (real data where the model has a task) to measure the error on.
-        alone: also measure each layer alone quantized (one more run per layer).
+        alone: also measure each layer alone quantized (one more run per layer); ``None``: only when at
+            most ``ALONE_AUTO_LAYERS`` layers are ranked.
         evaluate: also compute the task metric of the float and INT8 models (when the model has one).
         metric: which of the task's metrics (default its main one).
         layers: rank only these layers (node names or op types, e.g. ``["MatMul"]``); the others stay as
@@ -583,6 +588,8 @@ def quantize_debug(model: Model, quantized: Model, *, samples: int = 32, alone: 
             if not measured:
                 raise WorkbenchError(f"none of the quantized layers of {quantized.name} matches layers={layers!r}",
                                      "pass node names or op types of the quantized model (report.to_frame())")
+            if alone is None:
+                alone = len(measured) <= ALONE_AUTO_LAYERS
             with progress.scope("quantize_debug", f"quantization debugger: {quantized.name}"):
                 for i, layer in enumerate(measured):
                     progress.report("running", detail=f"layer {i + 1}/{len(measured)}: {layer.node}")
@@ -816,7 +823,7 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
         full.metadata["accuracy_budget"] = search
         return full
     if report is None or report.quantized != full.name or not report.layers:
-        report = quantize_debug(model, full, samples=debug_samples, alone=True, evaluate=False)
+        report = quantize_debug(model, full, samples=debug_samples, alone=None, evaluate=False)
     ranked = report.ranked
     option = EXCLUDE_OPTION["onnx" if report.scheme == "qdq" else "fake_quantize"]
     given = list(options.pop(option, None) or [])

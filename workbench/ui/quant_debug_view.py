@@ -96,7 +96,7 @@ class QuantDebugView(widgets.VBox):
         if self.int8 is None:
             self.run_int8()
         self.status.value = _box("Measuring every quantized layer…")
-        self.report = api.quantize_debug(self.float_model, self.int8, samples=self.samples,
+        self.report = api.quantize_debug(self.float_model, self.int8, samples=self.samples, alone=None,
                                          metric=self._metric_name(self.float_model))
         frame = self.report.to_frame()[["node", "op_type", "score", "share", "alone", "weight_spread", "channel_spread",
                                         "clipped", "cause"]].head(10)
