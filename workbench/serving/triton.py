@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -146,6 +148,13 @@ def backend_directory(cache: Path) -> Path:
     if not stub.exists():
         raise BackendUnavailable(f"the nvidia-pytriton wheel has no Python-backend stub for Python {version}",
                                  "serve from Python 3.8-3.13")
+    ldd = shutil.which("ldd")
+    if ldd:  # the stub embeds the system's libpython of that version (Debian: the libpython3.X package)
+        done = subprocess.run([ldd, str(stub)], capture_output=True, text=True, timeout=30)
+        missing = [line.split()[0] for line in done.stdout.splitlines() if "not found" in line]
+        if missing:
+            raise BackendUnavailable(f"Triton's Python-backend stub cannot load {', '.join(missing)}",
+                                     f"sudo apt-get install libpython{version} (scripts/setup installs it)")
     target = cache / "python"
     target.mkdir(parents=True, exist_ok=True)
     links = {"triton_python_backend_stub": stub, **{p.name: p for p in (root / "backends" / "python").iterdir()}}
