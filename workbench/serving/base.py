@@ -40,7 +40,7 @@ import numpy as np
 from workbench.core import registry
 from workbench.core.errors import BackendUnavailable, InputError, WorkbenchError
 from workbench.core.model import Model, TensorSpec, numpy_dtype
-from workbench.core.runner import Runner
+from workbench.core.runner import Runner, Timing
 
 __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "Endpoint", "ModelService", "Package", "Server", "ServingError",
            "decode_request", "decode_response", "encode_request", "encode_response", "free_port"]
@@ -422,10 +422,9 @@ class Endpoint(Runner):
 
     def __init__(self, model: Model, *, url: str, infer_url: str, process: subprocess.Popen | None,
                  package: Package, log: Path, stop_hook: Any = None, headers: Any = None, grace: float = 10.0):
+        # not Runner.__init__: an endpoint takes any format (the server's runtime runs it)
         self.model = model
         self.options = {}
-        from workbench.core.runner import Timing
-
         self.timing = Timing()
         self.is_prepared = False
         self.url = url
