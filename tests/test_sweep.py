@@ -175,3 +175,26 @@ def test_an_in_memory_module_travels_to_the_ray_task(local_ray):
     res = wb.sweep(m, steps=GRID["steps"], runtimes=[ORT], threads=[1], executor="ray", progress=False)
     (t,) = res.trials
     assert t.status == "done" and t.passed and t.rel_l2 < 1e-5, t.error
+
+
+def test_the_same_call_runs_on_a_cluster_by_its_address(local_ray, first_run, tmp_path):
+    """A second driver (a child process, as a laptop or the head node would be) joins the running Ray by its
+    address; the sweep runs there and leaves the cluster running. (The first run's ONNX file as the model:
+    no torch to import in the new job's workers.)"""
+    import json
+    import subprocess
+    import sys
+
+    onnx_file = next(t.artifact for t in first_run[0].trials if t.runtime == ORT and t.status == "done")
+    address = local_ray.get_runtime_context().gcs_address
+    code = ("import json, workbench as wb\n"
+            f"res = wb.sweep({onnx_file!r}, runtimes=['{ORT}'], threads=[1],\n"
+            f"               executor='ray', address='{address}', cache=False, progress=False)\n"
+            "print(json.dumps([res.address, res.cluster, [(t.status, t.error, t.cores) for t in res.trials]]))\n")
+    env = {**os.environ, "WORKBENCH_ARTIFACTS": str(tmp_path / "ws")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    where, cluster, rows = json.loads(out.stdout.strip().splitlines()[-1])
+    assert where == address and cluster["nodes"] == 1 and cluster["cpus_per_node"] == [2]
+    assert rows == [["done", None, rows[0][2]]] and len(rows[0][2]) == 1
+    assert local_ray.is_initialized() and local_ray.cluster_resources()["CPU"] == 2  # still up
