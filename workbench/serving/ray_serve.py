@@ -144,7 +144,9 @@ def run_local(folder: str | os.PathLike, *, port: int, num_cpus: int | None = No
         try:
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
                      _node_ip_address=HOST, object_store_memory=256 * 1024 * 1024, log_to_driver=False,
-                     configure_logging=False)
+                     configure_logging=False,
+                     # Serve starts the workers it needs (controller, proxy, replicas): no idle ones ahead
+                     _system_config={"enable_worker_prestart": False, "prestart_worker_first_driver": False})
             break
         except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception for this
             ray.shutdown()
