@@ -43,6 +43,18 @@ def test_round_trip():
     assert back["logits"].tolist() == [[0, 1, 2], [3, 4, 5]]
 
 
+def test_large_and_deep_json_requests():
+    big = [TensorSpec("x", ("batch", 3, 64, 64), "float32")]
+    n = 2 * 3 * 64 * 64
+    body = json.dumps({"inputs": [{"name": "x", "shape": [2, 3, 64, 64], "datatype": "FP32", "data": [0.25] * n}]})
+    assert len(body) > base.MAX_HEADER_BYTES  # a JSON-only request is all header: taken up to max_bytes
+    assert base.decode_request(body.encode(), None, big)["x"].shape == (2, 3, 64, 64)
+    with pytest.raises(InputError, match="limit"):
+        base.decode_request(body.encode(), None, big, max_bytes=1000)
+    with pytest.raises(InputError, match="nested too deeply"):
+        base.decode_request(b"[" * 30_000 + b"]" * 30_000, 60_000, SPECS)
+
+
 def test_json_data_request():
     header = {"inputs": [{"name": "pixels", "shape": [1, 1, 8, 8], "datatype": "FP32", "data": [0.5] * 64},
                          {"name": "mask", "shape": [1, 4], "datatype": "INT64", "data": [1, 0, 1, 0]}]}

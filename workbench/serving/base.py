@@ -116,6 +116,8 @@ def _header(body: bytes, header_length: int | None, max_header: int) -> tuple[di
                          "send tensors as binary data after a short JSON header")
     try:
         header = json.loads(body[:n])
+    except RecursionError:
+        raise InputError("request header is nested too deeply", "send an Open Inference Protocol request") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"request header is not JSON: {err}", "send an Open Inference Protocol request") from None
     if not isinstance(header, dict):
@@ -163,7 +165,8 @@ def decode_request(body: bytes, header_length: int | None, specs: list[TensorSpe
     dimensions, ``max_bytes`` in all); raises ``InputError`` naming what is wrong. Never unpickles."""
     if len(body) > max_bytes + max_header:
         raise InputError(f"request of {len(body)} bytes is over the {max_bytes}-byte limit", "send smaller batches")
-    header, offset = _header(body, header_length, max_header)
+    # a JSON-only request (no header length) is all header: bounded by max_bytes like the tensors it holds
+    header, offset = _header(body, header_length, max_header if header_length is not None else max_bytes + max_header)
     entries = header.get("inputs")
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise InputError("request has no 'inputs' list", "send {'inputs': [{name, shape, datatype, ...}]}")
