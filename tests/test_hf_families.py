@@ -279,3 +279,27 @@ def test_perplexity_task_measures_the_text():
     assert task.metric_tolerance("int8", {"perplexity": 100.0}) == {"perplexity": pytest.approx(5.0)}
     assert task.metric_tolerance("fp32", {"perplexity": 100.0}) == {"perplexity": pytest.approx(0.1)}
     assert task.calibration_data(n=2)[0]["input_ids"].shape == (1, 32)
+
+
+def test_a_step_that_raises_perplexity_beyond_its_tolerance_fails(hf_folders):
+    """Validation compares the perplexity of a causal LM's step with the original's: a copy whose output layer
+    is three times as sharp (what a broken scale in a quantized graph does) exceeds the INT8 bound and fails."""
+    import copy
+
+    import torch
+
+    from workbench.core.model import LineageEntry
+    from workbench.steps.validate import validate_step
+
+    m = wb.load(hf_folders["gpt2"])
+    damaged = copy.deepcopy(m.native())
+    with torch.no_grad():
+        damaged.model.lm_head.weight.mul_(3.0)
+    step = m.derive("hf", m.path, LineageEntry("quantize:demo", {"precision": "int8"}, m), native=damaged)
+    v = validate_step(step, m, isolate=False)
+    assert not v.passed and v.figures["metric_exceeded"] == ["perplexity"], v.summary()
+    assert v.metric_drop["perplexity"] > v.figures["metric_tolerance"]["perplexity"] > 0
+    same = m.derive("hf", m.path, LineageEntry("quantize:demo", {"precision": "int8"}, m),
+                    native=copy.deepcopy(m.native()))
+    ok = validate_step(same, m, isolate=False)
+    assert ok.passed and "metric_exceeded" not in ok.figures, ok.summary()
