@@ -191,9 +191,10 @@ class QuantDebugReport:
         return f"<QuantDebugReport>\n{self.summary()}"
 
     def fixes(self, k: int | None = None) -> dict[str, str]:
-        """``{node: scheme}`` for the top ``k`` layers (default: those with a positive share): the finer
-        scheme each one's figures call for (``QuantLayer.fix``), for ``wb.quantize(..., layer_schemes=)``."""
-        rows = self.ranked[:k] if k is not None else [r for r in self.ranked if r.share > 0]
+        """``{node: scheme}`` for the top ``k`` layers (default: those whose score is at least 5% of the INT8
+        error): the finer scheme each one's figures call for (``QuantLayer.fix``), for ``wb.quantize(...,
+        layer_schemes=)``."""
+        rows = self.ranked[:k] if k is not None else [r for r in self.ranked if r.score >= 0.05]
         return {r.node: r.fix for r in rows}
 
     def json_extras(self) -> dict[str, Any]:
@@ -875,8 +876,9 @@ def quantize_within_budget(model: Model, tool: str, method: str | None = None, *
         floats = sorted(expand({n for n, v in schemes.items() if v == "float"}))
         kw = {option: [*given, *floats]} if given or floats else {}
         try:
-            candidate = quantize_step.quantize(model, tool, method, **kw, **options,
-                                               layer_schemes={n: v for n, v in schemes.items() if v != "float"})
+            rest = {k: v for k, v in options.items() if k != "layer_schemes"}
+            candidate = quantize_step.quantize(model, tool, method, **kw, **rest, layer_schemes={
+                **(options.get("layer_schemes") or {}), **{n: v for n, v in schemes.items() if v != "float"}})
         except StepError as exc:  # a QDQ tool without per-layer schemes: keep layers float instead
             candidate, value, within = None, math.nan, False
             trials.append({"kind": "step", "scheme": "finer", "excluded": k, "error": str(exc)})
