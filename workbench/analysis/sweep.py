@@ -504,6 +504,9 @@ def _step_name(step: Any) -> str:
 
 
 def _model_name(source: Any, model: Model) -> str:
+    """A zoo name as it is, a file by its name (two artifacts of one model stay apart), else the model's name."""
+    if isinstance(source, Model):
+        source = source.path
     if isinstance(source, str | os.PathLike):
         return Path(source).name if os.path.sep in str(source) else str(source)
     return model.name
@@ -531,19 +534,22 @@ def plan(models: Any, *, steps: Any = None, runtimes: Sequence[str] | str | None
     sources = models if isinstance(models, list | tuple) else [models]
     if not sources:
         raise WorkbenchError("the sweep has no models", "pass a model or a list of models")
-    loaded = []
-    for src in sources:
-        m = src if isinstance(src, Model) else _load(src, loader)
-        loaded.append((src if not isinstance(src, Model) or src.path is None else src, m))
     from workbench.steps.base import content_hash
 
+    loaded = []  # (what a trial is sent, display name, content hash)
+    for src in sources:
+        m = src if isinstance(src, Model) else _load(src, loader)
+        send = src
+        if isinstance(src, Model) and src.path is not None and loader is not None and not src.metadata.get("trusted"):
+            send = str(src.path)  # a file travels as its path (the trial reloads it, lineage from the manifest)
+        loaded.append((send, _model_name(src, m), content_hash(m)))
     specs = []
     variants = _steps_variants(steps)
-    for (src, m), (vname, vsteps), runtime, precision, n in itertools.product(
+    for (send, name, digest), (vname, vsteps), runtime, precision, n in itertools.product(
             loaded, variants.items(), runtimes, _as_list(precisions), thread_counts):
-        spec = TrialSpec(len(specs), src, _model_name(src, m), vname, vsteps, runtime, precision, n, batch,
-                         duration, samples, exclusive=exclusive)
-        spec.key = trial_key(content_hash(m), spec)
+        spec = TrialSpec(len(specs), send, name, vname, vsteps, runtime, precision, n, batch, duration, samples,
+                         exclusive=exclusive)
+        spec.key = trial_key(digest, spec)
         specs.append(spec)
     return specs
 
