@@ -20,7 +20,7 @@ def digits_pte(fresh_workspace, zoo):
     return wb.convert(zoo("digits-cnn"), "executorch")
 
 
-def test_digits_cnn_fp32_program_validates_and_describes_itself(digits_pte):
+def test_digits_cnn_fp32_program_validates_and_describes_itself(digits_pte, digits_onnx):
     v = digits_pte.validation
     assert v.passed, v.summary()
     assert v.precision == "fp32" and v.backend == "executorch"
@@ -34,9 +34,12 @@ def test_digits_cnn_fp32_program_validates_and_describes_itself(digits_pte):
     assert [s.name for s in loaded.outputs] == ["logits"]
     assert loaded.metadata["delegates"] == ["XnnpackBackend"]
     assert "XnnpackBackend" in loaded.describe()
-    graph = Graph.from_model(loaded)
-    assert [n.op for n in graph.nodes] == ["XnnpackBackend"]
+    graph = Graph.from_model(loaded)  # the XNNPACK delegate's own operators, read from its payload
+    ops = {n.op for n in graph.nodes}
+    assert {"Conv2d", "DepthwiseConv2d", "FullyConnected", "MaxPooling2d"} <= ops, ops
     assert graph.inputs == ["pixels"] and graph.outputs == ["logits"]
+    assert graph.producer["logits"] == graph.nodes[-1].name and "pixels" in graph.nodes[0].inputs
+    assert sum(n.macs for n in graph.nodes) == sum(n.macs for n in Graph.from_model(digits_onnx).nodes)
 
 
 def test_int8_program_validates_within_int8_tolerance(fresh_workspace, zoo):

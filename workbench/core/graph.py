@@ -196,6 +196,7 @@ _OP_FAMILY = {
     "quantizelinear": "quantize", "dequantizelinear": "dequantize", "fakequantize": "fakequantize",
     # TFLite builtins (CONV_2D, …)
     "conv_2d": "conv", "depthwise_conv_2d": "conv", "fully_connected": "matmul", "batch_matmul": "matmul",
+    "depthwiseconv2d": "conv",  # XNNPACK's (ExecuTorch delegate graphs)
     "max_pool_2d": "maxpool", "average_pool_2d": "avgpool", "concatenation": "concat", "logistic": "sigmoid",
     "quantize": "quantize", "dequantize": "dequantize",
 }
@@ -653,7 +654,7 @@ def _macs(n: Node, g: Graph) -> int:
             w = shape(widx)
             if not w:
                 return 0
-            if n.op == "DEPTHWISE_CONV_2D":  # TFLite [1, kh, kw, channels]: one input channel per output
+            if n.op in ("DEPTHWISE_CONV_2D", "DepthwiseConv2d"):  # TFLite, XNNPACK: [1, kh, kw, channels]
                 return out_numel * math.prod(w[1:3])
             per = math.prod(w[2:] if n.op == "GroupConvolution" else w[1:])
             return out_numel * per

@@ -4,8 +4,8 @@ A ``.pte`` is a FlatBuffer with the file identifier ``ET`` + two digits (``ET12`
 what detection reads. The program holds execution plans (``forward``, plus constant methods); a plan's
 chain is a list of instructions: kernel calls (portable ``aten::*.out`` operators) and delegate calls
 (a subgraph compiled ahead of time for a backend, e.g. ``XnnpackBackend``). The graph view shows those
-instructions; a delegate is one node, its payload opaque (its per-operator times come from ETDump,
-``Runner.profile_nodes``).
+instructions, and an XNNPACK delegate's own graph read from its payload (another delegate is one node);
+per-operator times come from ETDump (``Runner.profile_nodes``).
 
 A program written by the workbench carries a constant method ``workbench_io`` (a JSON string) with the
 source model's input and output names and the precision it computes in; other programs get
@@ -134,12 +134,88 @@ def load(path: Path, **_: Any) -> Model:
         meta["precision"] = precision
     if backends and instructions == len(backends):
         meta["notes"] = [f"the whole method runs in {', '.join(sorted(set(backends)))} (delegated): the graph "
-                         "shows the delegate as one node; wb.profile_nodes(m, ['executorch']) times its operators"]
+                         "shows an XNNPACK delegate's own operators (others as one node); "
+                         "wb.profile_nodes(m, ['executorch']) times them (ETDump)"]
     return Model("executorch", name=path.stem, path=path, inputs=inputs, outputs=outputs,
                  native_loader=lambda: read_program(path), metadata=meta)
 
 
 # -- the graph -----------------------------------------------------------------------------------
+XNNPACK = "XnnpackBackend"
+_NONE_ID = 4294967295  # XNNPACK's "no external id"
+
+
+def xnnpack_subgraph(blob: bytes) -> dict[str, Any] | None:
+    """The XNNPACK delegate's own graph (``XNNGraph``: ``xnodes``, ``xvalues``, ``input_ids``, ``output_ids``)
+    from its payload (header ``XH00``, then a FlatBuffer), read with the ``flatc`` and schema ExecuTorch
+    ships; None when the payload is not one."""
+    import subprocess
+    import tempfile
+
+    import executorch
+    import executorch.backends.xnnpack.serialization as serialization
+
+    if len(blob) < 30 or blob[4:8] != b"XH00":
+        return None
+    offset, size = int.from_bytes(blob[10:14], "little"), int.from_bytes(blob[14:18], "little")
+    flatc = Path(next(iter(executorch.__path__))) / "data" / "bin" / "flatc"
+    schema = Path(next(iter(serialization.__path__))) / "runtime_schema.fbs"
+    if not flatc.is_file() or not schema.is_file() or offset + size > len(blob):
+        return None
+    with tempfile.TemporaryDirectory(prefix="wb-xnn-") as tmp:
+        graph = Path(tmp) / "graph.bin"
+        graph.write_bytes(blob[offset:offset + size])
+        done = subprocess.run([str(flatc), "--json", "--strict-json", "--defaults-json", "--raw-binary", "-o", tmp,
+                               str(schema), "--", str(graph)], capture_output=True, timeout=120)
+        text = (Path(tmp) / "graph.json").read_text() if done.returncode == 0 else ""
+    if not text:
+        return None
+    text = re.sub(r'(?<![\w"])(-?)inf\b', r"\1Infinity", text)  # flatc writes bare inf and nan
+    text = re.sub(r'(?<![\w"])-?nan\b', "NaN", text)
+    return json.loads(text)
+
+
+def _xnn_nodes(sub: dict[str, Any], label: str, ins: list[str], outs: list[str], tensors: dict[str, Tensor],
+               weights: dict[str, Weight]) -> list[Node]:
+    """The XNNPACK subgraph's nodes, its external tensors named as the delegate call's ``ins``/``outs``."""
+    names: dict[int, str] = {}  # XNNPACK value id -> tensor name; input_ids/output_ids are value ids
+    for vid, name in zip(sub.get("input_ids", []), ins, strict=False):
+        names[int(vid)] = name
+    for vid, name in zip(sub.get("output_ids", []), outs, strict=False):
+        names[int(vid)] = name
+    for value in sub.get("xvalues", []):
+        v = value.get("xvalue_union") or {}
+        v = v.get("tensor_value", v)  # quantized tensors wrap the tensor value
+        vid = int(v.get("id_out", 0))
+        name = names.setdefault(vid, f"{label}/x{vid}")
+        dtype = str(v.get("datatype", "")).replace("xnn_datatype_", "")
+        dtype = {"fp32": "float32", "fp16": "float16", "qint8": "int8", "quint8": "uint8", "qcint8": "int8",
+                 "qint32": "int32", "qcint32": "int32", "qdint8": "int8", "qbint4": "int4", "qcint4": "int4"}.get(
+                     dtype, dtype)
+        shape = tuple(int(d) for d in v.get("dims", []))
+        if name not in tensors:
+            tensors[name] = Tensor(name, shape, dtype)
+        if int(v.get("constant_buffer_idx", 0)) > 0:
+            weights[name] = Weight(name, shape, dtype)
+    nodes = []
+    for k, node in enumerate(sub.get("xnodes", [])):
+        kind = str(node.get("xnode_union_type", "?")).removeprefix("XNN")
+        fields = node.get("xnode_union") or {}
+        n_in, n_out, attrs = [], [], {}
+        for key, value in fields.items():
+            ids = value if key.endswith("_ids") and isinstance(value, list) else [value] if key.endswith("_id") else None
+            if ids is None:
+                attrs[key] = value
+                continue
+            for vid in ids:
+                if int(vid) == _NONE_ID or int(vid) not in names:
+                    continue
+                (n_out if key.startswith("output") else n_in).append(names[int(vid)])
+        nodes.append(Node(f"{label}/{kind}_{k}", kind, n_in, n_out, weights=[t for t in n_in if t in weights],
+                          attrs=attrs, scope=(label,), positions={t: p for p, t in enumerate(n_in)}))
+    return nodes
+
+
 def read_graph(program: Any, name: str, method: str | None = None) -> Graph:
     """The instructions of ``method`` (default: the model's) as a graph: kernel calls and delegate calls
     are nodes; a value an instruction reads before any instruction wrote it is an input or a constant."""
@@ -179,6 +255,7 @@ def read_graph(program: Any, name: str, method: str | None = None) -> Graph:
         return [idx]
 
     nodes: list[Node] = []
+    expanded: list[str] = []
     for chain in plan.chains:
         for k, instruction in enumerate(chain.instructions):
             call = instruction.instr_args
@@ -209,12 +286,32 @@ def read_graph(program: Any, name: str, method: str | None = None) -> Graph:
             defined.update(i for arg in call.args for i in expand(arg))
             if scalars:
                 attrs["args"] = scalars
+            if kind == "DelegateCall" and op == XNNPACK:
+                inner = _delegate_nodes(program, plan.delegates[call.delegate_index], label, ins, outs, tensors,
+                                        weights)
+                if inner:
+                    nodes += inner
+                    expanded.append(label)
+                    continue
             nodes.append(Node(f"{label}#{k}", op, ins, outs, weights=[t for t in ins if t in weights], attrs=attrs))
     inputs = [names[i] for i in plan.inputs if plan.values[i].val is not None and tensor_of(i)]
     outputs = [t for t in (tensor_of(i) for i in plan.outputs) if t is not None]
     notes = [f"{n.op}: a delegate, compiled ahead of time; its operators are not stored as a graph"
              for n in nodes if n.op in {d.id for d in plan.delegates}][:1]
+    if expanded:
+        notes.append(f"{', '.join(expanded)}: the XNNPACK delegate's own graph, as serialized in the program")
     return Graph(name, "executorch", nodes, tensors, weights, inputs, outputs, notes=notes)
+
+
+def _delegate_nodes(program: Any, delegate: Any, label: str, ins: list[str], outs: list[str],
+                    tensors: dict[str, Tensor], weights: dict[str, Weight]) -> list[Node]:
+    """An XNNPACK delegate's nodes, or [] when its payload cannot be read (the delegate stays one node)."""
+    try:
+        blob = bytes(program.backend_delegate_data[delegate.processed.index].data)
+        sub = xnnpack_subgraph(blob)
+        return _xnn_nodes(sub, label, ins, outs, tensors, weights) if sub else []
+    except Exception:  # noqa: BLE001 - a payload of another version: show the delegate as one node
+        return []
 
 
 def _scalar_value(val: Any) -> Any:
