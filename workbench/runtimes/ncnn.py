@@ -114,11 +114,25 @@ class NcnnRunner(Runner):
         return out
 
     def inference_call(self, feeds: dict[str, np.ndarray]) -> Any:
-        """One Extractor run per sample, with the inputs' arrays made once."""
+        """One Extractor run per sample on Mats made once; outputs left in ncnn's Mats."""
+        import ncnn
+
         batch = next(iter(feeds.values())).shape[0] if feeds else 1
-        samples = [{n: np.ascontiguousarray(feeds[n][i], dtype=np.float32) for n in self._inputs}
-                   for i in range(batch)]
-        return lambda: [self.run_one(s) for s in samples]
+        arrays = [[np.ascontiguousarray(feeds[n][i], dtype=np.float32) for n in self._inputs] for i in range(batch)]
+        mats = [[ncnn.Mat(a) for a in sample] for sample in arrays]
+        net, inputs, outputs = self.net, self._inputs, self._outputs
+
+        def call() -> list[Any]:
+            out = []
+            for sample in mats:
+                with net.create_extractor() as ex:
+                    for name, mat in zip(inputs, sample, strict=True):
+                        ex.input(name, mat)
+                    out.extend(ex.extract(name)[1] for name in outputs)
+            return out
+
+        call.keep = arrays  # type: ignore[attr-defined]  # the Mats read these arrays' memory
+        return call
 
     def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         batch = next(iter(feeds.values())).shape[0] if feeds else 1
