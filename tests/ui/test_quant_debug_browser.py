@@ -50,6 +50,13 @@ def test_voila_app_int8_fails_the_budget_debugger_lights_the_layers_and_the_fix_
         legend = panel.locator(".wb-graph-legend")
         legend.wait_for(timeout=TIMEOUT)
         assert "share of INT8 error" in legend.inner_text()  # the graph is coloured by each layer's share
+        # lit up: the three ranked first get the ramp's red end, the least one its green end
+        names = [table.locator("tbody tr").nth(i).locator("td").first.inner_text().strip() for i in (0, 1, 2, 8)]
+        graph = panel.locator(".wb-graph[data-state=ready]")
+        colors = graph.evaluate("(el, names) => { const v = el.__wbGraph; "
+                                "return names.map((n) => v.nodeColors[v.g.index.get(n)]); }", names)
+        red = [int(c[4:-1].split(",")[0]) - int(c[4:-1].split(",")[1]) for c in colors]  # rgb(r,g,b): r - g
+        assert min(red[:3]) > 0 > red[3], (names, colors)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "voila-quant-debugger.png"), full_page=True)
 
