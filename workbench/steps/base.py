@@ -410,12 +410,15 @@ def call_step(plugin: StepPlugin, model: Model, common: dict[str, Any], extra: d
     return plugin.func(model, **kwargs, **extra)
 
 
-def offer(label: str, **options: Any) -> Callable[[Callable[..., Model]], Callable[..., Model]]:
+def offer(label: str, *, ticked: bool = True, **options: Any) -> Callable[[Callable[..., Model]], Callable[..., Model]]:
     """Declare the choice the app offers for a step (``label``, and the options it runs with). Put it
-    under ``@register_step``; steps without one are not offered by default (``workbench.ui.app``)."""
+    under ``@register_step``; steps without one are not offered by default (``workbench.ui.app``).
+    ``ticked=False``: offered but not ticked when a model opens (edge and compiler toolchains that take
+    long to import or build, so that the default run stays quick)."""
 
     def mark(func: Callable[..., Model]) -> Callable[..., Model]:
         func.app_offer = (label, dict(options))  # type: ignore[attr-defined]
+        func.app_ticked = ticked  # type: ignore[attr-defined]
         return func
 
     return mark

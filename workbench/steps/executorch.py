@@ -30,7 +30,7 @@ DELEGATES = ("xnnpack", "portable")
 
 @register_step("convert", TARGET, accepts=TORCH_FORMATS, produces=TARGET, aliases=("pte", "et"),
                requires=(TARGET,))
-@offer("ExecuTorch (XNNPACK)")
+@offer("ExecuTorch (XNNPACK)", ticked=False)
 def convert_executorch(model: Model, *, delegate: str = "xnnpack", path: str | Path | None = None,
                        isolate: bool = True, timeout: float | None = None, cache: bool = True,
                        validate: bool = True) -> Model:
@@ -49,7 +49,7 @@ def convert_executorch(model: Model, *, delegate: str = "xnnpack", path: str | P
 
 @register_step("quantize", TARGET, accepts=TORCH_FORMATS, produces=TARGET, aliases=("xnnpack", "pte"),
                methods=("pt2e", "dynamic"), requires=(TARGET, "torchao"))
-@offer("ExecuTorch XNNPACK INT8")
+@offer("ExecuTorch XNNPACK INT8", ticked=False)
 def quantize_executorch(model: Model, method: str | None = None, **options: Any) -> Model:
     """PT2E INT8 with ExecuTorch's XNNPACKQuantizer, lowered to a .pte: ``pt2e`` (default) or ``dynamic``."""
     return METHODS.run(model, method, **options)

@@ -32,7 +32,7 @@ CONVERTER_FIX = ("pip install --no-deps litert-torch litert-converter xdsl ai-ed
 
 @register_step("convert", TARGET, accepts=TORCH_FORMATS, produces=FORMAT, aliases=("tflite", "tensorflow-lite"),
                requires=("litert-torch", "ai-edge-litert"))
-@offer("LiteRT (.tflite)")
+@offer("LiteRT (.tflite)", ticked=False)
 def convert_litert(model: Model, *, path: str | Path | None = None, isolate: bool = True,
                    timeout: float | None = None, cache: bool = True, validate: bool = True) -> Model:
     """A LiteRT .tflite from torch (LiteRT's torch converter, fp32)."""
@@ -47,7 +47,7 @@ def convert_litert(model: Model, *, path: str | Path | None = None, isolate: boo
 
 @register_step("quantize", TARGET, accepts=(FORMAT,), produces=FORMAT, aliases=("tflite", "ai-edge-quantizer"),
                methods=("dynamic", "static"), requires=("ai-edge-quantizer",))
-@offer("LiteRT INT8")
+@offer("LiteRT INT8", ticked=False)
 def quantize_litert(model: Model, method: str | None = None, **options: Any) -> Model:
     """ai-edge-quantizer on a .tflite: ``static`` (full INT8, calibrated; default) or ``dynamic`` (dynamic range)."""
     return METHODS.run(model, method, **options)

@@ -30,7 +30,7 @@ _CONVERT = "import sys, _tools; _tools.mnnconvert(sys.argv)"  # its return value
 
 @register_step("convert", TARGET, accepts=("onnx", *TORCH_FORMATS), produces=TARGET, aliases=("mnnconvert",),
                requires=(TARGET,))
-@offer("MNN")
+@offer("MNN", ticked=False)
 def convert_mnn(model: Model, *, fp16_weights: bool = False, weight_bits: int | None = None,
                 path: str | Path | None = None, isolate: bool = True, timeout: float | None = None,
                 cache: bool = True, validate: bool = True) -> Model:

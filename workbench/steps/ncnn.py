@@ -37,7 +37,7 @@ _BLOB_NAME = re.compile(r"^[^\s=,]{1,255}$")
 
 
 @register_step("convert", TARGET, accepts=SOURCES, produces=TARGET, aliases=("pnnx",), requires=("pnnx", TARGET))
-@offer("ncnn (pnnx)")
+@offer("ncnn (pnnx)", ticked=False)
 def convert_ncnn(model: Model, *, fp16_weights: bool = False, optlevel: int = 2, path: str | Path | None = None,
                  isolate: bool = True, timeout: float | None = None, cache: bool = True,
                  validate: bool = True) -> Model:

@@ -30,7 +30,7 @@ WORKSPACE_GB = 4
 
 def _offer_with_gpu(func: Any) -> Any:
     """The app offers the step only on a machine with an NVIDIA GPU (elsewhere it could only fail)."""
-    return offer("TensorRT engine (NVIDIA GPU)")(func) if nvidia_gpu() is not None else func
+    return offer("TensorRT engine (NVIDIA GPU)", ticked=False)(func) if nvidia_gpu() is not None else func
 
 
 @register_step("convert", TARGET, accepts=("onnx",), produces=TARGET, aliases=("trt", "engine"),

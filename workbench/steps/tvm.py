@@ -37,7 +37,7 @@ SCHEDULES = ("parallel", "none")
 
 @register_step("convert", TARGET, accepts=(*SOURCES, "torch"), produces=TARGET, aliases=("apache-tvm", "relax"),
                requires=("apache-tvm",))
-@offer("Apache TVM (compiled for this CPU)")
+@offer("Apache TVM (compiled for this CPU)", ticked=False)
 def convert_tvm(model: Model, *, schedule: str = "parallel", tune_trials: int = 0, llvm_target: str | None = None,
                 path: str | Path | None = None, isolate: bool = True, timeout: float | None = None,
                 cache: bool = True, validate: bool = True) -> Model:

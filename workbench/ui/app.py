@@ -32,6 +32,7 @@ class StepChoice:
     label: str
     spec: tuple[Any, ...]
     needs: tuple[str, ...] = ()
+    ticked: bool = True  # ticked when a model opens (``@offer(..., ticked=...)``)
 
 
 def choices_for(fmt: str) -> list[StepChoice]:
@@ -52,7 +53,7 @@ def choices_for(fmt: str) -> list[StepChoice]:
             if source is None and fmt not in plugin.accepts:
                 continue
             out.append(StepChoice(label, (kind, plugin.target, options) if options else (kind, plugin.target),
-                                  (source,) if source else ()))
+                                  (source,) if source else (), getattr(plugin.func, "app_ticked", True)))
             made.append((label, produces))
     return out
 
@@ -200,7 +201,8 @@ class Workbench(widgets.VBox):
 
     def _set_steps(self, steps: Sequence[StepChoice]) -> None:
         self.steps = list(steps)
-        self.step_boxes = [widgets.Checkbox(value=True, description=s.label, indent=False) for s in self.steps]
+        self.step_boxes = [widgets.Checkbox(value=s.ticked, description=s.label, indent=False)
+                           for s in self.steps]
         for box in self.step_boxes:
             box.observe(lambda _change: self._show_script(), names="value")
         self.steps_row.children = tuple(self.step_boxes)
