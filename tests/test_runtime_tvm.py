@@ -67,6 +67,8 @@ def test_bad_options_and_folders_are_explained(digits_onnx, tmp_path):
         wb.convert(digits_onnx, "tvm", schedule="fastest")
     with pytest.raises(StepError, match="tune_trials"):
         wb.convert(digits_onnx, "tvm", tune_trials=-1)
+    with pytest.raises(StepError, match="give it as JSON"):
+        wb.convert(digits_onnx, "tvm", llvm_target="llvm -mcpu=skylake")
     fake = tmp_path / "fake.tvm"
     fake.mkdir()
     (fake / "tvm_model.json").write_text('{"kind": "something else"}')

@@ -1,8 +1,8 @@
 """Apache TVM's step: ONNX or ExportedProgram → Relax → a library compiled for this CPU (``.tvm`` folder).
 
 * ``wb.convert(model, "tvm")``: imports the model into Relax (TVM's graph IR), lowers it, and compiles it
-  with LLVM for ``llvm_target`` (default: this machine's CPU as TVM detects it, e.g. ``llvm -mcpu=znver4``
-  with its triple). A torch ``nn.Module`` is exported to ONNX first.
+  with LLVM for ``llvm_target`` (a TVM target as JSON; default: this machine's CPU as TVM detects it,
+  e.g. ``{"kind": "llvm", "mcpu": "znver4", "mtriple": …}``). A torch ``nn.Module`` is exported to ONNX first.
 * ``schedule="parallel"`` (default): TVM's default CPU pipeline leaves every kernel as plain
   sequential loops (seconds per ResNet-18 call); the workbench applies a generic schedule to each kernel
   (spatial loops fused and run in parallel, the innermost output loop vectorised across the reduction).
@@ -55,7 +55,8 @@ def convert_tvm(model: Model, *, schedule: str = "parallel", tune_trials: int = 
                         "install one (Debian: apt-get install g++)")
     if model.format == "torch":
         model = via_onnx(model, isolate=isolate, timeout=timeout, cache=cache)
-    options: dict[str, Any] = {"schedule": schedule, "tune_trials": tune_trials, "llvm_target": llvm_target or host_target()}
+    options: dict[str, Any] = {"schedule": schedule, "tune_trials": tune_trials,
+                               "llvm_target": check_target(llvm_target) if llvm_target else host_target()}
     spec = StepSpec(f"convert:{TARGET}", options, ".tvm", _write_tvm, dict(options),
                     tag=f"tuned{tune_trials}" if tune_trials else "", tools=("apache-tvm",))
     return run_step(model, spec, path=path, isolate=isolate, timeout=timeout, cache=cache, validate=validate)
@@ -69,12 +70,32 @@ def host_target() -> str:
     return str(tvm.target.Target.from_device(tvm.cpu()))
 
 
+def check_target(target: str) -> str:
+    """``target`` as TVM reads it (JSON, ``{"kind": "llvm", "mcpu": "znver4"}``), or a StepError saying so."""
+    import tvm
+
+    try:
+        return str(tvm.target.Target(target))
+    except Exception as err:  # noqa: BLE001 - TVM raises ValueError with its parser's message
+        raise StepError(f"TVM cannot read the target {target!r}: {str(err).strip().splitlines()[-1][:200]}",
+                        'give it as JSON, e.g. \'{"kind": "llvm", "mcpu": "skylake-avx512"}\', or leave it out '
+                        "for this CPU") from None
+
+
 # -- writer (runs in the worker) -------------------------------------------------------------------
 def _write_tvm(model: Model, tmp: Path, *, schedule: str, tune_trials: int, llvm_target: str) -> dict[str, Any]:
     import tvm
     from tvm import relax
 
     tgt = tvm.target.Target(llvm_target)
+    if tune_trials:  # MetaSchedule sizes its parallel schedules by the target's core count
+        import json
+
+        import psutil
+
+        config = json.loads(str(tgt))  # this TVM writes a target as JSON
+        config.setdefault("num-cores", int(psutil.cpu_count(logical=False) or 1))
+        tgt = tvm.target.Target(config)
     mod = _import(model, static=tune_trials > 0)
     graph = relax_graph(mod)
     try:
