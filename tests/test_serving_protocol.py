@@ -195,3 +195,17 @@ def test_missing_java_is_one_clear_line(tmp_path):
     assert line, done.stdout + done.stderr
     assert "BackendUnavailable" in line[0] and "Java" in line[0] and "openjdk-17-jre-headless" in line[0]
     assert BackendUnavailable.__name__ in line[0]
+
+
+def test_package_records_the_artifacts_precision(tmp_path):
+    """A package carries what its artifact computes in (its lineage stays behind), so an endpoint's
+    comparison with the original applies that precision's tolerance, not fp32's."""
+    import workbench as wb
+    from workbench.core.precision import precision_of
+    from workbench.serving import http
+
+    int8 = wb.quantize(artifact("onnx"), "onnxruntime", "dynamic")
+    for model, expected in ((artifact("onnx"), "fp32"), (int8, "int8")):
+        pkg = http.HttpServer().write(model, tmp_path / expected)
+        assert pkg.manifest["precision"] == expected
+        assert precision_of(base.package_model(pkg)) == expected

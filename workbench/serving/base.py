@@ -40,6 +40,7 @@ import numpy as np
 from workbench.core import registry
 from workbench.core.errors import BackendUnavailable, InputError, WorkbenchError
 from workbench.core.model import Model, TensorSpec, numpy_dtype
+from workbench.core.precision import precision_of
 from workbench.core.runner import Runner, Timing
 
 __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "Endpoint", "ModelService", "Package", "Server", "ServingError",
@@ -569,7 +570,10 @@ class Server:
         manifest = {"target": self.name, "model": name, "format": model.format, "artifact": artifact,
                     "runtime": runtime, "runtime_options": dict(runtime_options or {}),
                     "inputs": [_spec_dict(s) for s in model.inputs], "outputs": [_spec_dict(s) for s in model.outputs],
-                    "max_request_bytes": int(max_request_bytes), "serialize": bool(serialize)}
+                    "max_request_bytes": int(max_request_bytes), "serialize": bool(serialize),
+                    # what the artifact computes in (its lineage is not in the package): an endpoint reports it,
+                    # so wb.compare(original, endpoint) applies that precision's tolerance
+                    "precision": precision_of(model)}
         for s in model.inputs + model.outputs:
             v2_datatype(s.dtype)  # every tensor must have a wire datatype
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -590,7 +594,8 @@ def package_model(package: Package) -> Model:
     """A Model for a package's specs (what an Endpoint checks feeds against), from its manifest."""
     m = package.manifest
     return Model(format=m["format"], name=m["model"], inputs=[_spec_of(d) for d in m["inputs"]],
-                 outputs=[_spec_of(d) for d in m["outputs"]], path=package.folder / m["artifact"])
+                 outputs=[_spec_of(d) for d in m["outputs"]], path=package.folder / m["artifact"],
+                 metadata={"precision": m["precision"]} if m.get("precision") else {})
 
 
 def python_path_env() -> dict[str, str]:
