@@ -116,7 +116,8 @@ def test_registry_lists_targets_and_takes_a_new_one(tmp_path):
     try:
         assert "toy_server" in targets()
         pkg = wb.package(artifact("onnx"), "toy_server", path=tmp_path / "pkg")
-        assert {"README.md", "package.json", "smoke_client.py", "model/digits-cnn.onnx"} <= set(pkg.files)
+        onnx_file = f"model/{os.path.basename(artifact('onnx').path)}"  # digits-cnn-2.onnx where a name was taken
+        assert {"README.md", "package.json", "smoke_client.py", onnx_file} <= set(pkg.files)
         manifest = pkg.manifest
         assert manifest["inputs"][0]["shape"] == ["batch", 1, 8, 8] and manifest["runtime"] == "onnxruntime"
         # never written over: a non-empty folder is refused, the default folder gets a new name each time

@@ -82,4 +82,4 @@ def test_wrong_input_format_is_explained(zoo, digits_onnx):
     with pytest.raises(StepError, match="Core ML's converter takes torch models"):
         wb.convert(digits_onnx, "coreml")
     with pytest.raises(StepError, match="unknown conversion target"):
-        wb.convert(digits_onnx, "tensorrt")
+        wb.convert(digits_onnx, "no-such-runtime")
