@@ -56,3 +56,26 @@ def test_describe_lists_every_setting():
     assert all(n.startswith("WORKBENCH_") for n in names)
     for name in names:  # documented in the module's table
         assert f"``{name}``" in settings.__doc__
+
+
+def test_default_artifacts_folder_is_the_project_roots(monkeypatch, tmp_path):
+    """Notebooks in notebooks/, apps in notebooks/apps/ and the CLI at the root share one artifacts folder."""
+    monkeypatch.delenv("WORKBENCH_ARTIFACTS", raising=False)
+    project = tmp_path / "proj"
+    (project / "notebooks" / "apps").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    for where in (project, project / "notebooks", project / "notebooks" / "apps"):
+        monkeypatch.chdir(where)
+        assert settings.artifacts_dir() == (project / "workbench-artifacts").resolve()
+    # no marker at or above: the working directory, never a folder above it
+    loose = tmp_path / "loose" / "deeper"
+    loose.mkdir(parents=True)
+    monkeypatch.chdir(loose)
+    assert settings.project_root() == loose.resolve()
+    assert settings.artifacts_dir() == (loose / "workbench-artifacts").resolve()
+    # the home folder is never taken as a project, even when it holds .git
+    monkeypatch.setenv("HOME", str(tmp_path / "loose"))
+    (tmp_path / "loose" / ".git").mkdir()
+    assert settings.project_root() == loose.resolve()
+    monkeypatch.chdir(tmp_path / "loose")  # unless the user works in it
+    assert settings.project_root() == (tmp_path / "loose").resolve()

@@ -26,7 +26,7 @@ from typing import Any
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a zoo name (see `workbench zoo`) or a model file/folder")
     p.add_argument("--out", help="where to write the artifact (must not exist); default: a new name in the workspace")
-    p.add_argument("--workspace", help="the artifacts folder (default $WORKBENCH_ARTIFACTS or ./workbench-artifacts)")
+    p.add_argument("--workspace", help="the artifacts folder (default $WORKBENCH_ARTIFACTS or <project root>/workbench-artifacts)")
     p.add_argument("--timeout", type=float, help="seconds before the worker running the step is stopped")
     p.add_argument("--no-validate", dest="validate", action="store_false", help="skip the validation run")
     p.add_argument("--no-cache", dest="cache", action="store_false", help="redo the step even if cached")

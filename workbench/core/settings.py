@@ -8,7 +8,7 @@ A value that cannot be parsed raises a ``WorkbenchError`` naming the variable an
 variable                           type      default                           what it changes
 ================================== ========= ================================= ===========================
 ``WORKBENCH_QUICK``                flag      off                               smallest settings (CI, Binder)
-``WORKBENCH_ARTIFACTS``            path      ``./workbench-artifacts``         the artifacts folder
+``WORKBENCH_ARTIFACTS``            path      ``<project>/workbench-artifacts`` the artifacts folder
 ``WORKBENCH_CACHE``                path      ``~/.cache/workbench``            trained zoo weights
 ``WORKBENCH_STEP_TIMEOUT``         seconds   3600                              isolated step time limit
 ``WORKBENCH_ONNX_EXTERNAL_BYTES``  bytes     1 800 000 000                     ONNX external-data threshold
@@ -18,6 +18,10 @@ variable                           type      default                           w
 ``WORKBENCH_MAX_INPUT_BYTES``      bytes     4 294 967 296                     largest example input made
 ``WORKBENCH_MAX_UNPACKED_BYTES``   bytes     68 719 476 736                    largest archive unpacked
 ================================== ========= ================================= ===========================
+
+``<project>`` is the project root: the nearest folder at or above the working directory (below the home
+folder) holding ``pyproject.toml``, ``setup.py`` or ``.git``; else the working directory. So a notebook in
+``notebooks/``, an app in ``notebooks/apps/`` and the CLI at the repository's root share one artifacts folder.
 
 A flag is on for ``1``, ``true``, ``yes``, ``on`` and off for an empty value, ``0``, ``false``, ``no``,
 ``off`` (any case). ``settings.describe()`` lists every setting with its current value.
@@ -114,8 +118,26 @@ class Setting(Generic[T]):
 QUICK: Setting[bool] = Setting(
     "WORKBENCH_QUICK", _flag, lambda: False, "Use the smallest settings (fewer iterations, samples and "
     "runs; small models in notebooks): what CI and Binder set.", "flag")
+#: files or folders that mark a project's root (``project_root``)
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", ".git")
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: the working directory) that holds one of
+    ``PROJECT_MARKERS``, never above the home folder (a home under version control is not a project);
+    ``start`` itself where none does."""
+    here = (start or Path.cwd()).resolve()
+    home = Path.home().resolve()
+    for folder in (here, *here.parents):
+        if folder != here and (folder == home or folder == folder.parent):
+            break  # not the home folder or the filesystem root, unless one is where the user works
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    return here
+
+
 ARTIFACTS: Setting[Path] = Setting(
-    "WORKBENCH_ARTIFACTS", _path, lambda: Path("workbench-artifacts"),
+    "WORKBENCH_ARTIFACTS", _path, lambda: project_root() / "workbench-artifacts",
     "The artifacts folder (exported, converted, quantized models and the manifest), unless "
     "``set_workspace()`` chose one.", "path")
 CACHE: Setting[Path] = Setting(
@@ -161,7 +183,8 @@ def quick() -> bool:
 
 
 def artifacts_dir() -> Path:
-    """``$WORKBENCH_ARTIFACTS`` (default ``./workbench-artifacts``), resolved to an absolute path."""
+    """``$WORKBENCH_ARTIFACTS`` (default ``<project root>/workbench-artifacts``: ``project_root``), resolved
+    to an absolute path."""
     return ARTIFACTS.get().expanduser().resolve()
 
 

@@ -1,4 +1,4 @@
-"""The artifacts folder: where steps write their files (default ``./workbench-artifacts``).
+"""The artifacts folder: where steps write their files (default ``<project root>/workbench-artifacts``).
 
 Files are written atomically (to a temporary name, then renamed) and never over a file that is
 already there: a new artifact gets a new name (``resnet18.onnx``, ``resnet18-2.onnx``, …).
@@ -8,7 +8,7 @@ options that made it, its parent, the tool versions, the time taken, its size an
 The manifest is rewritten atomically under a file lock, so several processes (a notebook and a worker,
 two CLI runs) can add to it at once.
 
-The location: ``set_workspace(path)``, else ``$WORKBENCH_ARTIFACTS``, else ``./workbench-artifacts``.
+The location: ``set_workspace(path)``, else ``$WORKBENCH_ARTIFACTS``, else ``<project root>/workbench-artifacts``.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def using_workspace(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def workspace() -> Path:
-    """The artifacts folder: ``set_workspace()``'s, else ``$WORKBENCH_ARTIFACTS``, else ``./workbench-artifacts``.
+    """The artifacts folder: ``set_workspace()``'s, else ``$WORKBENCH_ARTIFACTS``, else ``<project root>/workbench-artifacts``.
 
     The first time a process uses a folder, what killed processes left there is removed
     (``clean_stale``)."""
