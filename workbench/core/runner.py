@@ -115,6 +115,31 @@ def default_in_flight() -> int:
     return max(2, physical_cores())
 
 
+def timed_in_threads(calls: Sequence[Callable[[], Any]], *, duration_s: float,
+                     iterations: int | None) -> tuple[list[float], float]:
+    """Run each of ``calls`` in a loop on its own thread until ``iterations`` calls in all (split evenly) or
+    ``duration_s`` seconds (at least one call each); return (every call's latency in s, wall time in s)."""
+    jobs = len(calls)
+    per_thread: list[list[float]] = [[] for _ in range(jobs)]
+    quota = None if iterations is None else [iterations // jobs + (i < iterations % jobs) for i in range(jobs)]
+    start = time.perf_counter()
+    deadline = start + duration_s
+
+    def work(i: int) -> None:
+        times, perf, call = per_thread[i], time.perf_counter, calls[i]
+        while (len(times) < quota[i]) if quota is not None else (perf() < deadline or not times):
+            t0 = perf()
+            call()
+            times.append(perf() - t0)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [x for times in per_thread for x in times], time.perf_counter() - start
+
+
 class Runner:
     """Base class of every backend runner.
 
@@ -214,24 +239,8 @@ class Runner:
         for _ in range(warmup):
             self.infer(feeds, check=False)
         impl = self._infer_impl
-        per_thread: list[list[float]] = [[] for _ in range(jobs)]
-        quota = None if iterations is None else [iterations // jobs + (i < iterations % jobs) for i in range(jobs)]
-        start = time.perf_counter()
-        deadline = start + duration_s
-
-        def work(i: int) -> None:
-            times, perf = per_thread[i], time.perf_counter
-            while (len(times) < quota[i]) if quota is not None else (perf() < deadline or not times):
-                t0 = perf()
-                impl(feeds)
-                times.append(perf() - t0)
-
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(jobs)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return [x for times in per_thread for x in times], time.perf_counter() - start, jobs
+        latencies, wall = timed_in_threads([lambda: impl(feeds)] * jobs, duration_s=duration_s, iterations=iterations)
+        return latencies, wall, jobs
 
     @classmethod
     def profile_nodes(cls, model: Model, feeds: dict[str, np.ndarray], runs: int, warmup: int,

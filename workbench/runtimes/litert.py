@@ -148,10 +148,7 @@ class LiteRTRunner(Runner):
     def throughput_loop(self, feeds: dict[str, np.ndarray], *, warmup: int, duration_s: float,
                         iterations: int | None, jobs: int | None) -> tuple[list[float], float, int]:
         """``jobs`` interpreters of the model, one per thread (an interpreter is not thread-safe)."""
-        import threading
-        import time
-
-        from workbench.core.runner import default_in_flight
+        from workbench.core.runner import default_in_flight, timed_in_threads
 
         jobs = jobs or default_in_flight()
         copies = [type(self)(self.model, **self.options).prepare() for _ in range(jobs)]
@@ -159,24 +156,7 @@ class LiteRTRunner(Runner):
         for call in calls:
             for _ in range(warmup):
                 call()
-        per_thread: list[list[float]] = [[] for _ in range(jobs)]
-        quota = None if iterations is None else [iterations // jobs + (i < iterations % jobs) for i in range(jobs)]
-        start = time.perf_counter()
-        deadline = start + duration_s
-
-        def work(i: int) -> None:
-            times, perf, call = per_thread[i], time.perf_counter, calls[i]
-            while (len(times) < quota[i]) if quota is not None else (perf() < deadline or not times):
-                t0 = perf()
-                call()
-                times.append(perf() - t0)
-
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(jobs)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - start
+        latencies, wall = timed_in_threads(calls, duration_s=duration_s, iterations=iterations)
         for c in copies:
             c.close()
-        return [x for times in per_thread for x in times], wall, jobs
+        return latencies, wall, jobs

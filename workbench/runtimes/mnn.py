@@ -92,10 +92,7 @@ class MNNRunner(Runner):
                         iterations: int | None, jobs: int | None) -> tuple[list[float], float, int]:
         """One MNN Module per request in flight (a Module is not safe to call from two threads at once):
         the base loop, each thread on its own runner."""
-        import threading
-        import time
-
-        from workbench.core.runner import default_in_flight
+        from workbench.core.runner import default_in_flight, timed_in_threads
 
         jobs = jobs or default_in_flight()
         threads_each = max(1, int(self.options.get("threads") or physical_cores()) // jobs)
@@ -106,27 +103,10 @@ class MNNRunner(Runner):
             calls.append(r.inference_call(feeds))
             for _ in range(warmup):
                 calls[-1]()
-        per_thread: list[list[float]] = [[] for _ in range(jobs)]
-        quota = None if iterations is None else [iterations // jobs + (i < iterations % jobs) for i in range(jobs)]
-        start = time.perf_counter()
-        deadline = start + duration_s
-
-        def work(i: int) -> None:
-            times, perf, call = per_thread[i], time.perf_counter, calls[i]
-            while (len(times) < quota[i]) if quota is not None else (perf() < deadline or not times):
-                t0 = perf()
-                call()
-                times.append(perf() - t0)
-
-        workers = [threading.Thread(target=work, args=(i,)) for i in range(jobs)]
-        for t in workers:
-            t.start()
-        for t in workers:
-            t.join()
-        wall = time.perf_counter() - start
+        latencies, wall = timed_in_threads(calls, duration_s=duration_s, iterations=iterations)
         for r in runners:
             r.close()
-        return [x for times in per_thread for x in times], wall, jobs
+        return latencies, wall, jobs
 
     def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outs = self.module.forward(self._vars(feeds))
