@@ -345,10 +345,6 @@ class ExecuTorchFormat(Format):
         return load(path, **options)
 
     @classmethod
-    def files(cls, path: Path) -> list[Path]:
-        return [path] if path.exists() else []
-
-    @classmethod
     def graph(cls, model: Model) -> Graph:
         program = model.native() if model.native() is not None else read_program(model.path)
         return read_graph(program, model.name).with_file_size(model)

@@ -141,9 +141,5 @@ class TensorRTFormat(Format):
         return load(path, **options)
 
     @classmethod
-    def files(cls, path: Path) -> list[Path]:
-        return [path] if path.exists() else []
-
-    @classmethod
     def precision(cls, model: Model) -> str | None:
         return model.metadata.get("precision")

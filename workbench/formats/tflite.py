@@ -284,10 +284,6 @@ class TFLiteFormat(Format):
         return load(path, **options)
 
     @classmethod
-    def files(cls, path: Path) -> list[Path]:
-        return [path] if path.exists() else []
-
-    @classmethod
     def graph(cls, model: Model) -> Graph:
         reader = model.native() if isinstance(model.native(), TFLiteReader) else TFLiteReader(model.path)
         return read_graph(reader, model.name).with_file_size(model)
