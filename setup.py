@@ -23,7 +23,6 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent
 SRC = ROOT / "widgets"
 OUT = ROOT / "workbench" / "widgets"
-BUNDLES = ("graph.js", "graph.css", "kernel_lab.js", "kernel_lab.css", "netron.js", "netron.css", "graph.schema.json")
 SOURCES = ("src", "schema", "scripts", "package.json", "package-lock.json", "tsconfig.json")
 
 
@@ -37,11 +36,19 @@ def _newest(paths: list[Path]) -> float:
     return newest
 
 
+def _bundles() -> list[Path]:
+    """What a build writes: a bundle per widget (a folder of widgets/src with an index.ts) and the schemas."""
+    if not SRC.is_dir():
+        return [OUT / "BUILD", OUT / "graph.js"]
+    names = sorted(d.name for d in (SRC / "src").iterdir() if (d / "index.ts").is_file())
+    return [*(OUT / f"{n}.js" for n in names), *(OUT / f.name for f in sorted((SRC / "schema").glob("*.schema.json")))]
+
+
 def build_widgets() -> None:
     """Bundles widgets/ into workbench/widgets/ when needed (see the module docstring)."""
     if os.environ.get("WORKBENCH_SKIP_WIDGETS") == "1":
         return
-    bundles = [OUT / b for b in BUNDLES]
+    bundles = _bundles()
     have = all(b.is_file() for b in bundles)
     if not SRC.is_dir():  # an sdist or copy without the TypeScript sources
         if have:

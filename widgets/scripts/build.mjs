@@ -1,8 +1,9 @@
 // Bundles each widget into an ES module anywidget loads (`_esm`), written into the Python package:
-// workbench/widgets/<name>.js and .css, plus the payload schema for Python's validation.
+// workbench/widgets/<name>.js and .css (one per folder of src/ with an index.ts), plus the payload
+// schemas (schema/*.schema.json) for Python's validation.
 // Usage: node scripts/build.mjs [--check]   (--check: type-check first with tsc --noEmit)
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -11,7 +12,11 @@ const root = join(here, "..");
 const out = join(root, "..", "workbench", "widgets");
 mkdirSync(out, { recursive: true });
 
-const widgets = ["graph", "kernel_lab", "netron"];
+// every folder of src/ with an index.ts is a widget (shared/ and generated/ are libraries)
+const widgets = readdirSync(join(root, "src"), { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(join(root, "src", d.name, "index.ts")))
+  .map((d) => d.name)
+  .sort();
 
 // `import text from "./x?raw"`: the file's text as a string (what vite does in vitest)
 const raw = {
@@ -33,8 +38,12 @@ for (const name of widgets) {
     logLevel: "warning",
     plugins: [raw],
   });
-  copyFileSync(join(root, "src", name, `${name}.css`), join(out, `${name}.css`));
+  const css = join(root, "src", name, `${name}.css`);
+  if (existsSync(css)) copyFileSync(css, join(out, `${name}.css`));
 }
-copyFileSync(join(root, "schema", "graph.schema.json"), join(out, "graph.schema.json"));
+// the payload schemas, for Python's validation (workbench.ui.assets.validate)
+for (const f of readdirSync(join(root, "schema")).filter((f) => f.endsWith(".schema.json"))) {
+  copyFileSync(join(root, "schema", f), join(out, f));
+}
 writeFileSync(join(out, "BUILD"), `built by widgets/scripts/build.mjs: ${widgets.join(", ")}\n`);
 console.log(`widgets: built ${widgets.join(", ")} into ${out}`);

@@ -17,6 +17,8 @@ variable                           type      default                           w
 ``WORKBENCH_WORKER_MEMORY``        bytes     0 (no limit)                      memory of one worker call
 ``WORKBENCH_MAX_INPUT_BYTES``      bytes     4 294 967 296                     largest example input made
 ``WORKBENCH_MAX_UNPACKED_BYTES``   bytes     68 719 476 736                    largest archive unpacked
+``WORKBENCH_MAX_UPLOAD_BYTES``     bytes     268 435 456                       largest model upload (app)
+``WORKBENCH_MAX_DOWNLOAD_BYTES``   bytes     536 870 912                       largest browser download
 ================================== ========= ================================= ===========================
 
 ``<project>`` is the project root: the nearest folder at or above the working directory (below the home
@@ -38,7 +40,8 @@ from typing import Any, Generic, TypeVar
 from workbench.core.errors import WorkbenchError
 
 __all__ = ["ARTIFACTS", "CACHE", "ONNX_EXTERNAL_BYTES", "QUICK", "SETTINGS", "STEP_TIMEOUT", "TRITON_MODE",
-           "Setting", "artifacts_dir", "cache_dir", "describe", "max_input_bytes", "max_unpacked_bytes",
+           "Setting", "artifacts_dir", "cache_dir", "describe", "max_download_bytes", "max_input_bytes",
+           "max_unpacked_bytes", "max_upload_bytes",
            "onnx_external_bytes", "quick", "step_timeout_s", "triton_mode",
            "PUBLISHED", "WORKER_MEMORY", "published", "worker_memory"]
 
@@ -171,10 +174,18 @@ WORKER_MEMORY: Setting[int] = Setting(
     "Bytes one isolated call (a step, an isolated runner, an isolated validation) may map in the "
     "worker process beyond what the worker already maps (enforced with RLIMIT_AS); 0: no limit.",
     "number of bytes")
+MAX_UPLOAD_BYTES: Setting[int] = Setting(
+    "WORKBENCH_MAX_UPLOAD_BYTES", _bytes, lambda: 256 << 20,
+    "The largest model file a user (or a visitor of a published app) may upload through the app's model "
+    "picker; the browser refuses a larger file before sending a byte.", "number of bytes")
+MAX_DOWNLOAD_BYTES: Setting[int] = Setting(
+    "WORKBENCH_MAX_DOWNLOAD_BYTES", _bytes, lambda: 512 << 20,
+    "The largest file (a report, an artifact) a widget sends to the browser as a download.", "number of bytes")
 
 #: every setting, in the order of the table above
 SETTINGS: tuple[Setting[Any], ...] = (QUICK, ARTIFACTS, CACHE, STEP_TIMEOUT, ONNX_EXTERNAL_BYTES, TRITON_MODE,
-                                      PUBLISHED, WORKER_MEMORY, MAX_INPUT_BYTES, MAX_UNPACKED_BYTES)
+                                      PUBLISHED, WORKER_MEMORY, MAX_INPUT_BYTES, MAX_UNPACKED_BYTES,
+                                      MAX_UPLOAD_BYTES, MAX_DOWNLOAD_BYTES)
 
 
 def quick() -> bool:
@@ -211,6 +222,16 @@ def max_input_bytes() -> int:
 def max_unpacked_bytes() -> int:
     """``$WORKBENCH_MAX_UNPACKED_BYTES`` (default 64 GiB)."""
     return MAX_UNPACKED_BYTES.get()
+
+
+def max_upload_bytes() -> int:
+    """``$WORKBENCH_MAX_UPLOAD_BYTES`` (default 256 MiB)."""
+    return MAX_UPLOAD_BYTES.get()
+
+
+def max_download_bytes() -> int:
+    """``$WORKBENCH_MAX_DOWNLOAD_BYTES`` (default 512 MiB)."""
+    return MAX_DOWNLOAD_BYTES.get()
 
 
 def triton_mode() -> str:

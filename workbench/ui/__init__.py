@@ -18,6 +18,8 @@ _VIEWS = {
     "BenchView": "workbench.ui.bench_view",
     "Workbench": "workbench.ui.app",
     "QuantDebugView": "workbench.ui.quant_debug_view",
+    "DownloadButton": "workbench.ui.download",
+    "CodeBox": "workbench.ui.download",
 }
 
 __all__ = ["show", *_VIEWS]

@@ -52,16 +52,25 @@ def require(name: str) -> None:
 
 @cache
 def schema() -> dict[str, Any]:
-    """The payload schema shared with the TypeScript (``widgets/schema/graph.schema.json``)."""
-    for path in (BUILT / "graph.schema.json", SOURCE / "schema" / "graph.schema.json"):
-        if path.is_file():
-            return json.loads(path.read_text(encoding="utf-8"))
-    raise WidgetsNotBuilt("the widget payload schema (graph.schema.json) is missing", _FIX)
+    """The payload schemas shared with the TypeScript (``widgets/schema/*.schema.json``), their ``$defs``
+    merged: each widget's folder of payload kinds, every kind named once across them."""
+    for folder in (BUILT, SOURCE / "schema"):
+        files = sorted(folder.glob("*.schema.json")) if folder.is_dir() else []
+        if any(f.name == "graph.schema.json" for f in files):
+            defs: dict[str, Any] = {}
+            for f in files:
+                for kind, definition in json.loads(f.read_text(encoding="utf-8")).get("$defs", {}).items():
+                    if kind in defs:
+                        raise WorkbenchError(f"the widget schemas define {kind!r} twice ({f.name})",
+                                             "give each payload kind one name across widgets/schema/")
+                    defs[kind] = definition
+            return {"$defs": defs}
+    raise WidgetsNotBuilt("the widget payload schemas (widgets/schema/*.schema.json) are missing", _FIX)
 
 
 def validate(payload: Any, kind: str = "GraphPayload") -> None:
-    """Checks ``payload`` against the schema's ``$defs[kind]`` (``GraphPayload``, ``OverlayPayload``,
-    ``ExtraPayload``, ``DetailsReply``) and, for a graph, that its columns line up; raises
+    """Checks ``payload`` against the schemas' ``$defs[kind]`` (``GraphPayload``, ``OverlayPayload``,
+    ``ExtraPayload``, ``DetailsReply``, and each widget's own kinds) and, for a graph, that its columns line up; raises
     ``WorkbenchError`` naming the first problem. For tests and debugging: widgets do not call it on
     every update (a 100k-node graph would pay for it)."""
     import jsonschema
