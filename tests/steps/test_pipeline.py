@@ -115,4 +115,4 @@ def test_progress_widget_renders_records(zoo):
     view.update(rec)
     assert view.bars[1].bar_style == "danger" and "boom" in view.status[1].value
     view.cancel_button.click()
-    assert p._cancel.is_set() and view.cancel_button.disabled
+    assert p._cancel.cancelled and view.cancel_button.disabled

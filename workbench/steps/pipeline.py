@@ -258,7 +258,7 @@ class Pipeline:
                 raise StepError(f"step {i} ({s.label}) takes source={s.source}, which is not an earlier result",
                                 f"use 0 (the input) to {i - 1} (the step before it)")
         self.name = name
-        self._cancel = threading.Event()
+        self._cancel = channel.CancelToken()
         self.last_run: PipelineRun | None = None
         self._model: Model | None = None
         self._source_expr: str | None = None
@@ -306,8 +306,10 @@ class Pipeline:
 
     # -- running -------------------------------------------------------------------------------
     def cancel(self) -> None:
-        """Stop after the step now running (its result is kept); the next steps are marked cancelled."""
-        self._cancel.set()
+        """Stop after the step now running (its result is kept); the next steps are marked cancelled and
+        ``run`` returns. A token of the caller's (``workbench.core.progress.cancellable``) stops it the same
+        way, and then ``run`` raises ``progress.Cancelled`` carrying the run (unless ``raise_errors=False``)."""
+        self._cancel.cancel()
 
     def run(self, model: Model, *, progress: str | bool | Callable[[channel.Event], None] | None = "auto",
             raise_errors: bool = True, background: bool = False) -> PipelineRun:
@@ -327,7 +329,7 @@ class Pipeline:
         self._model = model
         self._source_expr = script.source_expr(model)
         self.check(model)
-        self._cancel.clear()
+        self._cancel = channel.CancelToken()
         run = PipelineRun(self, model)
         self.last_run = run
         view = self._view(run, progress)
@@ -367,11 +369,14 @@ class Pipeline:
                 if hasattr(view, "close"):
                     stack.callback(view.close)
             stack.enter_context(channel.subscribe(track))
+            stack.enter_context(channel.cancellable(self._cancel))
             for i, (step, rec) in enumerate(zip(self.steps, run.records, strict=True), start=1):
-                if self._cancel.is_set():
+                if channel.cancel_requested():
                     for r in run.records[i - 1:]:
                         r.status = "cancelled"
-                    show(rec)
+                        show(r)
+                    if raise_errors and not self._cancel.cancelled:  # cancelled by the caller's token
+                        raise channel.Cancelled(f"pipeline {self.name!r} (before step {i})", run)
                     break
                 src = step.source if step.source is not None else i - 1
                 parent = results[src]
@@ -386,11 +391,15 @@ class Pipeline:
                         rec.model = step(parent)
                     if rec.status != "cached":
                         rec.status = "done"
-                except KeyboardInterrupt:
-                    rec.status, rec.error = "cancelled", "interrupted"
-                    for r in run.records[i:]:
+                except (KeyboardInterrupt, channel.Cancelled) as err:  # stopped inside the step
+                    rec.status, rec.error = "cancelled", "interrupted" if isinstance(err, KeyboardInterrupt) \
+                        else "cancelled"
+                    for r in run.records[i - 1:]:
                         r.status = "cancelled"
-                    raise
+                        show(r)
+                    if raise_errors or isinstance(err, KeyboardInterrupt):
+                        raise
+                    break
                 except Exception as err:  # noqa: BLE001 - recorded, shown, then raised (or not)
                     rec.status, rec.error = "failed", str(err)
                     run.error = err
