@@ -45,14 +45,25 @@ cells = [
          "comparison.to_frame()"),
     md("## 5. The task metric\n\nZoo models with real data carry their evaluation set: here the held-out 25% of the digits."),
     code("print(\"torch eager :\", model.evaluate(\"torch_eager\"))\nprint(\"ONNX Runtime:\", model.evaluate(\"onnxruntime\"))"),
-    md("## 6. Export it\n\nEvery step writes a file into the workspace (`./workbench-artifacts` by default) and returns "
-       "a new `Model` that remembers where it came from."),
+    md("## 6. Export it\n\nEvery step writes a file into the workspace (the project's `workbench-artifacts/` by default, "
+       "the same folder for notebooks, apps and the CLI) and returns a new `Model` that remembers where it came from."),
     code("onnx_model = wb.export(model, \"onnx\")\nprint(onnx_model.describe())\nonnx_model.lineage"),
-    md("## Where next\n\n* `01_export_convert_quantize.ipynb`: TorchScript, torch.export, ONNX, OpenVINO, INT8, with a check after every step.\n"
-       "* `02_graph.ipynb`: the model's graph, Netron inside the notebook, overlays and diffs.\n"
-       "* `03_compare_benchmark.ipynb`: trustworthy comparisons and timings.\n"
-       "* `../kernels_tutorials/`: write Triton kernels and drop them into a model."),
+    md("## Where next\n\nThe notebooks are a learning path; each is short, runs top to bottom and ends with what to try next.\n\n"
+       "* `01_load_and_inspect.ipynb`: load from the zoo, a file, an `nn.Module` or a Hugging Face folder; "
+       "inputs, outputs, dynamic axes; the graph, Netron, overlays.\n"
+       "* `02_export.ipynb`: TorchScript, torch.export, ONNX, and what breaks on the way (and how to fix it).\n"
+       "* `03_convert.ipynb`: ONNX Runtime-optimized, OpenVINO, Core ML, each checked against the original.\n"
+       "* `04_quantize.ipynb`: INT8 on a real pretrained classifier: accuracy against speed.\n"
+       "* `05_compare_and_benchmark.ipynb`: comparisons and timings you can trust; autotune.\n"
+       "* `06_debug_accuracy.ipynb`: why INT8 broke a model, and the fix.\n"
+       "* `07_transformer_end_to_end.ipynb`: a transformer from load to INT8 to generation with a KV cache.\n"
+       "* `08_deployment_landscape.ipynb`: every runtime and format, and what each is for.\n"
+       "* `09_serving_and_sweeps.ipynb`: serve a model, load-test it, sweep on Ray.\n"
+       "* `apps/`: Voilà apps (the workbench, a model explorer, which runtime is fastest here); "
+       "`../kernels_tutorials/`: write Triton kernels and drop them into a model."),
 ]
+for i, cell in enumerate(cells):
+    cell.id = f"quickstart-{i:02d}"  # stable ids: regenerating changes only what changed
 nb = nbf.v4.new_notebook(cells=cells, metadata={
     "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
     "language_info": {"name": "python"},
