@@ -111,3 +111,19 @@ def test_big_models_keep_weights_in_external_data(zoo, tmp_path, monkeypatch, ex
     assert (tmp_path / "digits-cnn.onnx.data").exists() and x.size_bytes > (tmp_path / "digits-cnn.onnx").stat().st_size
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
     _fp32_ok(x)
+
+
+def test_an_operator_that_needs_a_newer_opset_gets_that_opset_as_the_fix():
+    """grid_sample has an ONNX form from opset 16: the TorchScript exporter says so, and the error's fix
+    names that opset (not just "another opset")."""
+    import torch
+
+    class Warp(torch.nn.Module):
+        def forward(self, img, grid):
+            return torch.nn.functional.grid_sample(img, grid, align_corners=False)
+
+    m = wb.load(Warp().eval(), example_inputs=(torch.randn(1, 2, 4, 4), torch.rand(1, 4, 4, 2) * 2 - 1))
+    with pytest.raises(StepError) as info:
+        wb.export(m, "onnx", exporter="torchscript", opset=13, isolate=False, cache=False, validate=False)
+    assert "grid_sampler" in info.value.problem and "opset=16" in info.value.fix, info.value
+    assert wb.export(m, "onnx", exporter="torchscript", opset=16, isolate=False, cache=False).validation.passed

@@ -295,7 +295,10 @@ def explain_export_error(err: BaseException, module: Any, args: tuple[Any, ...],
         tips.append("try the TorchScript-based exporter (exporter='torchscript')")
     elif exporter == TORCHSCRIPT_EXPORTER and "dynamo" not in tried:
         tips.append("try the dynamo exporter (exporter='dynamo')")
-    if opset is not None:
+    needed = re.search(r"added in (?:opset )?version (\d+)", text)  # the TorchScript exporter names it
+    if opset is not None and needed and int(needed.group(1)) > opset:
+        tips.append(f"opset={needed.group(1)} (the operator needs it)")
+    elif opset is not None:
         tips.append(f"another opset (opset={opset + 1 if opset < 21 else 17})")
     if _data_dependent(err):
         tips.append("the model branches on a tensor's value (an `if` on data): rewrite it with torch.where or "
