@@ -44,6 +44,12 @@ def _env(root: Path) -> dict[str, str]:
     return env
 
 
+def kernel_env(root: Path) -> dict[str, str]:
+    """The environment the servers of ``root`` give their kernels (this checkout's workbench, the
+    folder's workspace): for running code outside the browser as a kernel there would."""
+    return _env(root)
+
+
 def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
