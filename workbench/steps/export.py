@@ -298,7 +298,7 @@ def explain_export_error(err: BaseException, module: Any, args: tuple[Any, ...],
     needed = re.search(r"added in (?:opset )?version (\d+)", text)  # the TorchScript exporter names it
     if opset is not None and needed and int(needed.group(1)) > opset:
         tips.append(f"opset={needed.group(1)} (the operator needs it)")
-    elif opset is not None:
+    elif opset is not None and not _data_dependent(err):  # an `if` on data fails at every opset
         tips.append(f"another opset (opset={opset + 1 if opset < 21 else 17})")
     if _data_dependent(err):
         tips.append("the model branches on a tensor's value (an `if` on data): rewrite it with torch.where or "
