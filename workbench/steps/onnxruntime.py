@@ -48,16 +48,23 @@ def quantize_onnxruntime(model: Model, method: str | None = None, **options: Any
 
 
 # -- plans: validate options, name the result ------------------------------------------------------
+#: each method's options and defaults (also what the app's option forms show: ``steps/options.py``)
+STATIC_OPTIONS: dict[str, Any] = {"calibrate": "minmax", "per_channel": True, "percentile": 99.999,
+                                  "activation_type": "uint8", "weight_type": "int8", "preprocess": True,
+                                  "reduce_range": False, "op_types": None, "nodes_to_exclude": None,
+                                  "layer_schemes": None, "smooth_quant": None}
+DYNAMIC_OPTIONS: dict[str, Any] = {"weight_type": "int8", "per_channel": True, "reduce_range": False,
+                                   "op_types": None, "preprocess": True}
+FP16_OPTIONS: dict[str, Any] = {"keep_io_types": True}
+INT4_OPTIONS: dict[str, Any] = {"block_size": 32, "symmetric": True}
+
+
 def _plan_static(model: Model, options: dict[str, Any]) -> StepSpec:
     need(model, ("onnx",), "ONNX Runtime quantization", "export it first: wb.export(model, 'onnx')")
     # U8S8 (uint8 activations, int8 weights) is ONNX Runtime's fast path on x86 CPUs (VNNI/AMX): resnet18 runs
     # ~3x faster here than with the S8S8 default of quantize_static. On x86 CPUs without VNNI, pass
     # reduce_range=True to avoid saturation.
-    opts = check_options(options, {"calibrate": "minmax", "per_channel": True, "percentile": 99.999,
-                                    "activation_type": "uint8", "weight_type": "int8", "preprocess": True,
-                                    "reduce_range": False, "op_types": None, "nodes_to_exclude": None,
-                                    "layer_schemes": None, "smooth_quant": None},
-                          "onnxruntime static")
+    opts = check_options(options, STATIC_OPTIONS, "onnxruntime static")
     onnxruntime_schemes.check(opts["layer_schemes"], opts["smooth_quant"])
     if opts["calibrate"] not in CALIBRATE:
         raise StepError(f"unknown calibration method {opts['calibrate']!r}", f"use one of {', '.join(CALIBRATE)}")
@@ -68,28 +75,29 @@ def _plan_static(model: Model, options: dict[str, Any]) -> StepSpec:
 def _plan_dynamic(model: Model, options: dict[str, Any]) -> StepSpec:
     need(model, ("onnx",), "ONNX Runtime quantization", "export it first: wb.export(model, 'onnx')")
     # per-channel by default: per-tensor INT8 weights cost MiniLM ~3% embedding cosine (0.966 vs 0.993 here)
-    opts = check_options(options, {"weight_type": "int8", "per_channel": True, "reduce_range": False,
-                                    "op_types": None, "preprocess": True}, "onnxruntime dynamic")
+    opts = check_options(options, DYNAMIC_OPTIONS, "onnxruntime dynamic")
     return StepSpec(f"quantize:{TOOL}", {"method": "dynamic", **opts}, ".onnx", _write_ort_dynamic, dict(opts),
                     tag="int8-dynamic", precision="int8", tools=(TOOL, "onnx"))
 
 
 def _plan_fp16(model: Model, options: dict[str, Any]) -> StepSpec:
     need(model, ("onnx",), "ONNX fp16 conversion", "export it first: wb.export(model, 'onnx')")
-    opts = check_options(options, {"keep_io_types": True}, "onnxruntime fp16")
+    opts = check_options(options, FP16_OPTIONS, "onnxruntime fp16")
     return StepSpec(f"quantize:{TOOL}", {"method": "fp16", **opts}, ".onnx", _write_ort_fp16, dict(opts),
                     tag="fp16", precision="fp16", tools=(TOOL, "onnx"))
 
 
 def _plan_int4(model: Model, options: dict[str, Any]) -> StepSpec:
     need(model, ("onnx",), "ONNX Runtime INT4 weight quantization", "export it first: wb.export(model, 'onnx')")
-    opts = check_options(options, {"block_size": 32, "symmetric": True}, "onnxruntime int4")
+    opts = check_options(options, INT4_OPTIONS, "onnxruntime int4")
     return StepSpec(f"quantize:{TOOL}", {"method": "int4", **opts}, ".onnx", _write_ort_int4, dict(opts),
                     tag="int4", precision="int4", tools=(TOOL, "onnx"))
 
 
 METHODS = QuantizeMethods(TOOL, {"static": _plan_static, "dynamic": _plan_dynamic, "fp16": _plan_fp16,
-                                 "int4": _plan_int4}, default="static", calibrated=("static",))
+                                 "int4": _plan_int4}, default="static", calibrated=("static",),
+                           options={"static": STATIC_OPTIONS, "dynamic": DYNAMIC_OPTIONS, "fp16": FP16_OPTIONS,
+                                    "int4": INT4_OPTIONS})
 
 
 # -- writers (run in the worker) -------------------------------------------------------------------

@@ -57,11 +57,16 @@ def quantize_nncf(model: Model, method: str | None = None, **options: Any) -> Mo
 
 
 # -- plans: validate options, name the result ------------------------------------------------------
+#: each NNCF method's options and defaults (also what the app's option forms show: ``steps/options.py``)
+PTQ_OPTIONS: dict[str, Any] = {"preset": "performance", "transformer": False, "fast_bias_correction": True,
+                               "ignored_scope": None}
+WEIGHTS_OPTIONS: dict[str, Any] = {"mode": "int8", "group_size": None, "ratio": None}
+
+
 def _plan_ptq(model: Model, options: dict[str, Any]) -> StepSpec:
     need(model, (TARGET, "onnx"), "NNCF quantization", "convert it first: wb.convert(model, 'openvino')")
     need_module("nncf", INSTALL)
-    opts = check_options(options, {"preset": "performance", "transformer": False, "fast_bias_correction": True,
-                                    "ignored_scope": None}, "nncf ptq")
+    opts = check_options(options, PTQ_OPTIONS, "nncf ptq")
     if opts["ignored_scope"] is not None:  # op names kept float (NNCF's IgnoredScope(names=...))
         if isinstance(opts["ignored_scope"], str) or not all(isinstance(n, str) for n in opts["ignored_scope"]):
             raise StepError("ignored_scope must be a list of op names", "pass e.g. ignored_scope=['node_conv2d']")
@@ -75,7 +80,7 @@ def _plan_ptq(model: Model, options: dict[str, Any]) -> StepSpec:
 def _plan_weights(model: Model, options: dict[str, Any]) -> StepSpec:
     need(model, (TARGET, "onnx"), "NNCF weight compression", "convert it first: wb.convert(model, 'openvino')")
     need_module("nncf", INSTALL)
-    opts = check_options(options, {"mode": "int8", "group_size": None, "ratio": None}, "nncf weights")
+    opts = check_options(options, WEIGHTS_OPTIONS, "nncf weights")
     if opts["mode"] not in ("int8", "int8_sym", "int4", "int4_asym"):
         raise StepError(f"unknown weight compression mode {opts['mode']!r}", "use 'int8', 'int8_sym', 'int4', 'int4_asym'")
     precision = "int4" if opts["mode"].startswith("int4") else "int8"
@@ -84,7 +89,7 @@ def _plan_weights(model: Model, options: dict[str, Any]) -> StepSpec:
 
 
 METHODS = QuantizeMethods("nncf", {"ptq": _plan_ptq, "weights": _plan_weights}, default="ptq",
-                          calibrated=("ptq",))
+                          calibrated=("ptq",), options={"ptq": PTQ_OPTIONS, "weights": WEIGHTS_OPTIONS})
 
 
 # -- writers (run in the worker) -------------------------------------------------------------------

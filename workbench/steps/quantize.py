@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.core.errors import BackendUnavailable, StepError
@@ -94,18 +94,26 @@ def quantize(
 
 
 Plan = Callable[[Model, dict[str, Any]], StepSpec]
+#: every tool's ``QuantizeMethods`` by tool name (filled as the plugin files declare them)
+TABLES: dict[str, QuantizeMethods] = {}
 
 
 @dataclass(frozen=True)
 class QuantizeMethods:
     """A quantization tool's methods: ``plans[method](model, options) -> StepSpec`` checks the model and
     the options and names the result; ``default`` is the method used when none is given; ``calibrated``
-    are the methods that need calibration data (the first is what ``method="int8"`` means)."""
+    are the methods that need calibration data (the first is what ``method="int8"`` means). ``options``
+    declares each method's options with their defaults (``{method: {option: default}}``, the dict its plan
+    passes to ``check_options``), so the app's option forms are derived from it (``steps/options.py``)."""
 
     tool: str
     plans: dict[str, Plan]
     default: str
     calibrated: tuple[str, ...] = ()
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        TABLES[self.tool] = self
 
     @property
     def names(self) -> tuple[str, ...]:

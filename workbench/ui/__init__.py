@@ -16,10 +16,13 @@ _VIEWS = {
     "NetronView": "workbench.ui.netron_view",
     "KernelLab": "workbench.ui.kernel_lab",
     "BenchView": "workbench.ui.bench_view",
+    "CompareBoard": "workbench.ui.compare_board",
     "Workbench": "workbench.ui.app",
+    "PipelineStepper": "workbench.ui.pipeline_stepper",
     "QuantDebugView": "workbench.ui.quant_debug_view",
     "DownloadButton": "workbench.ui.download",
     "CodeBox": "workbench.ui.download",
+    "ModelPicker": "workbench.ui.model_picker",
 }
 
 __all__ = ["show", *_VIEWS]
