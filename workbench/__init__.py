@@ -62,7 +62,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 __all__ = sorted(_LAZY) + ["__version__"]
 
 #: public name -> the ui module whose view of it registers on the progress channel when used in a notebook
-_NOTEBOOK_VIEWS = {"Pipeline": "workbench.ui.pipeline_view"}
+_NOTEBOOK_VIEWS = {"Pipeline": "workbench.ui.pipeline_view", "benchmark": "workbench.ui.pipeline_view",
+                   "autotune": "workbench.ui.pipeline_view"}
 
 
 def _register_notebook_view(module_name: str) -> None:

@@ -20,10 +20,18 @@ The space (override any key with ``space=``):
 
 Timings on a busy machine move; the fastest few valid configurations are timed again, interleaved,
 before the best is chosen (``confirm=``).
+
+Progress: one event per trial and per confirmation run on the progress channel, named (``"openvino int8
+(hint=LATENCY) — confirm round 2/3"``) and counted; ``progress="auto"`` shows a bar in a terminal or a view
+with a Cancel button in a notebook (``workbench.core.progress``). A cancel — the button (with
+``background=True``: the kernel must be free to take the click), a caller's ``CancelToken``, an interrupt —
+stops between trials and inside a trial's timing loop, and raises ``progress.Cancelled`` whose ``partial``
+is the ``TuneResult`` of the trials measured so far (``cancelled=True``; its best is the best of those).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import math
@@ -31,9 +39,11 @@ import os
 import statistics
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from workbench.core import progress as channel
 from workbench.core import registry, settings
 from workbench.core.errors import WorkbenchError
 from workbench.core.model import Model
@@ -98,6 +108,7 @@ class TuneResult:
     script: str
     environment: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # configurations that cannot run here, and why
+    cancelled: bool = False  # a partial result: cancelled after these trials (``progress.Cancelled.partial``)
 
     def __post_init__(self) -> None:
         # read back from JSON, ``best`` is a copy: make it the trial itself again (``t is self.best``)
@@ -123,7 +134,8 @@ class TuneResult:
 
     def summary(self) -> str:
         lines = [f"autotune {self.model}: {len(self.trials)} configurations, error axis {self.error_axis}, "
-                 f"budget {self.budget}"]
+                 f"budget {self.budget}" + (" (CANCELLED: the trials measured before the cancel)"
+                                            if self.cancelled else "")]
         for t in sorted(self.trials, key=lambda t: (t.error is not None, t.latency_ms)):
             if t.error:
                 lines.append(f"  ERROR {t.label}: {t.error}")
@@ -350,7 +362,38 @@ def _pareto(points: list[tuple[float, float]]) -> list[bool]:
     return flags
 
 
-def autotune(
+def autotune(model: Any, *, progress: str | bool | Callable[[channel.Event], None] = "auto",
+             background: bool = False, **options: Any) -> TuneResult | channel.Task:
+    """Find the fastest configuration of ``model`` whose accuracy stays within budget (``options``: see
+    ``tune``, which does the work).
+
+    Args:
+        progress: ``"auto"`` (nothing of its own when a view already listens; else a notebook view
+            naming the running trial, with a Cancel button, or a tqdm bar), ``"tqdm"``, ``"widget"``, a
+            callable receiving each ``progress.Event``, or False.
+        background: run in a thread and return a ``progress.Task`` at once (``task.result()`` is the
+            TuneResult; the view's Cancel button or ``task.cancel()`` stops it).
+
+    A cancel raises ``progress.Cancelled`` carrying the partial TuneResult (module docstring).
+    """
+    title = f"autotune {getattr(model, 'name', '')}".strip()
+    token = channel.CancelToken() if background else None
+    view = channel.task_view(progress, title, token)
+
+    def run() -> TuneResult:
+        try:
+            with channel.subscribe(view) if view is not None else contextlib.nullcontext():
+                return tune(model, **options)
+        finally:
+            if view is not None and hasattr(view, "close"):
+                view.close()
+
+    if background:
+        return channel.run_in_background(run, name="autotune", token=token)
+    return run()
+
+
+def tune(
     model: Any,
     *,
     max_metric_drop: float | None = 0.01,
@@ -363,13 +406,13 @@ def autotune(
     calibration_samples: int | None = None,
     include_torch: bool = True,
     static_shapes: bool = True,
-    progress: bool = False,
     executor: str = "sequential",
     address: str | None = None,
     num_cpus: int | None = None,
     exclusive: bool = False,
 ) -> TuneResult:
-    """Find the fastest configuration of ``model`` whose accuracy stays within budget.
+    """Find the fastest configuration of ``model`` whose accuracy stays within budget (``autotune``
+    adds its progress view; this reports on the channel to whoever listens).
 
     Args:
         model: a torch model (or zoo name); it is exported to ONNX once, and quantized once per runtime.
@@ -395,7 +438,7 @@ def autotune(
         address, num_cpus, exclusive: for ``executor="ray"``: the cluster (None starts Ray here with
             ``num_cpus`` CPUs), and one trial per node at a time (see ``workbench.analysis.sweep``).
     """
-    from workbench.analysis.bench import benchmark, environment
+    from workbench.analysis.bench import benchmark
     from workbench.analysis.compare import as_model
     from workbench.steps.export import export
 
@@ -411,7 +454,10 @@ def autotune(
     duration_s = duration_s if duration_s is not None else (0.3 if quick else 1.0)
     confirm_rounds = confirm_rounds if confirm_rounds is not None else (1 if quick else 3)
     samples = calibration_samples or (8 if quick else 32)
-    say = print if progress else (lambda *a, **k: None)
+    counts: dict[str, Any] = {"done": 0, "total": None}  # trials and confirmation runs
+
+    def say(label: str, status: str = "running", detail: str = "") -> None:
+        channel.report(status, key="autotune", label=label, detail=detail, **counts)
 
     onnx_model = original
     if original.format in TORCH_FORMATS:
@@ -427,6 +473,7 @@ def autotune(
         configs.insert(0, (baseline, "fp32", {}))
     if not configs:
         raise WorkbenchError("the search space is empty", f"check space= (supported: {default_space()})")
+    counts["total"] = len(configs)
 
     # evaluation: the metric drop where there is evaluation data, else the output error
     task = original.task
@@ -467,41 +514,84 @@ def autotune(
         return artifacts[key]
 
     trials: list[Trial] = []
-    jobs: list[tuple[Trial, Model]] = []
-    for backend, precision, options in configs:
-        trial = Trial(backend, precision, dict(options), "")
-        trials.append(trial)
-        try:
-            m = artifact(backend, precision)
-        except Exception as err:  # noqa: BLE001 - one configuration failing must not stop the sweep
-            trial.error, trial.reason = _one_line(err), "could not run"
-            continue
-        trial.model = str(m.path) if m.path is not None else m.name
-        jobs.append((trial, m))
-    budget_args = (inputs, batch, duration_s, max_error, max_metric_drop if evaluates else None, base_metric)
-    if executor == "sequential":
-        for trial, m in jobs:
-            say(f"trial {trial.label} …")
-            measure_trial(trial, original, None if m is original else m, *budget_args)
-    else:
-        _measure_on_ray(jobs, original, budget_args, address=address, num_cpus=num_cpus, exclusive=exclusive,
-                        say=say)
+    measured: list[Trial] = []  # what a cancel keeps
+    budget = {"max_metric_drop": max_metric_drop if evaluates else None,
+              "max_error": max_error if max_error is not None else "tolerance of the precision",
+              "batch": batch, "duration_s": duration_s}
 
-    # re-time the fastest valid configurations, interleaved, so the choice is not one noisy sample
-    finalists = sorted((t for t in trials if t.valid and t.error is None), key=lambda t: t.p50_ms)[:max(confirm, 0)]
-    if len(finalists) > 1 and confirm_rounds > 0:
-        samples_by: dict[int, list[float]] = {id(t): [] for t in finalists}
-        for rnd in range(confirm_rounds):
-            order = finalists if rnd % 2 == 0 else finalists[::-1]
-            for t in order:
-                m = artifact(t.backend, t.precision)
-                say(f"confirming {t.label} (round {rnd + 1}) …")
-                r = benchmark((m, t.backend, t.options), batch_sizes=batch, duration_s=duration_s, warmup=3)[0]
-                if r.ok:
-                    samples_by[id(t)].append(r.latency.p50)
-        for t in finalists:
-            if samples_by[id(t)]:
-                t.confirmed_p50_ms = statistics.median(samples_by[id(t)])
+    def finish(cancelled: bool = False) -> TuneResult:
+        return _result(original, measured if cancelled else trials, evaluates, budget, samples, batch, calls,
+                       skipped, cancelled)
+
+    try:
+        jobs: list[tuple[Trial, Model]] = []
+        for backend, precision, options in configs:
+            channel.check_cancelled("autotune")
+            trial = Trial(backend, precision, dict(options), "")
+            trials.append(trial)
+            try:
+                m = artifact(backend, precision)
+            except channel.Cancelled:
+                raise
+            except Exception as err:  # noqa: BLE001 - one configuration failing must not stop the sweep
+                trial.error, trial.reason = _one_line(err), "could not run"
+                measured.append(trial)
+                counts["done"] += 1
+                say(trial.label, "failed", trial.error)
+                continue
+            trial.model = str(m.path) if m.path is not None else m.name
+            jobs.append((trial, m))
+        budget_args = (inputs, batch, duration_s, max_error, max_metric_drop if evaluates else None, base_metric)
+        if executor == "sequential":
+            for i, (trial, m) in enumerate(jobs):
+                channel.check_cancelled("autotune")
+                say(trial.label, detail=f"(trial {i + 1}/{len(jobs)})")
+                measure_trial(trial, original, None if m is original else m, *budget_args)
+                measured.append(trial)
+                counts["done"] += 1
+                say(trial.label, "failed" if trial.error else "done", trial.error or f"{trial.p50_ms:.3f} ms")
+        else:
+            def on_ray(trial: Trial) -> None:
+                measured.append(trial)
+                counts["done"] += 1
+                say(trial.label, "failed" if trial.error else "done", trial.error or f"{trial.p50_ms:.3f} ms")
+                channel.check_cancelled("autotune")  # leaving ray_map cancels the tasks still pending
+
+            _measure_on_ray(jobs, original, budget_args, address=address, num_cpus=num_cpus,
+                            exclusive=exclusive, say=on_ray)
+
+        # re-time the fastest valid configurations, interleaved, so the choice is not one noisy sample
+        finalists = sorted((t for t in trials if t.valid and t.error is None),
+                           key=lambda t: t.p50_ms)[:max(confirm, 0)]
+        if len(finalists) > 1 and confirm_rounds > 0:
+            counts["total"] += confirm_rounds * len(finalists)
+            samples_by: dict[int, list[float]] = {id(t): [] for t in finalists}
+            for rnd in range(confirm_rounds):
+                order = finalists if rnd % 2 == 0 else finalists[::-1]
+                for t in order:
+                    channel.check_cancelled("autotune")
+                    m = artifact(t.backend, t.precision)
+                    say(f"{t.label} — confirm round {rnd + 1}/{confirm_rounds}")
+                    r = benchmark((m, t.backend, t.options), batch_sizes=batch, duration_s=duration_s, warmup=3,
+                                  progress=False)[0]
+                    counts["done"] += 1
+                    if r.ok:
+                        samples_by[id(t)].append(r.latency.p50)
+            for t in finalists:
+                if samples_by[id(t)]:
+                    t.confirmed_p50_ms = statistics.median(samples_by[id(t)])
+    except (channel.Cancelled, KeyboardInterrupt) as err:
+        what = f"autotune of {original.name} (after {len(measured)} of {len(configs)} trials)"
+        say(what, "cancelled")
+        raise channel.Cancelled(what, finish(cancelled=True), interrupted=isinstance(err, KeyboardInterrupt)) from None
+    return finish()
+
+
+def _result(original: Model, trials: list[Trial], evaluates: bool, budget: dict[str, Any], samples: int,
+            batch: int, calls: Callable[[str, str, Any], list[StepCall]], skipped: list[str],
+            cancelled: bool) -> TuneResult:
+    """The TuneResult of ``trials``: the Pareto front, the best valid trial and its script."""
+    from workbench.analysis.bench import environment
 
     error_axis = "metric_drop" if evaluates else "rel_l2"
     ok = [t for t in trials if t.error is None]
@@ -510,16 +600,13 @@ def autotune(
         t.on_front = flag
     valid = [t for t in ok if t.valid]
     best = min(valid, key=lambda t: t.latency_ms) if valid else None
-    budget = {"max_metric_drop": max_metric_drop if evaluates else None,
-              "max_error": max_error if max_error is not None else "tolerance of the precision",
-              "batch": batch, "duration_s": duration_s}
     script = "# no configuration met the budget"
     if best is not None:
         takes_original = "onnx" not in registry.get_runtime(best.backend).formats
         steps = [] if takes_original else calls(best.backend, best.precision,
                                                  Code(f"m0.calibration_data(n={samples}, batch=1)"))
         script = _script(original, best, steps, batch)
-    return TuneResult(original.name, trials, best, error_axis, budget, script, environment(), skipped)
+    return TuneResult(original.name, trials, best, error_axis, budget, script, environment(), skipped, cancelled)
 
 
 def _one_line(err: BaseException) -> str:
@@ -541,7 +628,8 @@ def measure_trial(trial: Trial, original: Model, m: Model | None, inputs: list[d
     m = original if m is None else m
     try:
         with pinned_cores(options.get("threads") if pin else None):
-            report = benchmark((m, backend, options), batch_sizes=batch, duration_s=duration_s, warmup=3)
+            report = benchmark((m, backend, options), batch_sizes=batch, duration_s=duration_s, warmup=3,
+                               progress=False)
             r = report[0]
             if not r.ok:
                 raise WorkbenchError(r.error or "benchmark failed")
@@ -568,6 +656,8 @@ def measure_trial(trial: Trial, original: Model, m: Model | None, inputs: list[d
                     reasons = []  # within the metric budget: the metric decides, not the output tolerance
             trial.valid = not reasons
             trial.reason = "; ".join(reasons)
+    except channel.Cancelled:
+        raise
     except Exception as err:  # noqa: BLE001 - one configuration failing must not stop the sweep
         trial.error = _one_line(err)
         trial.reason = "could not run"
@@ -591,7 +681,7 @@ def _measure_on_ray(jobs: list[tuple[Trial, Model]], original: Model, budget_arg
                 trial.error, trial.reason = one_line(result), "could not run"
             else:
                 vars(trial).update(vars(result))  # the same Trial object, with the task's figures
-            say(f"trial {trial.label}: {trial.error or f'{trial.p50_ms:.3f} ms'}")
+            say(trial)
 
 
 def _script(original: Model, best: Trial, steps: list[StepCall], batch: int) -> str:

@@ -15,23 +15,35 @@ the session (ONNX Runtime sessions are thread-safe; the intra-op threads are spl
 The timed call is, by default, the runtime's inference alone (inputs bound once, as ``benchmark_app``
 does); ``inference_only=False`` times the Runner's whole ``infer`` instead (copying inputs and outputs),
 what a Python serving loop sees.
+
+Progress and cancel: each configuration is reported on the progress channel (``workbench.core.progress``)
+with its name and ``done``/``total`` counts; ``progress="auto"`` shows a tqdm bar in a terminal and, in a
+notebook, a view with the running configuration's name and a Cancel button. A cancel (the button, a
+``CancelToken`` of the caller's, an Interrupt of the kernel) takes effect within a fraction of a second,
+also inside a configuration's timing loop: the runner is closed and ``progress.Cancelled`` is raised,
+its ``partial`` the ``BenchReport`` of the configurations that finished (``settings["cancelled"]`` True).
+A notebook kernel busy with a cell cannot take a button's click: ``background=True`` runs the benchmark
+in a thread and returns a ``progress.Task`` at once (``task.result()`` is the report), so Cancel works;
+in the foreground, Interrupt the kernel (or Ctrl-C) instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
 import platform
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from workbench.analysis.compare import as_target, target_label
+from workbench.core import progress as channel
 from workbench.core import registry
 from workbench.core import settings as env_settings  # `settings` is the benchmark's own dict here
 from workbench.core.data import batch_feeds, batch_of, feeds_for
@@ -48,6 +60,7 @@ NOISE_SPREAD = 0.10  # robust coefficient of variation: 1.4826 · MAD / median
 NOISE_TAIL = 2.0  # p99 / p50
 NOISE_OTHER_CPU = 0.25  # share of all CPUs busy with other processes during the timed runs
 MAX_KEPT_LATENCIES = 4000  # latencies kept per result for plots (evenly subsampled)
+CANCEL_CHECK_S = 0.2  # how often the timing loop asks whether it was cancelled (a float compare per call)
 
 
 # -- environment -----------------------------------------------------------------------------------
@@ -286,6 +299,11 @@ class BenchReport:
     def noisy(self) -> bool:
         return any(r.noisy for r in self.results)
 
+    @property
+    def cancelled(self) -> bool:
+        """A partial report: the benchmark was cancelled after these results (``progress.Cancelled.partial``)."""
+        return bool(self.settings.get("cancelled"))
+
     def to_frame(self) -> pd.DataFrame:
         """One row per result (index: label, batch) with every field."""
         import pandas as pd
@@ -326,7 +344,8 @@ class BenchReport:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"<BenchReport {len(self.results)} result(s)>\n{self.summary()}"
+        return (f"<BenchReport {len(self.results)} result(s){', cancelled' if self.cancelled else ''}>\n"
+                f"{self.summary()}")
 
     def _repr_html_(self) -> str:
         from workbench.analysis.report import bench_table_html
@@ -360,10 +379,14 @@ class BenchReport:
 
 def _sync_loop(call: Any, warmup: int, duration_s: float, iterations: int | None,
                min_iterations: int) -> tuple[list[float], float]:
+    perf = time.perf_counter
+    check_at = perf() + CANCEL_CHECK_S
     for _ in range(warmup):
         call()
+        if perf() >= check_at:
+            channel.check_cancelled("the benchmark")
+            check_at = perf() + CANCEL_CHECK_S
     times: list[float] = []
-    perf = time.perf_counter
     start = perf()
     deadline = start + duration_s
     while True:
@@ -371,6 +394,9 @@ def _sync_loop(call: Any, warmup: int, duration_s: float, iterations: int | None
         call()
         t1 = perf()
         times.append(t1 - t0)
+        if t1 >= check_at:  # a cancel stops a long configuration too, at a bounded cost per call
+            channel.check_cancelled("the benchmark")
+            check_at = t1 + CANCEL_CHECK_S
         n = len(times)
         if iterations is not None:
             if n >= iterations:
@@ -420,8 +446,9 @@ def benchmark(
     streams: int | None = None,
     inputs: dict[str, np.ndarray] | None = None,
     inference_only: bool = True,
-    progress: bool = False,
-) -> BenchReport:
+    progress: str | bool | Callable[[channel.Event], None] = "auto",
+    background: bool = False,
+) -> BenchReport | channel.Task:
     """Time models on runtimes and return a BenchReport.
 
     Args:
@@ -441,7 +468,14 @@ def benchmark(
         inference_only: time the runtime's inference alone, with inputs bound once and outputs left
             in its buffers, as ``benchmark_app`` does (OpenVINO, ONNX Runtime). False times the
             Runner's whole ``infer`` (copying inputs in and outputs out), as a serving loop sees it.
+        progress: ``"auto"`` (nothing of its own when a view already listens, as the app's does; else a
+            notebook view with the running configuration's name and a Cancel button, or a tqdm bar),
+            ``"tqdm"``, ``"widget"``, a callable receiving each ``progress.Event``, or False.
+        background: run in a thread and return a ``progress.Task`` at once (``task.result()`` is the
+            report; ``task.cancel()`` or the view's Cancel button stops it).
 
+    A cancel raises ``progress.Cancelled`` whose ``partial`` is the report of the configurations that
+    finished (module docstring); so does an interrupt (KeyboardInterrupt), after closing the runner.
     A configuration that cannot run (a fixed batch size, a missing runtime) is recorded with its
     error, and the others still run; ``bool(report)`` says whether all ran.
     """
@@ -470,18 +504,51 @@ def benchmark(
                 "streams": streams, "threads": threads, "batch_sizes": sizes if inputs is None else "given",
                 "min_iterations": min_iterations, "inference_only": inference_only}
     used: set[str] = set()
+    configs = [(t, target_label(t, used), batch) for t in targets for batch in sizes]
+    options = {"duration_s": duration_s, "iterations": iterations, "warmup": warmup,
+               "min_iterations": min_iterations, "threads": threads, "mode": mode, "streams": streams,
+               "inference_only": inference_only}
+    title = f"benchmark: {len(configs)} configuration{'s' * (len(configs) != 1)}"
+    if background:  # the view is made here, in the caller's cell; its Cancel button cancels the task's token
+        token = channel.CancelToken()
+        view = channel.task_view(progress, title, token)
+        return channel.run_in_background(_run_configs, configs, inputs, settings, options, view,
+                                         name="benchmark", token=token)
+    return _run_configs(configs, inputs, settings, options, channel.task_view(progress, title))
+
+
+def _config_name(label: str, batch: int, options: dict[str, Any]) -> str:
+    mode = options["mode"]
+    return f"{label} batch {batch or 'given'}" + (f" {mode}" if mode != "sync" else "")
+
+
+def _run_configs(configs: list[tuple[Any, str, int]], inputs: dict[str, np.ndarray] | None,
+                 settings: dict[str, Any], options: dict[str, Any], view: Any) -> BenchReport:
+    """Time every configuration, reporting each on the progress channel (``view`` listens while it runs)."""
     results: list[BenchResult] = []
     torch_threads = _torch_threads()
-    for t in targets:
-        label = target_label(t, used)
-        for batch in sizes:
-            if progress:
-                print(f"benchmarking {label} batch {batch or 'given'} …", flush=True)
-            results.append(_bench_one(t, label, batch, inputs, duration_s=duration_s,
-                                      iterations=iterations, warmup=warmup, min_iterations=min_iterations,
-                                      threads=threads, mode=mode, streams=streams,
-                                      inference_only=inference_only))
-        _restore_torch_threads(torch_threads)
+    total = len(configs)
+    with channel.subscribe(view) if view is not None else contextlib.nullcontext():
+        try:
+            for i, (t, label, batch) in enumerate(configs):
+                name = _config_name(label, batch, options)
+                channel.check_cancelled("the benchmark")
+                channel.report("running", key=i, label=name, detail=f"({i + 1}/{total})", done=i, total=total)
+                try:
+                    res = _bench_one(t, label, batch, inputs, **options)
+                finally:
+                    _restore_torch_threads(torch_threads)
+                results.append(res)
+                channel.report("done" if res.ok else "failed", key=i, label=name, detail=res.error or "",
+                               done=i + 1, total=total, payload=res)
+        except (channel.Cancelled, KeyboardInterrupt) as err:
+            what = f"the benchmark (after {len(results)} of {total} configurations)"
+            channel.report("cancelled", key=len(results), label=what, done=len(results), total=total)
+            partial = BenchReport(results, {**settings, "cancelled": True}, environment())
+            raise channel.Cancelled(what, partial, interrupted=isinstance(err, KeyboardInterrupt)) from None
+        finally:
+            if view is not None and hasattr(view, "close"):
+                view.close()
     return BenchReport(results, settings, environment())
 
 
@@ -531,6 +598,8 @@ def _bench_one(t: Any, label: str, batch: int, inputs: dict[str, np.ndarray] | N
         res.noisy = bool(res.noise)
         step = max(1, len(times) // MAX_KEPT_LATENCIES)
         res.latencies_ms = [x * 1e3 for x in times[::step]]
+    except channel.Cancelled:
+        raise
     except Exception as err:  # noqa: BLE001 - one configuration failing must not lose the others
         res.error = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
     finally:

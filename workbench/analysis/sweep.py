@@ -392,7 +392,8 @@ def run_trial(spec: TrialSpec, loader: Callable[[Any], Model] | None = None, wor
             row.cosine = min(r.cosine for r in results)
             row.max_abs = max(r.max_abs for r in results)
             row.top1 = results[0].top1
-            bench = benchmark(target, batch_sizes=spec.batch, duration_s=spec.duration_s, warmup=3)[0]
+            bench = benchmark(target, batch_sizes=spec.batch, duration_s=spec.duration_s, warmup=3,
+                              progress=False)[0]
             if not bench.ok:
                 raise WorkbenchError(bench.error or "the benchmark failed")
             row.p50_ms, row.p90_ms, row.throughput, row.noisy = (bench.latency.p50, bench.latency.p90,

@@ -262,11 +262,13 @@ class Task:
         return f"<Task {self.name}: {state}>"
 
 
-def run_in_background(fn: Callable[..., Any], *args: Any, name: str = "task", **kwargs: Any) -> Task:
+def run_in_background(fn: Callable[..., Any], *args: Any, name: str = "task", token: CancelToken | None = None,
+                      **kwargs: Any) -> Task:
     """Run ``fn(*args, **kwargs)`` in a daemon thread, in a copy of this context (its subscribers listen
-    to it) with a token of its own, and return the ``Task`` at once. In a notebook the kernel stays free
-    to handle widget messages, so a view's Cancel button stops the work at its next safe point."""
-    task = Task(name, CancelToken())
+    to it) with a token of its own (``token``, e.g. one a view's Cancel button already holds, or a new one),
+    and return the ``Task`` at once. In a notebook the kernel stays free to handle widget messages, so a
+    view's Cancel button stops the work at its next safe point."""
+    task = Task(name, token or CancelToken())
     context = contextvars.copy_context()
 
     def work() -> None:

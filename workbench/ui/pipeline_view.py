@@ -1,9 +1,13 @@
-"""The notebook view of a Pipeline run: one progress bar per step, its status and validation, and a
-Cancel button (effective between steps; run with ``background=True`` so the kernel can take the click).
+"""The notebook views of the progress channel: a Pipeline run's (one progress bar per step, its status
+and validation, and a Cancel button, effective between steps) and a counted task's (``wb.benchmark``,
+``wb.autotune``: the running configuration's name, a bar, and a Cancel button). A kernel busy running a
+cell cannot take a button's click: run with ``background=True`` for the button to work (``Pipeline.run``,
+``wb.benchmark``, ``wb.autotune``); in the foreground the button is off and says so — Interrupt the
+kernel instead, which stops the work as cleanly (the finished results are kept).
 
 A thin view: it subscribes to the progress channel (``workbench.core.progress``) and renders the
-``StepRecord``s the Pipeline reports. Importing this module registers it as the channel's ``"widget"``
-view, which ``Pipeline.run(progress="auto")`` shows in a notebook. Plain ipywidgets, so it works in
+``StepRecord``s the Pipeline reports. Importing this module registers them as the channel's ``"widget"``
+and ``"task"`` views, which ``progress="auto"`` shows in a notebook. Plain ipywidgets, so it works in
 JupyterLab, Notebook 7 and Voilà alike.
 """
 
@@ -21,6 +25,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _PHASE = {"planned": 0, "running": 1, "validating": 2, "done": 3, "cached": 3}
 _STYLE = {"done": "success", "cached": "success", "failed": "danger", "cancelled": "warning", "skipped": "warning"}
+
+
+def status_text(rec: StepRecord) -> str:
+    """A step's status as a view shows it: ``cached`` (never a time: nothing ran), ``done in 1.2 s``, …"""
+    if rec.status == "done" and rec.seconds > 0:
+        return f"done in {rec.seconds:.1f} s"
+    if rec.status == "cached":
+        return "cached (reused an identical earlier result)"
+    return rec.status
 
 
 class PipelineView:
@@ -72,7 +85,7 @@ class PipelineView:
         bar = self.bars[rec.index]
         bar.value = _PHASE.get(rec.status, bar.value)
         bar.bar_style = _STYLE.get(rec.status, "info")
-        text = escape(rec.status)
+        text = escape(status_text(rec))
         model = rec.model
         if model is not None:
             if model.path is not None:
@@ -94,4 +107,74 @@ class PipelineView:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
+class TaskView:
+    """``TaskView(token, title)``: the notebook view of a counted task (benchmark configurations, autotune
+    trials): the title, the running unit's name, a bar over the units, the last result, and a Cancel
+    button that cancels ``token`` (None: the task runs in the foreground, where the kernel cannot take
+    the click, so the button is off and the view says to Interrupt the kernel instead)."""
+
+    def __init__(self, token: progress.CancelToken | None, title: str = ""):
+        self.token = token
+        self.stopped = False  # a "cancelled" event came (a Cancel, or an Interrupt of the kernel)
+        self.title = widgets.HTML(f"<b>{escape(title)}</b>")
+        self.running = widgets.HTML("starting…", layout=widgets.Layout(width="100%"))
+        self.bar = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="320px"))
+        self.count = widgets.HTML("")
+        self.last = widgets.HTML("")
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", button_style="warning")
+        if token is None:
+            self.cancel_button.disabled = True
+            self.cancel_button.tooltip = ("the kernel is busy with this cell and cannot take a click: Interrupt "
+                                          "the kernel to stop (finished results are kept), or run with "
+                                          "background=True for this button")
+        else:
+            self.cancel_button.tooltip = "stop at the next safe point (within a second); finished results are kept"
+        self.cancel_button.on_click(lambda _b: self.cancel())
+        self.widget = widgets.VBox([widgets.HBox([self.title, self.cancel_button]), self.running,
+                                    widgets.HBox([self.bar, self.count]), self.last])
+        self.widget.add_class("workbench-task")
+
+    @classmethod
+    def show(cls, token: progress.CancelToken | None, title: str = "") -> TaskView:
+        """Make the view, display it, and return it (the channel's ``"task"`` factory)."""
+        view = cls(token, title)
+        from IPython.display import display
+
+        display(view.widget)
+        return view
+
+    def __call__(self, event: progress.Event) -> None:
+        """A subscriber of the progress channel: name the running unit, move the bar, show the last result."""
+        if event.total:
+            self.bar.max = event.total
+        if event.done is not None:
+            self.bar.value = min(event.done, self.bar.max)
+            self.count.value = f"{event.done}/{event.total}" if event.total else str(event.done)
+        if event.status == "running":
+            self.running.value = f"running: <code>{escape(event.label)}</code> {escape(event.detail)}"
+        elif event.status in progress.FINAL:
+            self.stopped = self.stopped or event.status == "cancelled"
+            colour = "#cf222e" if event.status == "failed" else "#555"
+            word = "cached" if event.status == "cached" else event.status
+            self.last.value = (f"<span style='color:{colour}'>{escape(word)}: {escape(event.label)} "
+                               f"{escape(event.detail[:200])}</span>")
+
+    def cancel(self) -> None:
+        if self.token is not None:
+            self.token.cancel()
+            self.cancel_button.disabled = True
+            self.cancel_button.description = "Cancelling…"
+
+    def close(self) -> None:
+        cancelled = self.stopped or (self.token is not None and self.token.cancelled)
+        self.cancel_button.disabled = True
+        self.cancel_button.description = "Cancelled" if cancelled else "Finished"
+        self.running.value = "cancelled: the finished results are kept" if cancelled else "finished"
+        self.bar.bar_style = "warning" if cancelled else "success"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
 progress.register_view("widget", PipelineView.show)
+progress.register_view("task", TaskView.show)
