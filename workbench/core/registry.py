@@ -65,6 +65,9 @@ class Format:
     loads_as: ClassVar[str | None] = None
     #: metadata keys ``describe`` shows (opset, producer, …), in this order
     facts: ClassVar[tuple[str, ...]] = ()
+    #: loading a file of this format unpickles nothing and runs no code shipped with it (a parser reads
+    #: data): a published app accepts uploads of such formats only (see ``code_risk``)
+    pure_data: ClassVar[bool] = False
 
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:
@@ -103,6 +106,16 @@ class Format:
     def precision(cls, model: Model) -> str | None:
         """The compute precision the stored model implies (``"int8"`` for a QDQ graph), if it says."""
         return None
+
+    @classmethod
+    def code_risk(cls, path: Path) -> str | None:
+        """Why loading the model at ``path`` could unpickle objects or run code shipped with it, or None
+        when it cannot (a ``pure_data`` format; a format whose files decide, such as a folder, overrides
+        this). A published app refuses an uploaded model with a risk before loading it."""
+        if cls.pure_data:
+            return None
+        return (f"loading {cls.description or cls.name} can unpickle objects or run code shipped with it, "
+                "which a published app never does")
 
 
 # -- steps ---------------------------------------------------------------------------------------

@@ -83,6 +83,7 @@ class CoreMLFormat(Format):
     name = "coreml"
     description = "Core ML (.mlpackage, .mlmodel)"
     suffixes = (".mlpackage", ".mlmodel")
+    pure_data = True  # read by a parser: nothing is unpickled, no code from the file runs
     folder = True  # an .mlpackage is a folder (an .mlmodel a single protobuf file)
     priority = 50
     facts = ("spec_version", "model_type", "producer", "precision")

@@ -326,6 +326,7 @@ class ExecuTorchFormat(Format):
     name = "executorch"
     description = "ExecuTorch program (.pte)"
     suffixes = (".pte",)
+    pure_data = True  # read by a parser: nothing is unpickled, no code from the file runs
     priority = 20  # four bytes at a fixed offset: cheap and exact
     facts = ("method", "instructions", "delegates", "operators", "pte_version", "producer", "precision")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from workbench.core.graph import Graph
 
 SAMPLE_TEXT = hf_tasks.SAMPLE_TEXT
+#: what a folder of data holds (``HuggingFaceFormat.code_risk``): weights as safetensors, configs, tokenizers
+DATA_SUFFIXES = frozenset({".safetensors", ".json", ".txt", ".md", ".model", ".jinja", ".tiktoken", ".vocab"})
+DATA_NAMES = frozenset({"LICENSE", "NOTICE", "README", ".gitattributes", ".gitignore"})
+MAX_FOLDER_FILES = 10_000
 
 
 def _transformers() -> Any:
@@ -225,6 +230,26 @@ class HuggingFaceFormat(Format):
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:
         return path.is_dir() and (path / "config.json").is_file()
+
+    @classmethod
+    def code_risk(cls, path: Path) -> str | None:
+        """None only for a folder of data: safetensors weights, JSON/text configs and tokenizer files, no
+        ``auto_map`` (pickled ``.bin``/``.pt`` weights or Python files are a risk, whatever loads them)."""
+        code = custom_code(path)
+        if code:
+            return f"the folder names its own Python code to load (auto_map: {', '.join(sorted(code))[:120]})"
+        entries = list(itertools.islice(path.rglob("*"), MAX_FOLDER_FILES + 1))
+        if len(entries) > MAX_FOLDER_FILES:
+            return f"the folder holds more than {MAX_FOLDER_FILES:,} files, more than a model folder does"
+        files = [p for p in sorted(entries) if p.is_file()]
+        other = [p.relative_to(path).as_posix() for p in files
+                 if p.suffix.lower() not in DATA_SUFFIXES and p.name not in DATA_NAMES]
+        if other:
+            return (f"the folder holds {', '.join(other[:3])}{' …' if len(other) > 3 else ''}, which is not plain "
+                    "data (pickled weights or code); only safetensors weights with JSON/text files are")
+        if not any(p.suffix.lower() == ".safetensors" for p in files):
+            return "the folder has no .safetensors weights (other weight files are pickles)"
+        return None
 
     @classmethod
     def load(cls, path: Path, **options: Any) -> Model:

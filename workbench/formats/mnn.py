@@ -167,6 +167,7 @@ class MNNFormat(Format):
     name = "mnn"
     description = "MNN (.mnn FlatBuffers model)"
     suffixes = (".mnn",)
+    pure_data = True  # read by a parser: nothing is unpickled, no code from the file runs
     priority = 60
     facts = ("producer", "nodes", "ops")
 

@@ -195,6 +195,7 @@ class NcnnFormat(Format):
     name = "ncnn"
     description = "ncnn (.param text graph + .bin weights; pnnx writes .ncnn.param / .ncnn.bin)"
     suffixes = (".param",)
+    pure_data = True  # read by a parser: nothing is unpickled, no code from the file runs
     priority = 30
     facts = ("layers", "parameters", "ops")
 

@@ -448,6 +448,7 @@ class OnnxFormat(Format):
     name = "onnx"
     description = "ONNX (.onnx, external data beside it)"
     suffixes = (".onnx",)
+    pure_data = True  # read by a parser: nothing is unpickled, no code from the file runs
     priority = 90  # last among files: parsing protobuf is the most expensive test and the least specific
     facts = ("opset", "producer", "ir_version", "nodes", "external_data")
 

@@ -217,6 +217,7 @@ class OpenVINOFormat(Format):
     name = "openvino"
     description = "OpenVINO IR (.xml + .bin)"
     suffixes = (".xml",)
+    pure_data = True  # read by a parser: nothing is unpickled, no code from the file runs
     priority = 40
     facts = ("producer", "nodes", "openvino_name")
 

@@ -265,6 +265,7 @@ class TFLiteFormat(Format):
     name = "tflite"
     description = "LiteRT / TensorFlow Lite (.tflite)"
     suffixes = (".tflite",)
+    pure_data = True  # read by a parser: nothing is unpickled, no code from the file runs
     priority = 20  # four bytes at a fixed offset: cheap and exact
     facts = ("operators", "op_types", "subgraphs", "signature", "schema_version", "producer", "precision")
 
