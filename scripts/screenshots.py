@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.ui.jupyter_servers import CHROMIUM, CHROMIUM_ARGS, jupyter_lab, voila  # noqa: E402
+from tests.ui.jupyter_servers import CHROMIUM, CHROMIUM_ARGS, jupyter_lab, quiet_lab_settings, voila  # noqa: E402
 
 SETUP = """\
 import workbench as wb
@@ -80,17 +80,6 @@ def _notebook(folder: Path, shots: list[Shot]) -> str:
     return "widgets.ipynb"
 
 
-def _lab_settings(folder: Path) -> None:
-    """Every cell in the DOM (no notebook windowing), so each output can be found and shot; no "news"
-    toast over the outputs."""
-    settings = folder / "config" / "lab" / "user-settings" / "@jupyterlab"
-    for plugin, values in (("notebook-extension/tracker", {"windowingMode": "none"}),
-                           ("apputils-extension/notification", {"fetchNews": "false"})):
-        path = settings / f"{plugin}.jupyterlab-settings"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-
-
 def _save(locator, path: Path) -> dict:
     locator.scroll_into_view_if_needed()
     locator.screenshot(path=str(path))
@@ -100,7 +89,7 @@ def _save(locator, path: Path) -> dict:
 
 def shoot_notebook(browser, folder: Path, shots: list[Shot], out: Path, width: int, timeout_s: float) -> list[dict]:
     """Run the widgets' notebook in JupyterLab; one PNG per widget's output."""
-    _lab_settings(folder)
+    quiet_lab_settings(folder, windowing=False)
     name = _notebook(folder, shots)
     results = []
     with jupyter_lab(folder) as (base, token):

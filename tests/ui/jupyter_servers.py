@@ -8,6 +8,7 @@ idle minutes should a test run be killed.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -48,6 +49,19 @@ def kernel_env(root: Path) -> dict[str, str]:
     """The environment the servers of ``root`` give their kernels (this checkout's workbench, the
     folder's workspace): for running code outside the browser as a kernel there would."""
     return _env(root)
+
+
+def quiet_lab_settings(root: Path, *, windowing: bool = True) -> None:
+    """JupyterLab user settings for the servers of ``root`` (before starting one): no "news" toast over
+    the page; ``windowing=False`` keeps every cell in the DOM (for shooting or reading each output)."""
+    settings = root / "config" / "lab" / "user-settings" / "@jupyterlab"
+    values = {"apputils-extension/notification": {"fetchNews": "false"}}
+    if not windowing:
+        values["notebook-extension/tracker"] = {"windowingMode": "none"}
+    for plugin, value in values.items():
+        path = settings / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
 
 
 def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.jupyter_servers import CHROMIUM, REPO, SCREENSHOTS, jupyter_lab, kernel_env, voila
+from tests.ui.jupyter_servers import (
+    CHROMIUM,
+    REPO,
+    SCREENSHOTS,
+    jupyter_lab,
+    kernel_env,
+    quiet_lab_settings,
+    voila,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -70,6 +78,7 @@ def workdir(tmp_path_factory):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "e2e.ipynb")
     _tiny_onnx(root / "tiny.onnx")
+    quiet_lab_settings(root, windowing=False)
     shutil.copy(APP, root / APP.name)
     return root
 
@@ -185,7 +194,7 @@ def _voila_story(page, root: Path) -> None:
     page.get_by_text("The same as a Python script").click()
     script = page.locator("pre.wb-script").inner_text(timeout=TIMEOUT)
     assert "wb.load('digits-cnn')" in script
-    state = run_code(script.replace("m1 = wb.export", "m1 = wb.export", 1), root)
+    state = run_code(script, root)
     assert state["m0"]["name"] == "digits-cnn" and state["m1"]["format"] == "onnx", state
 
 
