@@ -114,8 +114,8 @@ class Format:
         this). A published app refuses an uploaded model with a risk before loading it."""
         if cls.pure_data:
             return None
-        return (f"loading {cls.description or cls.name} can unpickle objects or run code shipped with it, "
-                "which a published app never does")
+        return (f"it is {cls.description or cls.name}, whose loading can unpickle objects or run code shipped "
+                "with it, which a published app never does")
 
 
 # -- steps ---------------------------------------------------------------------------------------

@@ -1,0 +1,90 @@
+"""ModelPicker in a real browser, in a published Voilà app (the app's server configuration: the visitor's
+kernel is marked published): no path field, a real ONNX file of more than one chunk uploaded through the
+file input and loaded by the kernel, a file over the limit refused in the browser before a byte is sent, a
+TorchScript file refused by the kernel from its content with the fix shown."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from tests.ui.jupyter_servers import CHROMIUM, SCREENSHOTS, voila
+from tests.ui.test_model_picker import tiny_onnx
+
+pytestmark = [pytest.mark.browser]
+
+if not Path(CHROMIUM).exists():  # pragma: no cover - CI installs Debian's chromium
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+pytest.importorskip("playwright.sync_api")
+
+LIMIT = 2_000_000
+CELLS = ["import os\nfrom workbench.ui import ModelPicker\n"
+         f"picker = ModelPicker(None, max_upload_bytes={LIMIT})\npicker",
+         "print('PUBLISHED', os.environ.get('WORKBENCH_PUBLISHED'), picker.published)"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    import nbformat
+
+    root = tmp_path_factory.mktemp("model-picker")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "picker.ipynb")
+    files = root / "files"
+    files.mkdir()
+    (files / "tiny.onnx").write_bytes(tiny_onnx(40_000))  # 1.3 MB: two chunks over the comm
+    (files / "big.onnx").write_bytes(b"\0" * (LIMIT + 1))
+    torch = pytest.importorskip("torch")
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), buf)
+    (files / "linear.onnx").write_bytes(buf.getvalue())  # TorchScript named .onnx
+    return root
+
+
+def test_upload_in_published_voila(page, site):
+    uploads = site / "artifacts" / "uploads"
+    args = ("--VoilaConfiguration.preheat_kernel=False",)
+    with voila(site, "picker.ipynb", app_config=True, args=args) as url:
+        page.set_viewport_size({"width": 1000, "height": 700})
+        page.goto(url, timeout=120_000)
+        widget = page.locator(".wb-mp")
+        widget.wait_for(timeout=120_000)
+        try:
+            assert "PUBLISHED 1 True" in page.content()
+            # published: no path tab, no "trust this file"
+            assert page.locator(".wb-mp-tab[data-source=path]").is_hidden()
+            assert page.locator(".wb-mp-trust").is_hidden()
+            page.locator(".wb-mp-tab[data-source=upload]").click()
+            assert "up to 1.9 MB" in page.locator(".wb-mp-hint").inner_text()
+            # a real ONNX file through the file input: chunked, acknowledged, loaded by the kernel
+            page.set_input_files(".wb-mp-file", str(site / "files" / "tiny.onnx"))
+            page.wait_for_selector(".wb-mp[data-status=ready]", timeout=60_000)
+            status = page.locator(".wb-mp-status").inner_text()
+            assert "tiny.onnx" in status and "onnx" in status and "x: float32[1, 40000]" in status, status
+            box = widget.bounding_box()
+            assert box["height"] < 130, box  # compact: one row, the status line, the hint, the code toggle
+            (folder,) = uploads.iterdir()
+            assert (folder / "tiny.onnx").read_bytes() == (site / "files" / "tiny.onnx").read_bytes()
+            page.locator(".wb-show-code summary").click()
+            assert f'wb.load("{folder / "tiny.onnx"}")' in page.locator(".wb-code").inner_text()
+            # over the limit: refused here, nothing sent (no new upload folder in the kernel's artifacts)
+            page.set_input_files(".wb-mp-file", str(site / "files" / "big.onnx"))
+            page.wait_for_selector(".wb-mp[data-status=error]", timeout=10_000)
+            status = page.locator(".wb-mp-status").inner_text()
+            assert "big.onnx" in status and "more than the upload limit" in status and "nothing was sent" in status
+            assert len(list(uploads.iterdir())) == 1
+            # TorchScript by its content: the kernel refuses it before loading, with the fix
+            page.set_input_files(".wb-mp-file", str(site / "files" / "linear.onnx"))
+            page.wait_for_function("document.querySelector('.wb-mp-error')?.textContent.includes('was not loaded')",
+                                   timeout=60_000)
+            status = page.locator(".wb-mp-status").inner_text()
+            assert "TorchScript" in status and "Fix:" in status and "pure data" in status, status
+            assert len(list(uploads.iterdir())) == 1  # the refused upload left nothing
+        finally:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "model-picker-voila.png"), full_page=True)
+        assert not [e for e in page.errors if "wb" in e.lower() or "picker" in e.lower()], page.errors
