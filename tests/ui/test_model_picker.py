@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from workbench.core.errors import WorkbenchError
+from workbench.ui import assets
 from workbench.ui import model_picker as mp
 from workbench.ui.model_picker import ModelPicker, safe_name
 
@@ -25,20 +26,31 @@ def uploads(tmp_path, monkeypatch):
 
 
 def picker(**kwargs) -> ModelPicker:
-    """A picker with nothing loaded whose replies to the browser are recorded in ``.sent``."""
+    """A picker with nothing loaded whose replies to the browser are recorded in ``.sent`` (each checked
+    against the widget's schema, as the TypeScript reads them)."""
     p = ModelPicker(None, **kwargs)
     p.sent = []
-    p.send = lambda content, buffers=None: p.sent.append(content)
+
+    def send(content, buffers=None):
+        assets.validate(content, "PickerReply")
+        p.sent.append(content)
+
+    p.send = send
     return p
+
+
+def browser(p: ModelPicker, msg: dict, buffers=None) -> None:
+    """A message as the browser half sends it (checked against the schema the TypeScript is typed by)."""
+    assets.validate(msg, "PickerMessage")
+    p.handle_message(msg, buffers)
 
 
 def upload(p: ModelPicker, files: dict[str, bytes], *, chunk: int = mp.CHUNK_BYTES, uid: str = "u1") -> None:
     """What the browser does: declare the files, then send them chunk by chunk, in order."""
-    p.handle_message({"kind": "upload_start", "id": uid,
-                      "files": [{"name": n, "size": len(d)} for n, d in files.items()]})
+    browser(p, {"kind": "upload_start", "id": uid, "files": [{"name": n, "size": len(d)} for n, d in files.items()]})
     for i, data in enumerate(files.values()):
         for off in range(0, len(data), chunk):
-            p.handle_message({"kind": "upload_chunk", "id": uid, "file": i, "offset": off}, [data[off:off + chunk]])
+            browser(p, {"kind": "upload_chunk", "id": uid, "file": i, "offset": off}, [data[off:off + chunk]])
 
 
 def leftovers(root: Path) -> list[str]:
@@ -104,15 +116,20 @@ def test_onnx_upload_in_chunks_loads_and_code_reproduces_it(uploads, onnx_bytes,
     acks = [m for m in p.sent if m["kind"] == "ack"]
     assert acks[0]["received"] == 0 and acks[-1] == {"kind": "ack", "id": "u1", "received": len(onnx_bytes), "done": True}
     assert p.value == "digits.onnx" and p.info["format"] == "onnx"
+    assets.validate(p.info, "PickerModelInfo")
     # the code the widget shows loads the same model in a fresh namespace
     code = p.code()
     assert code == f'import workbench as wb\nm = wb.load("{path}")\n' and p.code_text == code
     ns: dict = {}
     exec(code, ns)  # noqa: S102 - the widget's own code
     assert ns["m"].format == "onnx" and ns["m"].path == path and ns["m"].inputs == p.model.inputs
-    # a second upload of the same name goes to another folder: nothing is overwritten
+    # a second upload of the same name goes to another folder; a published picker keeps only the new one
     upload(p, {"digits.onnx": onnx_bytes}, uid="u2", chunk=16 << 10)
-    assert p.model.path != path and path.read_bytes() == onnx_bytes
+    assert p.model.path != path and p.model.path.read_bytes() == onnx_bytes
+    assert not path.parent.exists() and [f.name for f in uploads.iterdir()] == [p.model.path.parent.name]
+    # and removes it when the visitor's kernel ends
+    mp._remove_visitor_uploads()
+    assert not p.model.path.exists()
 
 
 def test_chunks_out_of_order_or_oversize_abort_and_leave_nothing(uploads, onnx_bytes):
@@ -192,7 +209,8 @@ def test_concurrent_cancelled_and_abandoned_uploads(uploads, onnx_bytes, monkeyp
     monkeypatch.setattr(mp, "STALE_S", 0.0)
     upload(p, {"again.onnx": onnx_bytes}, uid="five")
     assert p.status == "ready" and p.model.path.name == "again.onnx"
-    assert len(list(uploads.iterdir())) == 2  # the abandoned upload's folder is gone
+    # the abandoned upload's folder is gone; the first upload's stays, untouched (nothing is overwritten)
+    assert len(list(uploads.iterdir())) == 2 and (folder / "m.onnx").read_bytes() == onnx_bytes
 
 
 class _Evil:

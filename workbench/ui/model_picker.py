@@ -16,7 +16,9 @@ against the bytes that arrive, the order and size of the chunks, the number of f
 (reduced to safe base names), and refuses a second upload while one runs. Chunks are written to disk as
 they arrive (no second copy in memory), under a hidden temporary name renamed when the file is complete,
 into a new private folder ``<artifacts>/uploads/<unique>/``; nothing is ever overwritten, and a refused,
-failed or cancelled upload leaves nothing behind. A published app loads only formats that are pure data:
+failed or cancelled upload leaves nothing behind. In a published app a picker keeps one upload (the previous
+one is removed when a new one loads) and removes it when the visitor's kernel ends, so visitors cannot fill
+the disk. A published app loads only formats that are pure data:
 the format is detected from the content and asked (``Format.code_risk``) before anything is loaded, so a
 TorchScript or ``torch.save`` file, an ExportedProgram, a pickled Hugging Face checkpoint or a folder that
 ships its own code is refused whatever its name.
@@ -27,6 +29,7 @@ and, outside a published app, the "trust this file" box.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -316,6 +319,7 @@ class ModelPicker(anywidget.AnyWidget):
         self._loaded: tuple[str, str, bool] | None = None  # (kind, zoo name or path, trusted)
         self._callbacks: list[Callable[[Model], Any]] = []
         self._upload: _Upload | None = None
+        self._kept: Path | None = None  # a published app's current upload
         super().__init__(zoo=names, zoo_missing={n: m for n in names if (m := zoo.extra_missing(n))},
                          allow_path=not self._published, allow_trust=not self._published,
                          max_upload_bytes=limit, formats_hint=accepted_formats(self._published), **kwargs)
@@ -613,11 +617,27 @@ class ModelPicker(anywidget.AnyWidget):
                                       f"upload a format that is pure data ({accepted_formats(True)}); "
                                       "export a torch model with wb.export(model, 'onnx') first")
             self._pick_path(str(entry), trust=self.trust, label=entry.name)
+            if self._published:  # one upload kept per visitor, removed when their kernel ends
+                previous, self._kept = self._kept, up.folder
+                _VISITOR_UPLOADS.add(up.folder)
+                if previous is not None:
+                    shutil.rmtree(previous, ignore_errors=True)
+                    _VISITOR_UPLOADS.discard(previous)
         except WorkbenchError as err:
             shutil.rmtree(up.folder, ignore_errors=True)  # nothing is left of a refused upload
             if self.status != "error":
                 self._show_error(str(err))
             raise
+
+
+#: the upload folders of a published app's pickers: a visitor's files do not outlive their kernel
+_VISITOR_UPLOADS: set[Path] = set()
+
+
+@atexit.register
+def _remove_visitor_uploads() -> None:
+    for folder in list(_VISITOR_UPLOADS):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _zoo_names() -> list[str]:

@@ -7,6 +7,7 @@
  * over the comm, at most `in_flight` chunks ahead of the kernel's acknowledgements. The kernel checks
  * everything again and decides what loads; this side only shows what it says.
  */
+import type { PickerMessage, PickerModelInfo, PickerReply, PickerUploadStart } from "../generated/model_picker";
 import type { RenderProps } from "../shared/anywidget";
 import { el } from "../shared/dom";
 import { humanBytes } from "../shared/format";
@@ -32,21 +33,14 @@ export interface ModelPickerState {
   status: string;
   message: string;
   error: string;
-  info: { name?: string; format?: string; inputs?: string[]; outputs?: number; size?: number | null; path?: string };
+  info: PickerModelInfo;
   code_text: string;
 }
 
 type Source = "zoo" | "upload" | "path";
 
-interface KernelReply {
-  kind: "ack" | "abort";
-  id: string;
-  received?: number;
-  done?: boolean;
-  error?: string;
-}
-
 function render({ model, el: host }: RenderProps<ModelPickerState>): () => void {
+  const send = (msg: PickerMessage, buffers?: ArrayBuffer[]) => model.send(msg, undefined, buffers);
   const root = el("div", "wb-mp");
   const row = el("div", "wb-mp-row");
   const tabs = el("div", "wb-mp-tabs");
@@ -72,7 +66,7 @@ function render({ model, el: host }: RenderProps<ModelPickerState>): () => void 
   zooPane.dataset.pane = "zoo";
   const select = el("select", "wb-mp-select");
   select.setAttribute("aria-label", "zoo model");
-  select.addEventListener("change", () => model.send({ kind: "pick_zoo", name: select.value }));
+  select.addEventListener("change", () => send({ kind: "pick_zoo", name: select.value }));
   zooPane.append(select);
 
   // upload: a drop area with a file input
@@ -99,7 +93,7 @@ function render({ model, el: host }: RenderProps<ModelPickerState>): () => void 
   const pathLoad = el("button", "wb-mp-load", "Load");
   pathLoad.type = "button";
   const loadPath = () => {
-    if (pathInput.value.trim()) model.send({ kind: "pick_path", path: pathInput.value.trim() });
+    if (pathInput.value.trim()) send({ kind: "pick_path", path: pathInput.value.trim() });
   };
   pathLoad.addEventListener("click", loadPath);
   pathInput.addEventListener("keydown", (e) => { if (e.key === "Enter") loadPath(); });
@@ -139,12 +133,12 @@ function render({ model, el: host }: RenderProps<ModelPickerState>): () => void 
         dispatch({ type: "sent", bytes: c.length });
         const buffer = await files[c.file]!.slice(c.offset, c.offset + c.length).arrayBuffer();
         if (up.id !== id || (up.phase !== "sending" && up.phase !== "loading")) return; // cancelled or refused meanwhile
-        model.send({ kind: "upload_chunk", id, file: c.file, offset: c.offset }, undefined, [buffer]);
+        send({ kind: "upload_chunk", id, file: c.file, offset: c.offset }, [buffer]);
       }
     } catch (err) {
       const id = up.id;
       dispatch({ type: "abort", id, error: `the file could not be read: ${String(err)}` });
-      model.send({ kind: "upload_cancel", id });
+      send({ kind: "upload_cancel", id });
     } finally {
       pumping = false;
     }
@@ -165,10 +159,10 @@ function render({ model, el: host }: RenderProps<ModelPickerState>): () => void 
     files = chosen;
     plan = chunksOf(decl.map((f) => f.size), model.get("chunk_bytes"));
     dispatch({ type: "start", id: uploadId(), files: decl });
-    model.send({ kind: "upload_start", id: up.id, files: decl });
+    send({ kind: "upload_start", id: up.id, files: decl as PickerUploadStart["files"] }); // checkFiles: not empty
   }
 
-  const onMessage = (msg: KernelReply) => {
+  const onMessage = (msg: PickerReply) => {
     if (!msg || typeof msg !== "object") return;
     if (msg.kind === "ack") {
       dispatch({ type: "ack", id: msg.id, received: msg.received ?? 0, done: msg.done });
@@ -187,7 +181,7 @@ function render({ model, el: host }: RenderProps<ModelPickerState>): () => void 
   cancel.addEventListener("click", () => {
     const id = up.id;
     dispatch({ type: "cancel" });
-    model.send({ kind: "upload_cancel", id });
+    send({ kind: "upload_cancel", id });
   });
   const onDragOver = (e: DragEvent) => {
     if (!e.dataTransfer?.types.includes("Files")) return;
