@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# known notices of optional libraries (Core ML on Linux, torchao's CUDA kernels, …) are dropped at their
+# loggers, one message pattern each, before any of those libraries is imported: workbench/core/notices.py
+importlib.import_module("workbench.core.notices").install()
+
 # public name -> (module, attribute); attribute None means the module itself. The functions that take a
 # model point at workbench.api, which loads zoo names, paths and modules before calling the engine.
 _LAZY: dict[str, tuple[str, str | None]] = {
