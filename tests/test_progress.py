@@ -168,3 +168,16 @@ def test_cached_steps_are_labelled_cached_not_timed(zoo, tmp_path):
     view = PipelineView(p, run)
     view.update(rec)
     assert "cached" in view.status[1].value and " s" not in view.status[1].value.split("→")[0]
+
+
+def test_auto_progress_shows_a_bar_for_long_work_only(digits_onnx, capsys):
+    import workbench as wb
+
+    wb.benchmark(digits_onnx, duration_s=0.1, warmup=1)  # over in a moment: no bar (e.g. one call of a loop)
+    assert "benchmark" not in capsys.readouterr().err
+    wb.benchmark(digits_onnx, iterations=10, warmup=1)  # length unknown: a bar, named by the configuration
+    err = capsys.readouterr().err
+    assert "benchmark: 1 configuration" in err and "onnxruntime" in err and "1/1" in err
+    with progress.subscribe(lambda e: None):  # a view already listens (the app's): nothing of its own
+        wb.benchmark(digits_onnx, iterations=10, warmup=1)
+    assert "benchmark" not in capsys.readouterr().err

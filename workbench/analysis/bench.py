@@ -61,6 +61,7 @@ NOISE_TAIL = 2.0  # p99 / p50
 NOISE_OTHER_CPU = 0.25  # share of all CPUs busy with other processes during the timed runs
 MAX_KEPT_LATENCIES = 4000  # latencies kept per result for plots (evenly subsampled)
 CANCEL_CHECK_S = 0.2  # how often the timing loop asks whether it was cancelled (a float compare per call)
+AUTO_PROGRESS_S = 2.0  # progress="auto" shows a view when the timed runs alone take at least this long
 
 
 # -- environment -----------------------------------------------------------------------------------
@@ -468,8 +469,9 @@ def benchmark(
         inference_only: time the runtime's inference alone, with inputs bound once and outputs left
             in its buffers, as ``benchmark_app`` does (OpenVINO, ONNX Runtime). False times the
             Runner's whole ``infer`` (copying inputs in and outputs out), as a serving loop sees it.
-        progress: ``"auto"`` (nothing of its own when a view already listens, as the app's does; else a
-            notebook view with the running configuration's name and a Cancel button, or a tqdm bar),
+        progress: ``"auto"`` (nothing of its own when a view already listens, as the app's does, or when
+            the timed runs take under 2 s in all, e.g. one quick configuration in a loop; else a notebook
+            view with the running configuration's name and a Cancel button, or a tqdm bar),
             ``"tqdm"``, ``"widget"``, a callable receiving each ``progress.Event``, or False.
         background: run in a thread and return a ``progress.Task`` at once (``task.result()`` is the
             report; ``task.cancel()`` or the view's Cancel button stops it).
@@ -509,6 +511,8 @@ def benchmark(
                "min_iterations": min_iterations, "threads": threads, "mode": mode, "streams": streams,
                "inference_only": inference_only}
     title = f"benchmark: {len(configs)} configuration{'s' * (len(configs) != 1)}"
+    if progress == "auto" and not background and iterations is None and len(configs) * duration_s < AUTO_PROGRESS_S:
+        progress = False  # over before a view would say anything
     if background:  # the view is made here, in the caller's cell; its Cancel button cancels the task's token
         token = channel.CancelToken()
         view = channel.task_view(progress, title, token)
