@@ -14,7 +14,12 @@ is noise; never a whole logger, a level, or a blanket pattern.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 #: logger name -> [(pattern of the message, why it is noise)]
 KNOWN: dict[str, list[tuple[str, str]]] = {
@@ -67,3 +72,30 @@ def install() -> None:
         logger = logging.getLogger() if name == "root" else logging.getLogger(name)
         logger.addFilter(KnownNotices([pattern for pattern, _why in entries]))
         _installed.add(name)
+
+
+@contextmanager
+def native_notices(*patterns: str) -> Iterator[None]:
+    """Around one call into a native library that writes a known notice straight to file descriptor 2
+    (LiteRT's "Created TensorFlow Lite XNNPACK delegate for CPU."): capture that descriptor for the
+    call, then write every captured line that matches none of ``patterns`` to ``sys.stderr`` — nothing
+    else is lost, and an error the library prints still shows (also when the call raises)."""
+    compiled = [re.compile(p) for p in patterns]
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor 2 (an embedded interpreter): leave it as it is
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode(errors="replace")
+            kept = [line for line in text.splitlines() if line.strip() and not any(p.search(line) for p in compiled)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from workbench.core.errors import BackendUnavailable, WorkbenchError
+from workbench.core.notices import native_notices
 from workbench.core.registry import register_runtime
 from workbench.core.runner import Runner
 from workbench.formats.tflite import INSTALL
@@ -103,8 +104,10 @@ class LiteRTRunner(Runner):
             kwargs["num_threads"] = int(self.options["threads"])
         if self.options.get("xnnpack") is False:
             kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        self.interpreter = Interpreter(**kwargs)
-        self.interpreter.allocate_tensors()
+        # its first interpreter prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." from C++
+        with native_notices(r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"):
+            self.interpreter = Interpreter(**kwargs)
+            self.interpreter.allocate_tensors()
         self._inputs = self.interpreter.get_input_details()
         self._outputs = self.interpreter.get_output_details()
         if len(self._inputs) != len(self.model.inputs) or len(self._outputs) != len(self.model.outputs):
