@@ -250,6 +250,37 @@ TEMPLATES = {
 <div><b>Benchmark</b> ({{ cpu }})
 {%- if noisy %} — <b style='color:#9a6700'>noisy: the machine was busy, repeat the run</b>{% endif %}
 {{- table }}</div>""",
+    # one line per candidate: numbers right-aligned and unbroken, units in the header, long text (errors,
+    # noise, reasons) in numbered footnotes under the table; inline styles, so a notebook renders it too
+    "board_table.html": """\
+<div class="wb-board" style="overflow-x:auto;max-width:100%">
+<table class="wb wb-board-table" style="border-collapse:collapse;font-size:12px;margin:6px 0;white-space:nowrap">
+<thead><tr>
+{%- for c in columns %}<th style="text-align:{{ 'right' if c.num else 'left' }};padding:3px 8px;background:#f6f8fa;\
+border-bottom:1px solid #d0d7de;white-space:nowrap" title="{{ c.title }}">{{ c.header }}</th>{% endfor %}</tr></thead>
+<tbody>
+{%- for row in rows %}<tr class="wb-row wb-{{ row.status }}" data-status="{{ row.status }}"\
+{%- if row.reference %} style="background:#f6f8fa"{% endif %}>
+<td style="padding:3px 8px;white-space:nowrap">
+{%- if row.status == 'error' %}<b style="color:#cf222e;border:1px solid #ff8182;background:#ffebe9;border-radius:8px;\
+padding:0 5px;font-size:10px">ERROR</b>
+{%- elif row.status == 'fail' %}<b style="color:#cf222e;border:1px solid #ff8182;background:#ffebe9;border-radius:8px;\
+padding:0 5px;font-size:10px">FAIL</b>
+{%- elif row.passed %}<b style="color:#1a7f37;font-size:10px">PASS</b>{% endif %}
+{%- if row.reference %} <b style="font-size:10px;color:#57606a">REF</b>{% endif %}</td>
+<td style="padding:3px 8px;white-space:nowrap;max-width:340px;overflow:hidden;text-overflow:ellipsis\
+{%- if row.status != 'ok' %};color:#cf222e{% endif %}" title="{{ row.label }}">{{ row.label }}
+{%- for n in row.marks %} <sup><a href="#{{ anchor }}-{{ n }}">[{{ n }}]</a></sup>{% endfor %}</td>
+{%- if row.status == 'error' %}<td colspan="{{ columns|length - 2 }}" style="padding:3px 8px;color:#cf222e;\
+font-style:italic;white-space:nowrap;max-width:520px;overflow:hidden;text-overflow:ellipsis" title="{{ row.error }}">\
+did not run: {{ row.error }}</td>
+{%- else %}{% for cell in row.cells %}<td style="padding:3px 8px;white-space:nowrap;\
+{%- if cell.num %}text-align:right;font-variant-numeric:tabular-nums{% endif %}" {% if cell.title %}title="{{ cell.title }}"{% endif %}>\
+{{ cell.text }}</td>{% endfor %}{% endif %}</tr>
+{%- endfor %}</tbody></table>
+{%- if notes %}<ol class="wb-footnotes" style="font-size:11px;color:#57606a;margin:2px 0 8px;padding-left:22px">
+{%- for n in notes %}<li id="{{ anchor }}-{{ loop.index }}" style="white-space:normal">{{ n }}</li>{% endfor %}</ol>{% endif %}
+</div>""",
     "comparison_table.html": """\
 <div><b>Comparison with {{ reference }} on {{ n_inputs }} input set(s): {{ 'PASS' if passed else 'FAIL' }}</b>
 {{- table }}</div>""",
@@ -303,31 +334,105 @@ def _table(rows: list[dict[str, Any]], columns: Sequence[str], highlight: str | 
     return render("table.html", columns=columns, rows=cells)
 
 
-BENCH_COLUMNS = ("label", "batch", "mode", "precision", "threads", "latency_p50_ms", "latency_p90_ms",
-                 "latency_p99_ms", "latency_mean_ms", "latency_std_ms", "throughput", "first_inference_s",
-                 "peak_rss_mb", "size_mb", "noise", "error")
+#: the candidate table's columns: (row key, header with the unit, tooltip, kind); a column empty in every
+#: row is left out
+BOARD_COLUMNS = (
+    ("batch", "batch", "batch size", "text"),
+    ("precision", "precision", "the precision it computed in", "text"),
+    ("p50_ms", "p50 (ms)", "median latency per call", "ms"),
+    ("p90_ms", "p90 (ms)", "90th percentile latency", "ms"),
+    ("p99_ms", "p99 (ms)", "99th percentile latency", "ms"),
+    ("throughput", "throughput (/s)", "samples per second", "ms"),
+    ("speedup", "speed-up (×)", "the reference's p50 over this one's, at the same batch", "ratio"),
+    ("rel_l2", "rel. L2", "relative L2 error against the reference (worst output)", "error"),
+    ("metric_drop", "metric drop", "drop of the task metric against the original", "error"),
+    ("top1", "top-1", "share of rows with the reference's arg-max", "ratio"),
+    ("first_ms", "first (ms)", "load + compile + first call", "ms"),
+    ("rss_mb", "RSS (MB)", "peak resident memory while loaded and run", "ms"),
+    ("size_mb", "size (MB)", "model size on disk", "ms"),
+)
 
 
-def bench_table_html(report: Any) -> str:
-    """The table of a BenchReport (also its notebook view)."""
-    table = _table([r.row() for r in report.results], BENCH_COLUMNS)
+def _board_cell(v: Any, kind: str) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    if kind == "text" or not isinstance(v, int | float):
+        return str(v)
+    if kind == "ratio":
+        return f"{v:.2f}"
+    if kind == "error":
+        return "0" if v == 0 else (f"{v:.1e}" if abs(v) < 1e-3 or abs(v) >= 1e4 else f"{v:.2g}")
+    return _fmt(float(v))
+
+
+def board_table_html(rows: Sequence[dict[str, Any]], anchor: str = "note") -> str:
+    """One line per candidate (rows of ``workbench.analysis.board.board_rows``): status badge, label,
+    the figures right-aligned and unbroken with units in the header; errors, noise and reasons go to
+    numbered footnotes, a failed row says why in one truncated cell (the whole text in its footnote)."""
+    cols = [c for c in BOARD_COLUMNS if any(r.get(c[0]) not in (None, "") for r in rows)]
+    if all(r.get("batch") in (None, 1) for r in rows):
+        cols = [c for c in cols if c[0] != "batch"]
+    notes: list[str] = []
+    out_rows = []
+    for r in rows:
+        marks = []
+        texts = ([r["error"]] if r.get("error") else []) + list(r.get("notes", []))
+        for t in dict.fromkeys(texts):
+            notes.append(f"{r['label']}: {t}")
+            marks.append(len(notes))
+        cells = []
+        for key, _header, _title, kind in cols:
+            text = _board_cell(r.get(key), kind)
+            title = ""
+            if key == "speedup" and r["status"] == "fail":
+                text, title = "—", "fails the accuracy check: not a speed-up"
+            if key == "p50_ms" and r.get("noisy") and text:
+                text, title = text + " ~", "noisy: " + "; ".join(r.get("notes", []))
+            cells.append({"text": text, "num": kind != "text", "title": title})
+        out_rows.append({**r, "cells": cells, "marks": marks})
+    columns = [{"header": "", "title": "status", "num": False}, {"header": "candidate", "title": "", "num": False}]
+    columns += [{"header": h, "title": t, "num": kind != "text"} for _key, h, t, kind in cols]
+    return render("board_table.html", columns=columns, rows=out_rows, notes=notes, anchor=anchor)
+
+
+def bench_table_html(report: Any, context: Sequence[Any] = ()) -> str:
+    """The table of a BenchReport (also its notebook view): one line per configuration; with the
+    Comparisons of ``context``, its accuracy verdict too (a candidate that FAILs is marked, no speed-up)."""
+    from workbench.analysis.board import board_rows
+
+    comparisons = [c for c in context if type(c).__name__ == "Comparison"]
+    rows = [r for r in board_rows(report, *comparisons) if r["group"] == "benchmark"]
+    table = board_table_html(rows, anchor=f"bench-{id(report):x}")
     return render("bench_table.html", cpu=report.environment.get("cpu", ""), noisy=report.noisy,
                   table=_markup(table))
 
 
-def _bench_sections(report: Any) -> list[str]:
+def _bench_sections(report: Any, context: Sequence[Any] = ()) -> list[str]:
+    from workbench.analysis.board import board_rows
+
+    comparisons = [c for c in context if type(c).__name__ == "Comparison"]
+    rows = {(r["label"], r["batch"] or 0): r for r in board_rows(report, *comparisons) if r["group"] == "benchmark"}
+    status = {_result_name(r): rows.get((r.label, r.batch or 0), {}).get("status", "ok") for r in report.results}
     ok = [r for r in report.results if r.ok]
-    out = [bench_table_html(report)]
+    # a candidate that fails the accuracy check is timed but is no speed-up: never charted as one
+    fast = [r for r in ok if status[_result_name(r)] == "ok"]
+    out = [bench_table_html(report, context)]
     out.append(svg_box({_result_name(r): r.latencies_ms for r in ok}, "Latency per call (p1–p99, box p25–p75)"))
     sp = report.speedups() if ok else None
+    names_fast = {(r.label, r.batch) for r in fast}
     if sp is not None and len(sp) > 1:
-        out.append(svg_bars({f"{a} b={b}": v for (a, b), v in sp["speedup"].items()},
+        out.append(svg_bars({f"{a} b={b}": v for (a, b), v in sp["speedup"].items() if (a, b) in names_fast},
                             f"Speed-up over {report.results[0].label} (median latency)", "x", reference=1.0))
     out.append(svg_bars({_result_name(r): r.throughput for r in ok}, "Throughput", "samples / s"))
     out.append(svg_bars({_result_name(r): (r.peak_rss_bytes or 0) / 2**20 for r in ok}, "Peak RSS", "MB"))
     sizes = {_result_name(r): r.size_bytes / 2**20 for r in ok if r.size_bytes}
     if sizes:
         out.append(svg_bars(sizes, "Model size on disk", "MB"))
+    left = [f"{name} (did not run)" for name, st in status.items() if st == "error"]
+    left += [f"{name} (FAILs accuracy: not a speed-up)" for name, st in status.items() if st == "fail"]
+    if left:
+        out.append(f"<p class='wb-left-out' style='color:#9a6700;font-size:12px'>Not in the speed-up chart: "
+                   f"{html.escape('; '.join(left))}.</p>")
     out.append(_environment_html(report.environment))
     return out
 
@@ -343,12 +448,27 @@ COMPARISON_COLUMNS = ("candidate", "output", "passed", "precision", "max_abs", "
 
 
 def comparison_table_html(c: Any) -> str:
-    """The table of a Comparison, PASS/FAIL coloured (also its notebook view)."""
-    rows = [{"candidate": r.candidate, "output": r.output, "passed": r.passed, "precision": r.precision,
-             "max_abs": r.max_abs, "mean_abs": r.mean_abs, "rel_l2": r.rel_l2, "cosine": r.cosine,
-             "top1": r.top1, "psnr": r.psnr, "nan": r.nan_count, "reason": r.reason} for r in c.results]
+    """The table of a Comparison, PASS/FAIL coloured (also its notebook view); the reasons of failures
+    are numbered footnotes under the table, so the figures stay one line per output."""
+    notes: list[str] = []
+    rows = []
+    for r in c.results:
+        mark = ""
+        if r.reason:
+            notes.append(f"{r.candidate} · {r.output}: {r.reason}")
+            mark = f"[{len(notes)}]"
+        rows.append({"candidate": r.candidate, "output": r.output, "passed": r.passed, "precision": r.precision,
+                     "max_abs": r.max_abs, "mean_abs": r.mean_abs, "rel_l2": r.rel_l2, "cosine": r.cosine,
+                     "top1": r.top1, "psnr": r.psnr, "nan": r.nan_count, "reason": mark})
+    columns = [col for col in COMPARISON_COLUMNS if col in ("candidate", "output", "passed", "reason")
+               or any(row[col] not in (None, "") and not (isinstance(row[col], float) and not math.isfinite(row[col]))
+                      for row in rows)]
+    table = _table(rows, columns, highlight="passed")
+    if notes:
+        table += ("<ol style='font-size:11px;color:#57606a;margin:2px 0 8px;padding-left:22px'>"
+                  + "".join(f"<li style='white-space:normal'>{html.escape(n)}</li>" for n in notes) + "</ol>")
     return render("comparison_table.html", reference=c.reference.label, n_inputs=c.n_inputs, passed=bool(c),
-                  table=_markup(_table(rows, COMPARISON_COLUMNS, highlight="passed")))
+                  table=_markup(table))
 
 
 def _comparison_sections(c: Any) -> list[str]:
@@ -359,14 +479,16 @@ def _comparison_sections(c: Any) -> list[str]:
     return out
 
 
-def sections(obj: Any) -> tuple[str, list[str]]:
+def sections(obj: Any, context: Sequence[Any] = ()) -> tuple[str, list[str]]:
     """``(heading, [HTML parts])`` of one result in a report; TypeError for what cannot be shown.
 
     BenchReport and Comparison are laid out here; any other result provides ``html_title`` and
-    ``html_sections()`` (LayerReport, NodeProfile, TuneResult)."""
+    ``html_sections()`` (LayerReport, NodeProfile, TuneResult). ``context`` is the report's other results:
+    a benchmark's table marks the candidates their Comparisons FAIL (and leaves them out of the
+    speed-up chart)."""
     kind = type(obj).__name__
     if kind == "BenchReport":
-        return "Benchmark", _bench_sections(obj)
+        return "Benchmark", _bench_sections(obj, context)
     if kind == "Comparison":
         return "Output comparison", _comparison_sections(obj)
     if hasattr(obj, "html_sections"):
@@ -377,7 +499,9 @@ def sections(obj: Any) -> tuple[str, list[str]]:
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;color:#1f2328;max-width:1100px}
 h1{font-size:22px}h2{font-size:17px;border-bottom:1px solid #d0d7de;padding-bottom:4px;margin-top:28px}
 table.wb{border-collapse:collapse;font-size:12px;margin:8px 0}table.wb td,table.wb th{border:1px solid #d0d7de;
-padding:3px 6px;text-align:left}table.wb th{background:#f6f8fa}svg{display:block;margin:10px 0}"""
+padding:3px 6px;text-align:left;white-space:nowrap}table.wb th{background:#f6f8fa;position:sticky;top:0}
+table.wb-board-table td,table.wb-board-table th{border:0;border-bottom:1px solid #eaeef2}
+details table.wb td{white-space:normal;word-break:break-word}.wb-footnotes li{white-space:normal}svg{display:block;margin:10px 0;max-width:100%;height:auto}"""
 
 
 def html_report(*results: Any, path: str | os.PathLike | None = None, title: str = "Workbench report",
@@ -389,7 +513,7 @@ def html_report(*results: Any, path: str | os.PathLike | None = None, title: str
 
     parts = []
     for obj in results:
-        heading, html_parts = sections(obj)
+        heading, html_parts = sections(obj, results)
         parts.append((heading, [_markup(p) for p in html_parts if p]))
     page = render("page.html", title=title, css=_markup(CSS), created=time.strftime("%Y-%m-%d %H:%M:%S"),
                   sections=parts)

@@ -1,33 +1,33 @@
-"""``BenchView``: a dashboard over results (BenchReport, Comparison, LayerReport, NodeProfile, TuneResult).
+"""``BenchView``: a dashboard over results (BenchReport, Comparison, TuneResult, SweepResult, LayerReport,
+NodeProfile).
 
-One tab per result, each with its verdict, its table and its charts. The charts are the report's static
-SVG (``workbench.analysis.report``), so the dashboard renders the same in JupyterLab, Notebook 7 and Voilà, behind
-a base URL, offline, with no extra JavaScript. "Save report" writes the standalone HTML page to the
-artifacts folder (a new file; nothing is overwritten). The view computes nothing: it renders results.
+Benchmarks, comparisons, autotune and sweep results go on one ``CompareBoard`` (one line per candidate,
+failed ones marked, plots drawn in the browser, candidates toggled on and off); per-layer results
+(LayerReport, NodeProfile) get a tab each with their verdict, table and static SVG charts
+(``workbench.analysis.report``). "Download report" saves the standalone HTML page of every result in the
+browser (a published Voilà app has no server path a visitor could reach); ``save()`` writes it to the
+artifacts folder from Python. "Show code" gives the Python that reproduces the results. The view
+computes nothing: it renders results.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import ipywidgets as widgets
 
+from workbench.analysis.board import KINDS
 from workbench.core.errors import WorkbenchError
+from workbench.ui.download import CodeBox, DownloadButton
 
 
 def _verdict(result: Any) -> str:
     kind = type(result).__name__
-    if kind == "BenchReport":
-        ok, text = (not result.noisy), ("noisy: the machine was busy, measure again" if result.noisy else "steady")
-        if not result:
-            ok, text = False, "some configurations failed"
-    elif kind == "TuneResult":
-        ok = result.best is not None
-        text = f"best: {result.best.label} ({result.best.latency_ms:.3f} ms)" if ok else "no configuration met the budget"
-    elif kind == "NodeProfile":
+    if kind == "NodeProfile":
         ok, text = True, ", ".join(f"{b}: {result.total_ms(b):.3f} ms per run" for b in result.backends)
-    else:  # Comparison, LayerReport
+    else:  # LayerReport
         ok = bool(result)
         first = getattr(result, "first_divergent", None)
         text = "PASS" if ok else ("FAIL" + (f": first divergent node {first.node} ({first.op_type})" if first else ""))
@@ -36,7 +36,10 @@ def _verdict(result: Any) -> str:
 
 
 class BenchView(widgets.VBox):
-    """A tabbed dashboard of one or more results; ``BenchView(report, comparison, tuned)``."""
+    """A dashboard of one or more results; ``BenchView(report, comparison, tuned, layers)``.
+
+    ``board`` is the CompareBoard of the benchmark-like results (None without any), ``tabs`` the tabs of
+    the per-layer ones (None without any)."""
 
     def __init__(self, *results: Any, title: str = "Compare and benchmark"):
         from workbench.analysis.report import sections
@@ -45,26 +48,50 @@ class BenchView(widgets.VBox):
             raise WorkbenchError("BenchView needs at least one result",
                                  "pass e.g. BenchView(wb.benchmark(...), wb.compare(...))")
         self.results = list(results)
+        self._title = title
+        on_board = [r for r in self.results if type(r).__name__ in KINDS]
+        others = [r for r in self.results if type(r).__name__ not in KINDS]
         pages, names = [], []
-        for result in self.results:
+        for result in others:
             try:
                 heading, parts = sections(result)
             except TypeError:
                 raise WorkbenchError(f"BenchView cannot show a {type(result).__name__}",
-                                     "pass BenchReport, Comparison, LayerReport, NodeProfile or TuneResult") from None
+                                     "pass BenchReport, Comparison, TuneResult, SweepResult, LayerReport or "
+                                     "NodeProfile") from None
             names.append(heading)
             pages.append(widgets.HTML(_verdict(result) + "".join(p for p in parts if p),
                                       layout=widgets.Layout(overflow="auto")))
-        self.tabs = widgets.Tab(children=pages)
-        for i, name in enumerate(names):
-            self.tabs.set_title(i, name)
-        self.save_button = widgets.Button(description="Save report", icon="download",
-                                          tooltip="write a standalone HTML report to the artifacts folder")
-        self.status = widgets.HTML()
-        self.save_button.on_click(lambda _button: self.save())
-        self._title = title
-        super().__init__([widgets.HTML(f"<h3 style='margin:4px 0'>{html.escape(title)}</h3>"), self.tabs,
-                          widgets.HBox([self.save_button, self.status])])
+        self.board: Any = None
+        if on_board:
+            from workbench.ui.compare_board import CompareBoard
+
+            self.board = CompareBoard(*on_board, title=title)
+        self.tabs: widgets.Tab | None = None
+        if pages:
+            self.tabs = widgets.Tab(children=pages)
+            for i, name in enumerate(names):
+                self.tabs.set_title(i, name)
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", title.strip().lower()).strip("-.") or "report"
+        self.download = DownloadButton("Download report", lambda: (f"{stem}.html", self.html().encode("utf-8"),
+                                                                   "text/html"),
+                                       tooltip="the standalone HTML report of every result (no JavaScript)")
+        self.code_box = CodeBox(self.code)
+        children: list[Any] = []
+        if self.board is None:
+            children.append(widgets.HTML(f"<h3 style='margin:4px 0'>{html.escape(title)}</h3>"))
+        else:
+            children.append(self.board)
+        if self.tabs is not None:
+            children.append(self.tabs)
+        children += [self.download, self.code_box]
+        super().__init__(children)
+
+    def html(self) -> str:
+        """The standalone HTML report of every result."""
+        from workbench.analysis.report import html_report
+
+        return html_report(*self.results, title=self._title)
 
     def save(self) -> str:
         """Write the HTML report to a new file in the artifacts folder; returns its path."""
@@ -73,5 +100,21 @@ class BenchView(widgets.VBox):
 
         path = unique_path("report", ".html")  # reserves a new name
         html_report(*self.results, path=path, title=self._title, overwrite=True)  # over our own placeholder
-        self.status.value = f"saved <code>{html.escape(str(path))}</code>"
         return str(path)
+
+    def code(self) -> str:
+        """Python that reproduces the results (the per-layer ones as comments: their models are named,
+        not recorded as files)."""
+        from workbench.ui.compare_board import board_code
+
+        on_board = [r for r in self.results if type(r).__name__ in KINDS]
+        text = board_code(on_board, title=self._title, sources=getattr(self.board, "sources", None)) if on_board \
+            else "import workbench as wb\n"
+        extra = []
+        for r in self.results:
+            kind = type(r).__name__
+            if kind == "LayerReport":
+                extra.append(f"# layers = wb.compare_layers({r.model!r}, {list(r.backends)!r})  # per-layer errors")
+            elif kind == "NodeProfile":
+                extra.append(f"# profile = wb.profile_nodes({r.model!r}, {list(r.backends)!r}, runs={r.runs})")
+        return text + ("\n" + "\n".join(extra) + "\n" if extra else "")
