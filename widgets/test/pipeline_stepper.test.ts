@@ -57,6 +57,8 @@ describe("rows", () => {
     expect(badge(row({ status: "validating" })).text).toBe("validating…");
     expect(badge(row({ status: "cancelled", final: true })).cls).toBe("skip");
     expect(badge(row({})).text).toBe("planned");
+    expect(badge(row({ status: "done" })).cls).toBe("run");  // reported from inside the step: not ended yet
+    expect(badge(row({ status: "done", final: true })).text).toBe("done");
   });
 
   it("says cached, never 0.0 s, for a cached step", () => {

@@ -33,6 +33,7 @@ from typing import Any
 
 from workbench.core.errors import StepError
 from workbench.core.registry import StepPlugin
+from workbench.steps.export import EXPORTERS
 from workbench.steps.quantize import RUN_OPTIONS, TABLES
 
 #: options every step takes for running it, never shown as a step's own
@@ -135,7 +136,7 @@ KNOWN: dict[str, Info] = {
     # export
     "opset": Info("int", minimum=7, maximum=23, help="ONNX opset version"),
     "dynamic": Info("bool", help="a dynamic batch axis (and sequence axis for text)"),
-    "exporter": Info("choice", ("auto", "dynamo", "torchscript"),
+    "exporter": Info("choice", EXPORTERS,
                      help="torch's ONNX exporter: auto tries dynamo, then the TorchScript-based one"),
     # conversions
     "fp16_weights": Info("bool", help="store weights as FP16 (half the size; computed in FP32 on CPU)"),

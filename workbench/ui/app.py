@@ -1,102 +1,56 @@
-"""``wb.Workbench()``: the whole app in one widget — pick a model, see it, step it to deployment,
-check every step against the original, time the results.
+"""``wb.Workbench()``: the whole app in one widget, built from the workbench's widgets — pick a model
+(``ModelPicker``: the zoo, an uploaded file, or a path), see it (Model: describe and the runtimes here;
+Graph: ``wb.show``), step it to deployment (Deploy: ``PipelineStepper``, with each step's options, the
+plan, progress, cancel and each step's check), time the results (Benchmark: ``CompareBoard`` over
+``wb.benchmark``, run in the background with progress and Cancel), and debug its INT8 (Quantization:
+``QuantDebugView``).
 
-It is a thin view: every button calls the public engine API (``wb.load``, ``wb.Pipeline``,
-``wb.benchmark``) and renders the result objects. The steps it offers are the registered steps that
-declare an ``@offer`` (``workbench.steps.base.offer``) and take the loaded model's format; running them
-runs a ``wb.Pipeline``, whose progress the app follows on the progress channel.
-Published as a Voilà app (``notebooks/apps/workbench_app.ipynb``) it offers visitors choices only —
-zoo models and predefined steps — never a place to type code or a path.
+A thin view: every action calls the public engine API and renders the result objects. The report and
+each artifact are downloaded through the browser (``DownloadButton``: a published app's visitor has no
+server path to open), and every tab shows its code. Published as a Voilà app
+(``notebooks/apps/workbench_app.ipynb``) it offers visitors choices only — zoo models, uploads of
+pure-data formats, the steps' declared options — never a place to type code or a path.
 """
 
 from __future__ import annotations
 
 import html
+import io
+import threading
+import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
 
 import workbench as wb
 from workbench.core import progress, registry
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError, one_line
 from workbench.core.model import Model
+from workbench.ui.download import CodeBox, DownloadButton
+from workbench.ui.model_picker import ModelPicker
+from workbench.ui.pipeline_stepper import (  # noqa: F401 - the app's step helpers, re-exported
+    PipelineStepper,
+    StepChoice,
+    choices_for,
+    pipeline_for,
+    runnable_steps,
+)
 
-
-@dataclass(frozen=True)
-class StepChoice:
-    """A step the app offers: a registered step as a ``wb.Pipeline`` item (``(kind, target, {options})``),
-    its label, and the label of the choice whose result it starts from (none: the loaded model)."""
-
-    label: str
-    spec: tuple[Any, ...]
-    needs: tuple[str, ...] = ()
-    ticked: bool = True  # ticked when a model opens (``@offer(..., ticked=...)``)
-
-
-def choices_for(fmt: str) -> list[StepChoice]:
-    """The steps the registry offers for a model of format ``fmt`` (``@offer`` on a registered step),
-    chained: exports, then conversions, then quantizations, each from the result it takes (the one in
-    its own format first, else the latest, else the loaded model)."""
-    made: list[tuple[str, str]] = []  # (label, format) of the choices so far
-    out: list[StepChoice] = []
-    for kind in registry.STEP_KINDS:
-        for plugin in registry.steps(kind):
-            offered = getattr(plugin.func, "app_offer", None)
-            if offered is None:
-                continue
-            label, options = offered
-            produces = plugin.result_format(options)
-            inputs = [(lab, f) for lab, f in made if f in plugin.accepts]
-            source = next((lab for lab, f in inputs if f == produces), inputs[-1][0] if inputs else None)
-            if source is None and fmt not in plugin.accepts:
-                continue
-            out.append(StepChoice(label, (kind, plugin.target, options) if options else (kind, plugin.target),
-                                  (source,) if source else (), getattr(plugin.func, "app_ticked", True)))
-            made.append((label, produces))
-    return out
-
-
-def pipeline_for(chosen: Sequence[StepChoice]) -> Any:
-    """The ``wb.Pipeline`` that does what the chosen steps do (each from the result it needs); a step
-    whose input step is not chosen is left out, as the app refuses to run it."""
-    runnable = runnable_steps(chosen)
-    position = {step.label: i for i, step in enumerate(runnable, start=1)}
-    items = []
-    for step in runnable:
-        kind, target, *rest = step.spec
-        options = dict(rest[0]) if rest else {}
-        options["source"] = position.get(step.needs[0], 0) if step.needs else 0
-        items.append((kind, target, options))
-    return wb.Pipeline(items, name="workbench-app")
-
-
-def runnable_steps(chosen: Sequence[StepChoice]) -> list[StepChoice]:
-    """The chosen steps whose input step is chosen too (or that start from the loaded model)."""
-    runnable: list[StepChoice] = []
-    for step in chosen:
-        if all(need in {r.label for r in runnable} for need in step.needs):
-            runnable.append(step)
-    return runnable
-
+#: the tabs, in order; ``QUANT_TAB`` is the index of the "Quantization" tab
+TABS = ("Model", "Graph", "Deploy", "Benchmark", "Quantization")
+GRAPH_TAB, DEPLOY_TAB, BENCH_TAB, QUANT_TAB = 1, 2, 3, 4
 
 _STYLE = """<style>
-.wb-app table.wb-steps, .wb-app table.wb-backends { border-collapse: collapse; font-family: sans-serif; font-size: 13px; }
-.wb-app table.wb-steps th, .wb-app table.wb-steps td, .wb-app table.wb-backends th, .wb-app table.wb-backends td
-  { padding: 4px 10px; border-bottom: 1px solid #d0d7de; text-align: left; }
-.wb-app .wb-pass { color: #1a7f37; } .wb-app .wb-fail { color: #cf222e; }
+.wb-app table.wb-backends { border-collapse: collapse; font-family: sans-serif; font-size: 13px; }
+.wb-app table.wb-backends th, .wb-app table.wb-backends td { padding: 4px 10px; border-bottom: 1px solid #d0d7de;
+  text-align: left; }
+.wb-app .wb-downloads { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: center; }
 </style>"""
 
 
-#: the index of the "Quantization" tab
-QUANT_TAB = 4
-
-
 def _error_line(err: BaseException) -> str:
-    if isinstance(err, WorkbenchError):
-        return str(err)
-    return f"{type(err).__name__}: {err}".splitlines()[0][:400]
+    return str(err) if isinstance(err, WorkbenchError) else f"{type(err).__name__}: {one_line(err, 400)}"
 
 
 def _box(text: str, kind: str = "info") -> str:
@@ -105,15 +59,35 @@ def _box(text: str, kind: str = "info") -> str:
             f'margin:4px 0;font-family:sans-serif">{html.escape(text)}</div>')
 
 
+def artifact_file(model: Model) -> Any:
+    """What downloading ``model`` sends: its file, its folder (zipped by ``DownloadButton``), or a zip of
+    its files when it has several (an OpenVINO ``.xml`` with its ``.bin``)."""
+    if model.path is None:
+        raise WorkbenchError(f"{model.name} is in memory: it has no file to download",
+                             "export or convert it first (the Deploy tab's steps write files)")
+    files = [f for f in registry.get_format(model.format).files(model.path) if f.is_file()]
+    if len(files) <= 1 or model.path.is_dir():
+        return model.path
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in files:
+            zf.write(f, f.name)
+    return f"{model.path.stem}.zip", buf.getvalue(), "application/zip"
+
+
 class Workbench(widgets.VBox):
     """The workbench app.
 
     Args:
-        model: the zoo model selected at start.
+        model: the zoo model (or, outside a published app, path) loaded at start.
         models: the zoo models offered (default: every zoo model installed here).
-        steps: the deployment steps offered (default: ``choices_for`` the first model's format, from
+        steps: the deployment steps offered (default: ``choices_for`` each picked model's format, from
             the registry).
-        bench_seconds: time budget per configuration in the benchmark tab.
+        bench_seconds: time budget per configuration in the Benchmark tab.
+
+    From Python: ``select(name_or_path)`` picks a model, ``run_steps()`` runs the Deploy tab's steps
+    (and waits), ``run_benchmark()`` times the original and every result (and waits), ``results`` maps
+    each step's label to its result, ``report_file()`` is the report the Download button sends.
     """
 
     def __init__(self, model: str = "digits-cnn", *, models: Sequence[str] | None = None,
@@ -121,185 +95,265 @@ class Workbench(widgets.VBox):
         from workbench import zoo
 
         names = list(models) if models is not None else [n for n in zoo.names() if zoo.extra_missing(n) is None]
-        if model not in names:
+        if model in zoo.names() and model not in names:
             raise WorkbenchError(f"{model!r} is not among the offered models", f"choose one of {names}")
-        self.steps: list[StepChoice] = list(steps or ())
-        self.fixed_steps = steps is not None  # else: the registry's choices for each loaded model's format
         self.bench_seconds = bench_seconds
         self.model: Model | None = None
-        self.results: dict[str, Model] = {}
+        self.bench_report: Any = None
+        self.bench_task: progress.Task | None = None
+        self._comparison: tuple[tuple[int, ...], Any] | None = None  # (the results' ids, wb.compare of them)
 
-        self.picker = widgets.Dropdown(options=names, value=model, description="Model")
         self.status = widgets.HTML()
+        self.stepper = PipelineStepper(choices=steps)
+        self.stepper.on_done(lambda _results: self._on_steps_done())
+        # Model tab
         self.describe = widgets.HTML()
-        self.backends_table = widgets.HTML()
-        self.graph_box = widgets.VBox()
+        self.backends_table = widgets.HTML(_box("checking the runtimes…"))
+        self.model_code = CodeBox(self._model_code)
+        # Graph tab
         self.viewer = widgets.ToggleButtons(options=[("Workbench graph", "native"), ("Netron", "netron")],
                                             value="native")
-        self.step_boxes: list[widgets.Checkbox] = []
-        self.steps_row = widgets.HBox()
-        self.run_button = widgets.Button(description="Run steps", button_style="primary", icon="play")
-        self.progress = widgets.IntProgress(min=0, max=len(self.steps), layout={"width": "300px"})
-        self.steps_table = widgets.HTML()
-        self.script = widgets.HTML()
-        self.script_box = widgets.Accordion(children=[self.script], titles=("The same as a Python script",))
-        self.script_box.selected_index = None
-        self.bench_button = widgets.Button(description="Benchmark", icon="clock-o")
+        self.graph_box = widgets.VBox()
+        self.graph_code = CodeBox(self._graph_code)
+        # Deploy tab
+        self.report_button = DownloadButton("Report (HTML)", self.report_file,
+                                            tooltip="each step's check against the original, and the benchmark")
+        self.artifact_box = widgets.HBox()
+        self.artifact_box.add_class("wb-downloads")
+        # Benchmark tab
+        self.bench_button = widgets.Button(description="Benchmark", icon="clock-o", button_style="primary")
+        self.bench_cancel = widgets.Button(description="Cancel", icon="stop", button_style="warning",
+                                           layout={"display": "none"})
+        self.bench_progress = widgets.IntProgress(min=0, max=1, layout={"width": "220px", "display": "none"})
+        self.bench_status = widgets.HTML()
         self.bench_output = widgets.VBox()
-        self.quant_box = widgets.VBox()  # the quantization debugger, made when its tab is first opened
+        self.bench_code = CodeBox(self._bench_code)
+        # Quantization tab: made when first opened
+        self.quant_box = widgets.VBox()
 
         self.tabs = widgets.Tab(children=[
-            widgets.VBox([self.describe, widgets.HTML("<h4>Runtimes on this machine</h4>"), self.backends_table]),
-            widgets.VBox([self.viewer, self.graph_box]),
+            widgets.VBox([self.describe, widgets.HTML("<h4>Runtimes on this machine</h4>"), self.backends_table,
+                          self.model_code]),
+            widgets.VBox([self.viewer, self.graph_box, self.graph_code]),
             widgets.VBox([widgets.HTML("Each step's result is run on the same inputs as the original and compared "
                                        "with it; zoo models with real data also report their task metric."),
-                          self.steps_row, widgets.HBox([self.run_button, self.progress]),
-                          self.steps_table, self.script_box]),
+                          self.stepper,
+                          widgets.HTML("<h4>Downloads</h4>"),
+                          widgets.HBox([self.report_button, self.artifact_box])]),
             widgets.VBox([widgets.HTML("Times the original and every step's result on its runtime."),
-                          self.bench_button, self.bench_output]),
+                          widgets.HBox([self.bench_button, self.bench_cancel, self.bench_progress, self.bench_status]),
+                          self.bench_output, self.bench_code]),
             self.quant_box,
         ])
-        for i, title in enumerate(["Model", "Graph", "Deploy", "Benchmark", "Quantization"]):
+        for i, title in enumerate(TABS):
             self.tabs.set_title(i, title)
-        super().__init__([widgets.HTML(_STYLE), widgets.HBox([self.picker, self.status]), self.tabs])
+
+        self.picker = ModelPicker(None, models=names)
+        self.picker.on_pick(self._on_pick)
+        super().__init__([widgets.HTML(_STYLE), self.picker, self.status, self.tabs])
         self.add_class("wb-app")
 
-        self.picker.observe(lambda change: self.select(change["new"]), names="value")
         self.tabs.observe(lambda change: self._on_tab(change["new"]), names="selected_index")
-        self.viewer.observe(lambda change: self._show_graph(), names="value")
-        self.run_button.on_click(lambda _b: self.run_steps())
-        self._set_steps(self.steps)
-        self.bench_button.on_click(lambda _b: self.run_benchmark())
-        self.backends_table.value = wb.backends()[["available", "version", "reason"]].to_html(classes="wb-backends")
+        self.viewer.observe(lambda _change: self._show_graph(), names="value")
+        self.bench_button.on_click(lambda _b: self.run_benchmark(background=True))
+        self.bench_cancel.on_click(lambda _b: self.cancel_benchmark())
+        # wb.backends() checks every runtime (seconds): off the start's path
+        threading.Thread(target=self._fill_backends, daemon=True, name="workbench backends").start()
         self.select(model)
 
     # -- actions (each callable from Python too) -----------------------------------------------
-    def select(self, name: str) -> None:
-        """Load zoo model ``name`` and reset the results."""
-        self.status.value = _box(f"loading {name}…")
+    def select(self, name: str) -> Model | None:
+        """Pick ``name`` (a zoo model, or outside a published app a path) and reset the results."""
         try:
-            self.model = wb.load(name)
-        except Exception as err:  # noqa: BLE001 - shown in the app; the kernel carries on
-            self.status.value = _box(_error_line(err), "error")
-            return
-        self.results = {}
-        if not self.fixed_steps:
-            offered = choices_for(self.model.format)
-            if offered != self.steps:
-                self._set_steps(offered)
-        self.describe.value = f"<pre class='wb-describe'>{html.escape(self.model.describe())}</pre>"
-        self.steps_table.value = ""
+            return self.picker.pick(name)
+        except WorkbenchError as err:
+            self.status.value = _box(str(err), "error")
+            return None
+
+    def _on_pick(self, model: Model) -> None:
+        """A model was picked (in the browser or from Python): every tab starts over with it."""
+        self.model = model
+        self.bench_report = None
+        try:
+            self.stepper.set_model(model)
+        except WorkbenchError as err:
+            self.status.value = _box(str(err), "error")
+        self.describe.value = f"<pre class='wb-describe'>{html.escape(model.describe())}</pre>"
         self.bench_output.children = ()
+        self.bench_status.value = ""
         self.graph_box.children = ()
         self.quant_box.children = ()
-        self.status.value = _box(f"{name} loaded", "ok")
-        self._show_script()
-        if self.tabs.selected_index == 1:
+        self.artifact_box.children = ()
+        self.status.value = _box(f"{model.name} loaded", "ok")
+        for box in (self.model_code, self.graph_code, self.bench_code):
+            box.refresh()
+        if self.tabs.selected_index == GRAPH_TAB:
             self._show_graph()
         elif self.tabs.selected_index == QUANT_TAB:
             self._show_quant()
 
-    def _set_steps(self, steps: Sequence[StepChoice]) -> None:
-        self.steps = list(steps)
-        self.step_boxes = [widgets.Checkbox(value=s.ticked, description=s.label, indent=False)
-                           for s in self.steps]
-        for box in self.step_boxes:
-            box.observe(lambda _change: self._show_script(), names="value")
-        self.steps_row.children = tuple(self.step_boxes)
+    @property
+    def results(self) -> dict[str, Model]:
+        """The Deploy tab's results: step label -> Model."""
+        return self.stepper.results
 
-    def run_steps(self) -> None:
-        """Run the ticked steps as a ``wb.Pipeline``, validating each against the original model."""
-        assert self.model is not None
-        chosen = [s for s, box in zip(self.steps, self.step_boxes, strict=True) if box.value]
-        runnable = runnable_steps(chosen)
-        refused = [{"step": s.label, "error": f"needs the result of {', '.join(s.needs)}: tick it too"}
-                   for s in chosen if s not in runnable]
-        self.results = {}
-        rows: dict[int, dict[str, Any]] = {}
-        self.progress.max, self.progress.value = max(len(chosen), 1), len(refused)
-        self.steps_table.value = self._rows_html(refused)
-        if not runnable:
-            return
+    def run_steps(self, background: bool = False) -> Any:
+        """Run the Deploy tab's ticked steps (a ``wb.Pipeline``), each validated against the original."""
+        return self.stepper.run(background=background)
 
-        def on_progress(event: progress.Event) -> None:  # a step of the pipeline finished
-            rec = event.payload
-            if event.status not in progress.FINAL or rec is None or rec.index in rows:
-                return
-            if rec.model is None and event.status in ("done", "cached"):  # reported from inside the step
-                return
-            rows[rec.index] = self._row(runnable[rec.index - 1].label, rec)
-            self.progress.value += 1
-            self.steps_table.value = self._rows_html([*(rows[i] for i in sorted(rows)), *refused])
+    def script_text(self) -> str:
+        """The Deploy tab's steps as a plain Python script (``wb.Pipeline.to_script``)."""
+        return self.stepper.code()
 
-        self.run_button.disabled = True
-        try:
-            run = pipeline_for(chosen).run(self.model, progress=on_progress, raise_errors=False)
-        finally:
-            self.run_button.disabled = False
-        for step, rec in zip(runnable, run.records, strict=True):
-            if rec.model is not None:
-                self.results[step.label] = rec.model
+    def _on_steps_done(self) -> None:
+        buttons = []
+        for label, m in self.stepper.results.items():
+            if m.path is not None:
+                buttons.append(DownloadButton(f"{label} ({m.path.name})", lambda m=m: artifact_file(m),
+                                              tooltip=f"the {m.format} artifact"))
+        self.artifact_box.children = tuple(buttons)
+        self.bench_code.refresh()
+        if self.tabs.selected_index == GRAPH_TAB:
+            self._show_graph()
 
-    def _row(self, label: str, rec: Any) -> dict[str, Any]:
-        """A row of the steps table from a pipeline's ``StepRecord``."""
-        result = rec.model
-        if result is None:
-            return {"step": label, "error": rec.error or rec.status}
-        row: dict[str, Any] = {"step": label, "format": result.format, "seconds": rec.seconds,
-                               "size_mb": (result.size_bytes or 0) / 1e6}
-        validation = getattr(result, "validation", None)  # every step validates its result (steps/validate.py)
-        if validation is None or validation.skipped:
-            row["error"] = validation.skipped if validation is not None else "not validated"
-            return row
-        row.update(passed=bool(validation), rel_l2=validation.figures.get("rel_l2"),
-                   cosine=validation.figures.get("cosine"))
-        metric = self.model.task.metric_name if self.model is not None and self.model.task is not None else None
-        if validation.metrics and metric in validation.metrics:
-            row[metric] = validation.metrics[metric]
-        return row
-
-    def run_benchmark(self) -> None:
-        """Time the original and every step's result; show the report."""
-        assert self.model is not None
-        from workbench.ui.bench_view import BenchView
-
+    def run_benchmark(self, background: bool = False) -> Any:
+        """Time the original and every step's result (``wb.benchmark``) and show them on a CompareBoard;
+        in the background (the Cancel button stops it between configurations) or here, waiting."""
+        if self.model is None:
+            raise WorkbenchError("no model to benchmark", "pick a model first")
+        if self.bench_task is not None and not self.bench_task.done:
+            raise WorkbenchError("a benchmark is running", "wait for it, or cancel it")
+        models = [self.model, *self.stepper.results.values()]
         self.bench_button.disabled = True
-        self.bench_output.children = (widgets.HTML(_box("timing…")),)
+        self.bench_cancel.layout.display = ""
+        self.bench_cancel.disabled = False
+        self.bench_progress.layout.display = ""
+        self.bench_progress.value = 0
+        self.bench_status.value = _box("timing…")
+        task = progress.run_in_background(self._bench_work, models, name="benchmark")
+        self.bench_task = task
+        if not background:
+            task.wait()
+        return task
+
+    def cancel_benchmark(self) -> None:
+        """Stop the benchmark after the configuration it is timing (what ran is kept and shown)."""
+        if self.bench_task is not None:
+            self.bench_task.cancel()
+            self.bench_cancel.disabled = True
+            self.bench_status.value = _box("cancelling after the configuration now timed…")
+
+    def _bench_work(self, models: list[Model]) -> Any:
+        def on_event(event: progress.Event) -> None:
+            if event.total:
+                self.bench_progress.max = event.total
+                self.bench_progress.value = min(event.done or 0, event.total)
+            if event.status == "running" and event.label:
+                self.bench_status.value = _box(f"timing {event.label} {event.detail}".strip())
+
+        report = None
         try:
-            report = wb.benchmark([self.model, *self.results.values()], duration_s=self.bench_seconds)
-            self.bench_output.children = (BenchView(report),)
-        except Exception as err:  # noqa: BLE001
-            self.bench_output.children = (widgets.HTML(_box(_error_line(err), "error")),)
+            report = wb.benchmark(models, duration_s=self.bench_seconds, progress=on_event)
+            self.bench_status.value = ""
+        except progress.Cancelled as err:
+            report = err.partial
+            self.bench_status.value = _box("cancelled: what ran before is shown" if report is not None
+                                           else "cancelled before a configuration finished", "info")
+        except Exception as err:  # noqa: BLE001 - shown in the tab; the kernel carries on
+            self.bench_status.value = _box(_error_line(err), "error")
         finally:
             self.bench_button.disabled = False
+            self.bench_cancel.layout.display = "none"
+            self.bench_progress.layout.display = "none"
+        if report is not None:
+            self.bench_report = report
+            self._show_board(report)
+        return report
+
+    def _show_board(self, report: Any) -> None:
+        try:
+            try:
+                from workbench.ui.compare_board import CompareBoard
+            except ImportError:  # a checkout without the board: the table view
+                from workbench.ui.bench_view import BenchView
+
+                self.bench_output.children = (BenchView(report),)
+            else:
+                self.bench_output.children = (CompareBoard(report, title=f"Benchmark of {report_title(self.model)}"),)
+        except Exception as err:  # noqa: BLE001
+            self.bench_output.children = (widgets.HTML(_box(_error_line(err), "error")),)
+        self.bench_code.refresh()
+
+    def report_file(self) -> tuple[str, bytes, str]:
+        """The HTML report the Download button sends: each step's comparison with the original and the
+        last benchmark (``workbench.analysis.report.html_report``)."""
+        from workbench.analysis.report import html_report
+
+        if self.model is None:
+            raise WorkbenchError("no model picked", "pick a model first")
+        parts: list[Any] = []
+        results = list(self.stepper.results.values())
+        if results:
+            key = tuple(id(m) for m in results)
+            if self._comparison is None or self._comparison[0] != key:  # once per run's results
+                self._comparison = (key, wb.compare(self.model, results))
+            parts.append(self._comparison[1])
+        if self.bench_report is not None:
+            parts.append(self.bench_report)
+        if not parts:
+            raise WorkbenchError("there is nothing to report yet", "run the Deploy tab's steps or a benchmark first")
+        title = f"Workbench report: {report_title(self.model)}"
+        page = html_report(*parts, title=title)
+        stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in self.model.name)[:60] or "model"
+        return f"workbench-report-{stem}.html", page.encode("utf-8"), "text/html"
 
     # -- rendering -----------------------------------------------------------------------------
-    def script_text(self) -> str:
-        """The ticked steps as a plain Python script (``wb.Pipeline.to_script``)."""
-        chosen = [s for s, box in zip(self.steps, self.step_boxes, strict=True) if box.value and s.spec]
-        if not chosen or self.model is None:
-            return ""
-        return pipeline_for(chosen).to_script(self.picker.value)
+    def _load_code(self) -> str:
+        text = self.picker.code().strip()
+        return text if "wb.load" in text else "import workbench as wb\nm = wb.load('digits-cnn')"
 
-    def _show_script(self) -> None:
+    def _model_code(self) -> str:
+        return f"{self._load_code()}\nprint(m.describe())\nwb.backends()\n"
+
+    def _graph_code(self) -> str:
+        source = self._graph_source()
+        if source is not None and source is not self.model and source.path is not None:
+            load = f"import workbench as wb\nm = wb.load({str(source.path)!r})"
+        else:
+            load = self._load_code()
+        return f"{load}\nwb.show(m, viewer={self.viewer.value!r})\n"
+
+    def _bench_code(self) -> str:
+        board = self.bench_output.children[0] if self.bench_output.children else None
+        if board is not None and hasattr(board, "code"):
+            return board.code()
+        steps = self.stepper.code()
+        if steps and self.stepper.results:
+            n = len(self.stepper.records)
+            made = ", ".join(f"m{i}" for i in range(n + 1))
+            return f"{steps}\nreport = wb.benchmark([{made}], duration_s={self.bench_seconds!r})\nreport\n"
+        return f"{self._load_code()}\nreport = wb.benchmark([m], duration_s={self.bench_seconds!r})\nreport\n"
+
+    def _fill_backends(self) -> None:
         try:
-            text = self.script_text()
+            table = wb.backends()[["available", "version", "reason"]]
+            self.backends_table.value = table.to_html(classes="wb-backends")
         except Exception as err:  # noqa: BLE001
-            text = f"# {_error_line(err)}"
-        self.script.value = f"<pre class='wb-script'>{html.escape(text)}</pre>"
+            self.backends_table.value = _box(_error_line(err), "error")
 
     def _on_tab(self, index: int | None) -> None:
-        if index == 1 and not self.graph_box.children:
+        if index == GRAPH_TAB and not self.graph_box.children:
             self._show_graph()
         elif index == QUANT_TAB and not self.quant_box.children:
             self._show_quant()
 
     def _show_quant(self) -> None:
-        """The quantization debugger for the selected model: per-tensor INT8 (the plain scheme, the one that
+        """The quantization debugger for the picked model: per-tensor INT8 (the plain scheme, the one that
         breaks depthwise nets), its accuracy against the budget, the layers to blame, the fix."""
         from workbench.ui.quant_debug_view import QuantDebugView
 
-        assert self.model is not None
+        if self.model is None:
+            return
         task = self.model.task
         if task is None or not task.has_evaluation:
             self.quant_box.children = (widgets.HTML(_box(
@@ -309,33 +363,20 @@ class Workbench(widgets.VBox):
         self.quant_box.children = (QuantDebugView(self.model, budget=0.01, samples=16, bench_seconds=0.3,
                                                   options={"per_channel": False}),)
 
+    def _graph_source(self) -> Model | None:
+        graphs = [m for m in self.stepper.results.values() if m.format == "onnx"]  # the exported graph, if made
+        return graphs[0] if graphs else self.model
+
     def _show_graph(self) -> None:
-        assert self.model is not None
-        graphs = [m for m in self.results.values() if m.format == "onnx"]  # the exported graph, if one was made
-        source = graphs[0] if graphs else self.model
+        source = self._graph_source()
+        if source is None:
+            return
         try:
             self.graph_box.children = (wb.show(source, viewer=self.viewer.value),)
         except Exception as err:  # noqa: BLE001
             self.graph_box.children = (widgets.HTML(_box(_error_line(err), "error")),)
+        self.graph_code.refresh()
 
-    def _rows_html(self, rows: list[dict[str, Any]]) -> str:
-        metric = self.model.task.metric_name if self.model and self.model.task else None
-        head = ["step", "format", "size (MB)", "seconds", "rel. L2 vs original", "cosine", metric or "", "check"]
-        out = ["<table class='wb-steps'><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head if h) + "</tr>"]
-        for r in rows:
-            if "format" not in r:
-                out.append(f"<tr><td>{html.escape(r['step'])}</td><td colspan='{len(head) - 1}'>"
-                           f"{_box(r['error'], 'error')}</td></tr>")
-                continue
 
-            def fmt(v: Any, spec: str) -> str:
-                return format(v, spec) if isinstance(v, int | float) else "—"
-
-            check = ("<b class='wb-pass'>PASS</b>" if r.get("passed") else "<b class='wb-fail'>FAIL</b>") \
-                if "passed" in r else _box(r.get("error", ""), "error")
-            cells = [r["step"], r["format"], fmt(r["size_mb"], ".2f"), fmt(r["seconds"], ".1f"),
-                     fmt(r.get("rel_l2"), ".2e"), fmt(r.get("cosine"), ".6f")]
-            if metric:
-                cells.append(fmt(r.get(metric), ".4f"))
-            out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + f"<td>{check}</td></tr>")
-        return "".join(out) + "</table>"
+def report_title(model: Model | None) -> str:
+    return "no model" if model is None else f"{model.name} ({model.format})"

@@ -149,7 +149,10 @@ class PipelineStepper(anywidget.AnyWidget):
     def __init__(self, model: Any = None, *, choices: Sequence[StepChoice] | None = None,
                  published: bool | None = None, **kwargs: Any):
         assets.require("pipeline_stepper")
-        super().__init__(published=settings.published() if published is None else published, **kwargs)
+        from workbench.ui.kernel_lab import in_voila
+
+        super().__init__(published=bool(settings.published() or (in_voila() if published is None else published)),
+                         **kwargs)
         self.model: Model | None = None
         self._fixed = list(choices) if choices is not None else None
         self.choices: list[StepChoice] = list(choices or ())
@@ -419,6 +422,9 @@ class PipelineStepper(anywidget.AnyWidget):
         return out
 
     # -- the browser's requests ----------------------------------------------------------------------
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """State from the browser: none (it asks by message; every trait here is the kernel's to set)."""
+
     def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if not isinstance(content, dict):
             return
@@ -473,7 +479,8 @@ class PipelineStepper(anywidget.AnyWidget):
             try:
                 declared = self.options_of(c.label)
                 plugin = c.plugin()
-                description = (plugin.func.__doc__ or "").strip().splitlines()[0] if plugin.func.__doc__ else ""
+                doc = (plugin.func.__doc__ or "").strip()
+                description = doc.split("\n\n")[0].replace("``", "").replace("\n", " ") if doc else ""
             except WorkbenchError:
                 declared, description = [], ""
             options = []

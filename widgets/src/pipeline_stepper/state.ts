@@ -59,7 +59,7 @@ export function badge(row: StepperRow): Badge {
     case "cached": return { text: "cached", cls: "cached" };
     case "cancelled": return { text: "cancelled", cls: "skip" };
     case "skipped": return { text: "skipped", cls: "skip" };
-    case "done": return { text: "done", cls: "pass" };
+    case "done": return row.final ? { text: "done", cls: "pass" } : { text: "finishing…", cls: "run" };
     default: return { text: "planned", cls: "muted" };
   }
 }
