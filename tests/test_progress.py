@@ -181,3 +181,25 @@ def test_auto_progress_shows_a_bar_for_long_work_only(digits_onnx, capsys):
     with progress.subscribe(lambda e: None):  # a view already listens (the app's): nothing of its own
         wb.benchmark(digits_onnx, iterations=10, warmup=1)
     assert "benchmark" not in capsys.readouterr().err
+
+
+def test_pipeline_stops_between_steps_on_a_callers_token(zoo):
+    import workbench as wb
+    from workbench.steps.pipeline import Step
+
+    token = progress.CancelToken()
+
+    def press_cancel(model):
+        token.cancel()
+        return model
+
+    def never(model):  # pragma: no cover - must not run
+        raise AssertionError("ran after the cancel")
+
+    p = wb.Pipeline([Step.custom(press_cancel), Step.custom(never)])
+    with progress.cancellable(token), pytest.raises(progress.Cancelled) as info:
+        p.run(zoo("digits-cnn"), progress=False)
+    assert [r.status for r in info.value.partial.records] == ["done", "cancelled"]
+    with progress.cancellable(token):  # raise_errors=False (the app's, a background run): the run comes back
+        run = p.run(zoo("digits-cnn"), progress=False, raise_errors=False)
+    assert [r.status for r in run.records] == ["cancelled", "cancelled"]
