@@ -285,6 +285,7 @@ function render({ model, el: host }: RenderProps<ModelPickerState>): () => void 
       status.append(el("span", "wb-mp-msg", model.get("message")));
     }
     root.dataset.status = state;
+    root.dataset.upload = up.phase; // idle, starting, sending, loading (all sent), refused, cancelled
   }
 
   function appendError(text: string): void {
