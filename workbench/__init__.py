@@ -58,6 +58,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "KernelLab": ("workbench.ui.kernel_lab", "KernelLab"),
     "QuantDebugView": ("workbench.ui.quant_debug_view", "QuantDebugView"),
     "WorkbenchError": ("workbench.core.errors", "WorkbenchError"),
+    "Cancelled": ("workbench.core.progress", "Cancelled"),
+    "CancelToken": ("workbench.core.progress", "CancelToken"),
     "zoo": ("workbench.zoo", None),
     "kernels": ("workbench.kernels", None),
     "errors": ("workbench.core.errors", None),
