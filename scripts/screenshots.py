@@ -30,6 +30,7 @@ from tests.ui.jupyter_servers import CHROMIUM, CHROMIUM_ARGS, jupyter_lab, quiet
 
 SETUP = """\
 import workbench as wb
+import workbench.ui  # wb.ui.<View>
 from workbench.analysis.graph_diff import diff
 m = wb.load("digits-cnn")
 x = wb.export(m, "onnx")

@@ -10,6 +10,7 @@ reproduces what the page shows.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -39,29 +40,39 @@ TIMEOUT = 240_000  # ms: kernel start, imports and steps on a busy 2-core machin
 APP = REPO / "notebooks" / "apps" / "workbench_app.ipynb"
 FRONT_ENDS = ("jupyterlab", "notebook7", "voila")
 
-# The notebook a learner writes in JupyterLab and Notebook 7: their own ONNX file, shown as a graph.
+# The notebook a learner writes in JupyterLab and Notebook 7: a picker for their own file, whose pick
+# feeds the deployment steps.
 CELLS = [
-    "import workbench as wb\nm = wb.load('tiny.onnx')",
-    "view = wb.show(m, height=360)\nview",
+    "import workbench as wb\nfrom workbench.ui import ModelPicker, PipelineStepper\n\npicker = ModelPicker(None)\npicker",
+    "stepper = PipelineStepper()\npicker.on_pick(stepper.set_model)\nstepper",
 ]
+INT8 = "ONNX Runtime static INT8"
 
 
 def _tiny_onnx(path: Path) -> None:
-    """A small float MLP (8 → 16 → 4) with fixed weights: the user's own file to bring."""
+    """The user's own file: a small depthwise block (1×1 expand, 3×3 depthwise, 1×1 project) with a dead
+    channel whose depthwise weight is huge, as BatchNorm folding leaves in real MobileNets. Per-tensor
+    INT8 weights take their scale from that weight and round every other channel's weights to 0 or one
+    step (FAIL); per-channel weights do not (PASS)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
-    w1 = numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "w1")
-    b1 = numpy_helper.from_array(rng.standard_normal(16).astype(np.float32), "b1")
-    w2 = numpy_helper.from_array(rng.standard_normal((16, 4)).astype(np.float32), "w2")
-    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"], name="fc1"),
-             helper.make_node("Add", ["h", "b1"], ["hb"], name="fc1_bias"),
-             helper.make_node("Relu", ["hb"], ["r"], name="relu"),
-             helper.make_node("MatMul", ["r", "w2"], ["y"], name="fc2")]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w1, b1, w2])
+    w1 = (rng.standard_normal((8, 4, 1, 1)) * 0.5).astype(np.float32)
+    b1 = np.zeros(8, np.float32)
+    b1[0] = -1000.0  # channel 0 is dead after the ReLU…
+    w2 = (rng.standard_normal((8, 1, 3, 3)) * 0.3).astype(np.float32)
+    w2[0] = 50.0  # …and its depthwise weight is huge
+    w3 = (rng.standard_normal((4, 8, 1, 1)) * 0.5).astype(np.float32)
+    weights = [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (w3, "w3"))]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="expand"),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], name="depthwise", group=8, pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+             helper.make_node("Conv", ["r2", "w3"], ["y"], name="project")]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], weights)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -153,36 +164,155 @@ def _copied_code(page, scope) -> str:
 
 
 PROBE = '''
-import json as _json, sys as _sys
+import json as _json
 _out = {}
 for _name, _value in list(globals().items()):
     if type(_value).__name__ == "Model" and hasattr(_value, "format"):
-        _out[_name] = {"format": _value.format, "name": getattr(_value, "name", None),
-                       "passed": (bool(_value.validation) if getattr(_value, "validation", None) is not None
-                                  and not _value.validation.skipped else None)}
+        _v = getattr(_value, "validation", None)
+        _out[_name] = {"format": _value.format, "name": _value.name,
+                       "passed": None if _v is None or _v.skipped else bool(_v),
+                       "rel_l2": None if _v is None else _v.figures.get("rel_l2")}
 print("E2E-STATE " + _json.dumps(_out))
 '''
 
 
 def run_code(code: str, root: Path, timeout: float = 300) -> dict:
-    """Run code copied from the page in a fresh interpreter (the workbench of this checkout, the
-    server's workspace, ``root`` as the working directory) and return the Models it left in its
-    globals: name -> format, model name, validation passed."""
-    proc = subprocess.run([sys.executable, "-c", code + "\n" + PROBE], cwd=root, env=kernel_env(root),
+    """Run code copied from the page in a fresh interpreter (this checkout's workbench, ``root`` as the
+    working directory) with an empty workspace of its own, so nothing comes from the page's cache; return
+    the Models it left in its globals: name -> format, model name, validation passed, rel_l2."""
+    env = kernel_env(root)
+    env["WORKBENCH_ARTIFACTS"] = str(root / f"replay-{len(list(root.glob('replay-*')))}")
+    proc = subprocess.run([sys.executable, "-c", code + "\n" + PROBE], cwd=root, env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"the shown code failed:\n{code}\n{proc.stderr[-3000:]}"
     line = next(x for x in proc.stdout.splitlines() if x.startswith("E2E-STATE "))
     return json.loads(line.removeprefix("E2E-STATE "))
 
 
+def _add_cell_and_run(page, code: str) -> None:
+    """Type a new cell at the end of the notebook and run it, as a user does (JupyterLab, Notebook 7)."""
+    page.evaluate("""async (code) => {
+        const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+        nb.activeCellIndex = nb.widgets.length - 1;
+        await app.commands.execute('notebook:insert-cell-below');
+        nb.activeCell.model.sharedModel.setSource(code);
+        app.commands.execute('notebook:run-cell');  // not awaited: a background task's cell returns at once
+    }""", code)
+
+
+# -- the story's parts ----------------------------------------------------------------------------------
+
+
+CELL_ERROR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']"
+
+
+def _drawn(page, selector: str) -> None:
+    """Wait for ``selector``; a cell's error (a traceback in an output) fails at once, with its text."""
+    page.wait_for_selector(f"{selector}, {CELL_ERROR}", timeout=TIMEOUT)
+    errors = page.locator(CELL_ERROR)
+    assert not errors.count(), errors.first.inner_text()
+
+
+def _upload(page, path: Path) -> None:
+    """ModelPicker: the Upload tab, a file chosen in the file input, sent to the kernel and loaded."""
+    _drawn(page, ".wb-mp")
+    picker = page.locator(".wb-mp").first
+    picker.locator(".wb-mp-tab[data-source=upload]").click()
+    picker.locator(".wb-mp-file").set_input_files(str(path))
+    page.wait_for_selector(".wb-mp[data-status=ready]", timeout=TIMEOUT)
+    assert path.stem in picker.locator(".wb-mp-status").inner_text()
+
+
+def _stepper(page):
+    return page.locator(".wb-stepper").first
+
+
+def _step(page, label: str):
+    return _stepper(page).locator(f".wb-stepper-step[data-step='{label}']")
+
+
+def _row(page, label: str):
+    return _stepper(page).locator(f"tr.wb-stepper-row[data-step='{label}']")
+
+
+def _run_steps(page, label: str, verdict: str) -> None:
+    """Run steps; wait for the run to end with ``verdict`` on ``label``'s row."""
+    stepper = _stepper(page)
+    stepper.locator(".wb-stepper-run").click()
+    badge = _row(page, label).locator(f".wb-badge-{verdict.lower()}")
+    badge.wait_for(timeout=TIMEOUT)
+    assert badge.inner_text() == verdict
+    page.wait_for_function("() => !document.querySelector('.wb-stepper-run').disabled", timeout=TIMEOUT)
+
+
+def _steps_with_options_and_a_hint(page, model_name: str) -> None:
+    """PipelineStepper: only the INT8 step, per-tensor weights (an option): it FAILs validation with the
+    hint to quantize per channel; "Try this" sets that option, and the next run PASSes."""
+    stepper = _stepper(page)
+    stepper.locator(".wb-stepper-title", has_text=f"Deploy {model_name}").wait_for(timeout=TIMEOUT)
+    for label in ("OpenVINO NNCF INT8", "OpenVINO IR"):  # the slow ones: a user's quick first try
+        box = _step(page, label).locator("input[type=checkbox]").first
+        if box.count() and box.is_checked():
+            box.uncheck()
+            page.wait_for_function(f"() => !document.querySelector(\"li[data-step='{label}']\")", timeout=60_000)
+    _step(page, INT8).locator("details.wb-stepper-options > summary").click()
+    per_channel = stepper.get_by_label(f"{INT8}: per_channel")
+    per_channel.uncheck()
+    _step(page, INT8).locator("summary", has_text="1 changed").wait_for(timeout=60_000)
+    _run_steps(page, INT8, "FAIL")
+    row = _row(page, INT8)
+    assert "rel. L2" in row.locator(".wb-stepper-figures").inner_text()
+    hints = row.locator(".wb-stepper-hints li")
+    per_channel_hint = hints.filter(has_text="per channel").first
+    assert per_channel_hint.count(), row.inner_text()
+    per_channel_hint.locator(".wb-stepper-apply").click()  # "Try this"
+    page.wait_for_function(f"() => document.querySelector(\"[aria-label='{INT8}: per_channel']\")?.checked",
+                           timeout=60_000)
+    _run_steps(page, INT8, "PASS")
+
+
+def _stepper_code_replays(page, root: Path) -> None:
+    """Show code of the stepper, copied from the page, makes the same INT8 model in a fresh interpreter
+    and a fresh workspace: it PASSes with the rel. L2 the page shows."""
+    code = _copied_code(page, _stepper(page))
+    assert "wb.quantize(" in code and "'onnxruntime'" in code and "tiny.onnx" in code, code
+    shown = _row(page, INT8).locator(".wb-stepper-figures").inner_text()
+    state = run_code(code, root)
+    int8 = [v for k, v in state.items() if v["passed"] is not None and k != "m"]  # m: the script's loop variable
+    assert len(int8) == 1 and int8[0]["passed"], state
+    page_rel_l2 = float(re.search(r"rel\. L2 (\S+)", shown).group(1))
+    assert int8[0]["rel_l2"] == pytest.approx(page_rel_l2, rel=0.05), (shown, state)
+
+
+def _cancel_benchmark_in_a_notebook(page) -> None:
+    """A benchmark started in the background shows its task view; Cancel stops it within seconds and
+    keeps the configurations that finished."""
+    _add_cell_and_run(page, f"task = wb.benchmark([stepper.model, stepper.results[{INT8!r}]], "
+                            "backends=['onnxruntime', 'openvino'], duration_s=8, background=True)\ntask")
+    view = page.locator(".workbench-task").last
+    view.wait_for(timeout=TIMEOUT)
+    view.locator("text=running:").wait_for(timeout=TIMEOUT)
+    view.get_by_role("button", name="Cancel").click()
+    view.get_by_role("button", name="Cancelled").wait_for(timeout=60_000)
+    assert "cancelled" in view.inner_text()
+    _add_cell_and_run(page, "print('partial', task.partial is not None and task.partial.cancelled, "
+                            "len(task.partial or []))")
+    out = page.locator(".jp-OutputArea-output", has_text="partial ").last
+    out.wait_for(timeout=60_000)
+    words = out.inner_text().split()
+    assert words[1] == "True" and int(words[2]) < 4, words  # cancelled before the 4 configurations ended
+
+
 # -- the story, per front end ---------------------------------------------------------------------------
 
 
 def _notebook_story(page, root: Path) -> None:
-    """JupyterLab / Notebook 7: the user's own ONNX file shown as a graph."""
-    graph = page.locator(".wb-graph[data-state=ready]").first
-    graph.wait_for(timeout=TIMEOUT)
-    assert "4 nodes" in graph.locator(".wb-graph-title").inner_text()
+    """JupyterLab / Notebook 7: upload the user's ONNX file, run the INT8 step with an option that fails,
+    follow the hint to a PASS, replay Show code, cancel a benchmark."""
+    _upload(page, root / "tiny.onnx")
+    _steps_with_options_and_a_hint(page, "tiny (onnx)")
+    _stepper_code_replays(page, root)
+    _cancel_benchmark_in_a_notebook(page)
 
 
 def _voila_story(page, root: Path) -> None:
