@@ -331,6 +331,33 @@ def test_hugging_face_folders_are_data_only_with_safetensors(tmp_path):
     assert "auto_map" in hf.code_risk(folder)
 
 
+def zipped(folder: Path, prefix: str = "") -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for f in sorted(folder.rglob("*")):
+            if f.is_file():
+                zf.write(f, prefix + f.relative_to(folder).as_posix())
+    return buf.getvalue()
+
+
+def test_zipped_hugging_face_folder_in_a_published_app(uploads, tmp_path):
+    pytest.importorskip("transformers")
+    from tests.hf_tiny import save
+
+    folder = save("bert", tmp_path / "tiny-bert")
+    assert (folder / "model.safetensors").is_file()
+    p = picker(published=True)
+    upload(p, {"tiny-bert.zip": zipped(folder, "tiny-bert/")})
+    assert p.status == "ready", p.error
+    assert p.model.path.is_dir() and (p.model.path / "config.json").is_file() and p.model.inputs
+    # the same folder with pickled weights beside: refused before transformers sees it
+    import torch
+
+    torch.save({"w": torch.zeros(1)}, folder / "pytorch_model.bin")
+    upload(p, {"tiny-bert.zip": zipped(folder)}, uid="pickled")
+    assert "pytorch_model.bin" in p.error and "was not loaded" in p.error
+
+
 def test_zoo_pick_callbacks_and_code(uploads):
     p = ModelPicker(models=["digits-cnn", "tiny-transformer"])  # loads the default, digits-cnn
     assert p.model is not None and p.value == "digits-cnn" and p.zoo == ["digits-cnn", "tiny-transformer"]

@@ -601,7 +601,9 @@ class ModelPicker(anywidget.AnyWidget):
             self._busy(f"checking {label}…")
             if len(up.names) == 1 and up.names[0].lower().endswith(".zip"):
                 archive = up.folder / up.names[0]
-                stem = safe_name(archive.name[:-4]) or "model"
+                # the zip's name without suffixes: "model.mlpackage.zip" holding "model.mlpackage/" unpacks
+                # into "model/", which no format claims by its name alone
+                stem = safe_name(archive.name[:-4]).split(".")[0] or "model"
                 staging = up.folder / f".{stem}.unpacking"
                 unpack_zip(archive, staging, self._max_upload * UNPACK_FACTOR)
                 archive.unlink()
