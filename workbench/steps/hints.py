@@ -158,7 +158,8 @@ def _quantize_hints(tool: str, options: dict[str, Any], result: Model | None, mo
     transformer = is_transformer(model)
     method = options.get("method")
     out: list[Hint] = []
-    worse = {k: v for k, v in drop.items() if v > 0}
+    metric = getattr(getattr(model, "task", None), "metric_name", None)
+    worse = {k: v for k, v in drop.items() if v > 0 and (metric not in drop or k == metric)}  # the task's metric
     lost = (", ".join(f"{k} dropped {v:.4f}" for k, v in worse.items()) + ". ") if worse else ""
     # ONNX's own runtime's quantizer (ONNX Runtime's): its static INT8 options
     if tool == registry.default_runtime("onnx") and method in (None, "static", "int8", "qdq"):
