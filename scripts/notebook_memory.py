@@ -5,13 +5,15 @@
     python scripts/notebook_memory.py --full               # the notebooks' full settings (no WORKBENCH_QUICK)
     python scripts/notebook_memory.py --stderr NB          # also print what each cell wrote to stderr
 
-The peak is that of the kernel's process tree: every 0.1 s the resident memory (RSS) of the kernel and
-all its descendants (the worker subprocess the steps run in, Ray's processes a notebook starts) is summed,
-and the largest sum is kept — what a Binder container's memory limit counts. Shared pages are counted once
-per process, so the figure errs high. Artifacts go to a temporary folder; the notebooks are not modified.
+The peak is that of the kernel's process tree: every 0.2 s the memory of the kernel and all its
+descendants (the worker subprocess the steps run in, Ray's processes a notebook starts) is summed, and the
+largest sum is kept — what a Binder container's memory limit counts. Each process counts its proportional
+set size (PSS: a page shared by n processes counts 1/n in each, so the torch libraries the kernel and the
+worker both map count once); the peak of the summed RSS, which counts shared pages in every process and
+errs high, is printed too. Artifacts go to a temporary folder; the notebooks are not modified.
 
-Prints one JSON line per notebook (``notebook``, ``peak_mb``, ``seconds``, ``ok``, ``error``,
-``stderr_lines``) and, unless ``--no-readme``, rewrites the table between the
+Prints one JSON line per notebook (``notebook``, ``peak_mb`` (PSS), ``peak_rss_mb``, ``seconds``, ``ok``,
+``error``, ``stderr_lines``) and, unless ``--no-readme``, rewrites the table between the
 ``<!-- notebook-memory:start -->`` and ``<!-- notebook-memory:end -->`` markers of README.md
 (rows of notebooks not run this time are kept). Exits 1 when a notebook failed or exceeds ``--limit-mb``.
 """
@@ -42,13 +44,16 @@ def notebooks() -> list[Path]:
 
 
 class TreeSampler(threading.Thread):
-    """Samples the summed RSS of a process and its descendants until stopped; ``peak`` in bytes."""
+    """Samples the summed PSS (and RSS) of a process and its descendants until stopped; ``peak`` and
+    ``peak_rss`` in bytes."""
 
-    def __init__(self, pid_of: object, interval: float = 0.1) -> None:
+    def __init__(self, pid_of: object, interval: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.pid_of = pid_of  # a callable returning the kernel's pid once it exists, else None
         self.interval = interval
         self.peak = 0
+        self.peak_rss = 0
+        self.at_peak: list[tuple[str, int]] = []  # (process, PSS bytes) when the peak was reached
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -64,21 +69,42 @@ class TreeSampler(threading.Thread):
                     proc = psutil.Process(pid)
                 except psutil.NoSuchProcess:
                     continue
-            total = 0
+            total = rss = 0
+            parts = []
             try:
                 for p in [proc, *proc.children(recursive=True)]:
                     try:
-                        total += p.memory_info().rss
+                        info = p.memory_full_info()
                     except (psutil.NoSuchProcess, psutil.AccessDenied):
                         continue
+                    rss += info.rss
+                    total += getattr(info, "pss", info.rss)  # PSS is Linux's; elsewhere RSS
+                    parts.append((_describe(p), getattr(info, "pss", info.rss)))
             except psutil.NoSuchProcess:
                 break
-            self.peak = max(self.peak, total)
+            if total > self.peak:
+                self.peak, self.at_peak = total, sorted(parts, key=lambda x: -x[1])
+            self.peak_rss = max(self.peak_rss, rss)
 
     def stop(self) -> int:
         self._halt.set()
         self.join(5)
         return self.peak
+
+
+def _describe(proc: object) -> str:
+    """A short name for a process of the tree: the script or module it runs (``ipykernel_launcher``,
+    ``workbench.steps.worker``, ``raylet``)."""
+    try:
+        cmd = proc.cmdline()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - gone or not ours: its name is enough
+        return str(getattr(proc, "name", lambda: "?")())
+    for i, part in enumerate(cmd):
+        if part == "-m" and i + 1 < len(cmd):
+            return cmd[i + 1]
+        if part.endswith(".py"):
+            return Path(part).name
+    return Path(cmd[0]).name if cmd else "?"
 
 
 def _kernel_pid(client: object) -> int | None:
@@ -126,13 +152,15 @@ def measure(path: Path, *, full: bool, timeout: int, show_stderr: bool) -> dict[
     if show_stderr:
         for i, text in streams:
             print(f"--- {path.relative_to(ROOT)} cell {i} stderr:\n{text.rstrip()}", file=sys.stderr)
-    return {"notebook": str(path.relative_to(ROOT)), "peak_mb": round(peak / 2**20), "ok": error is None,
+    return {"notebook": str(path.relative_to(ROOT)), "peak_mb": round(peak / 2**20),
+            "peak_rss_mb": round(sampler.peak_rss / 2**20), "ok": error is None,
+            "at_peak": [f"{name} {round(b / 2**20)} MB" for name, b in sampler.at_peak[:5]],
             "seconds": round(time.perf_counter() - start, 1), "error": error,
             "stderr_lines": sum(len(t.splitlines()) for _, t in streams), "quick": not full}
 
 
 def table(rows: dict[str, dict[str, object]], limit_mb: int) -> str:
-    lines = [f"Peak memory of each notebook's kernel process tree (`python scripts/notebook_memory.py`; "
+    lines = [f"Peak memory (summed PSS) of each notebook's kernel process tree (`python scripts/notebook_memory.py`; "
              f"{'quick' if all(r.get('quick', True) for r in rows.values()) else 'full'} settings; "
              f"{platform.machine()}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}). "
              f"Target: at most {limit_mb} MB each (Binder gives {BINDER_MB} MB).", "",
