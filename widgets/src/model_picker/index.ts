@@ -39,6 +39,9 @@ export interface ModelPickerState {
 
 type Source = "zoo" | "upload" | "path";
 
+/** An upload stops when the kernel has not acknowledged anything for this long (the kernel drops it too). */
+const STALL_MS = 120_000;
+
 function render({ model, el: host }: RenderProps<ModelPickerState>): () => void {
   const send = (msg: PickerMessage, buffers?: ArrayBuffer[]) => model.send(msg, undefined, buffers);
   const root = el("div", "wb-mp");
@@ -120,7 +123,20 @@ function render({ model, el: host }: RenderProps<ModelPickerState>): () => void 
   let files: File[] = [];
   let plan: Chunk[] = [];
   let pumping = false;
+  let stall: ReturnType<typeof setTimeout> | undefined;
   const dispatch = (event: UploadEvent) => { up = reduce(up, event); showStatus(); };
+  /** Stops waiting when the kernel has not answered for STALL_MS (it restarted, or its page was closed). */
+  const watch = () => {
+    clearTimeout(stall);
+    if (up.phase !== "starting" && up.phase !== "sending") return;
+    const id = up.id;
+    stall = setTimeout(() => {
+      if (up.id !== id || (up.phase !== "starting" && up.phase !== "sending")) return;
+      dispatch({ type: "abort", id, error: `the kernel did not answer for ${STALL_MS / 60_000} minutes: the upload stopped `
+        + "— fix: try again (after a kernel restart, run the cell again)" });
+      send({ kind: "upload_cancel", id });
+    }, STALL_MS);
+  };
 
   async function pump(): Promise<void> {
     if (pumping) return; // one sender: chunks leave in order
@@ -160,12 +176,14 @@ function render({ model, el: host }: RenderProps<ModelPickerState>): () => void 
     plan = chunksOf(decl.map((f) => f.size), model.get("chunk_bytes"));
     dispatch({ type: "start", id: uploadId(), files: decl });
     send({ kind: "upload_start", id: up.id, files: decl as PickerUploadStart["files"] }); // checkFiles: not empty
+    watch();
   }
 
   const onMessage = (msg: PickerReply) => {
     if (!msg || typeof msg !== "object") return;
     if (msg.kind === "ack") {
       dispatch({ type: "ack", id: msg.id, received: msg.received ?? 0, done: msg.done });
+      watch();
       void pump();
     } else if (msg.kind === "abort") {
       dispatch({ type: "abort", id: msg.id, error: msg.error ?? "the kernel stopped the upload" });
@@ -186,6 +204,7 @@ function render({ model, el: host }: RenderProps<ModelPickerState>): () => void 
   const onDragOver = (e: DragEvent) => {
     if (!e.dataTransfer?.types.includes("Files")) return;
     e.preventDefault();
+    e.stopPropagation(); // the notebook's own drop handling (open the file) stays out of it
     root.classList.add("wb-mp-dragging");
   };
   const onDragLeave = () => root.classList.remove("wb-mp-dragging");
@@ -193,6 +212,7 @@ function render({ model, el: host }: RenderProps<ModelPickerState>): () => void 
     root.classList.remove("wb-mp-dragging");
     if (!e.dataTransfer?.files.length) return;
     e.preventDefault();
+    e.stopPropagation();
     startUpload(Array.from(e.dataTransfer.files));
   };
   root.addEventListener("dragover", onDragOver);
@@ -322,6 +342,7 @@ function render({ model, el: host }: RenderProps<ModelPickerState>): () => void 
   ];
   for (const [name, fn] of events) model.on(name, fn);
   return () => {
+    clearTimeout(stall);
     model.off?.("msg:custom", onMessage as never);
     for (const [name, fn] of events) model.off?.(name, fn);
   };
