@@ -20,6 +20,8 @@ _VIEWS = {
     "Workbench": "workbench.ui.app",
     "PipelineStepper": "workbench.ui.pipeline_stepper",
     "QuantDebugView": "workbench.ui.quant_debug_view",
+    "ModelExplorer": "workbench.ui.model_explorer",
+    "FastestRuntime": "workbench.ui.fastest_runtime",
     "DownloadButton": "workbench.ui.download",
     "CodeBox": "workbench.ui.download",
     "ModelPicker": "workbench.ui.model_picker",
