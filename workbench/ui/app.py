@@ -155,7 +155,7 @@ class Workbench(widgets.VBox):
 
         self.tabs.observe(lambda change: self._on_tab(change["new"]), names="selected_index")
         self.viewer.observe(lambda _change: self._show_graph(), names="value")
-        self.bench_button.on_click(lambda _b: self.run_benchmark(background=True))
+        self.bench_button.on_click(lambda _b: self._safely(self.run_benchmark, background=True))
         self.bench_cancel.on_click(lambda _b: self.cancel_benchmark())
         # wb.backends() checks every runtime (seconds): off the start's path
         threading.Thread(target=self._fill_backends, daemon=True, name="workbench backends").start()
@@ -235,6 +235,13 @@ class Workbench(widgets.VBox):
         if not background:
             task.wait()
         return task
+
+    def _safely(self, action: Any, *args: Any, **kwargs: Any) -> None:
+        """A button's action: its refusal (a benchmark already running, no model) is shown, not raised."""
+        try:
+            action(*args, **kwargs)
+        except WorkbenchError as err:
+            self.bench_status.value = _box(str(err), "error")
 
     def cancel_benchmark(self) -> None:
         """Stop the benchmark after the configuration it is timing (what ran is kept and shown)."""

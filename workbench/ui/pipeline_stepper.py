@@ -449,8 +449,8 @@ class PipelineStepper(anywidget.AnyWidget):
                 values = content.get("options")
                 if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
                     raise WorkbenchError("the hint's options are not a mapping", "reload the page")
-                self._ticked[label] = True
                 self.set_options(label, **values)
+                self.tick(label, True)
             elif kind == "reset":
                 self.reset_options(label)
             elif kind == "run":
