@@ -132,7 +132,8 @@ def _run_all(page) -> None:
     page.wait_for_function("window.jupyterapp && window.jupyterapp.shell && window.jupyterapp.shell.currentWidget"
                            " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=TIMEOUT)
     page.evaluate("""async () => {
-        const w = window.jupyterapp.shell.currentWidget;
+        const shell = window.jupyterapp.shell, w = shell.currentWidget;
+        if (shell.collapseLeft) shell.collapseLeft();  // JupyterLab's file browser closed: the page's width for the notebook
         await w.sessionContext.ready;
         await window.jupyterapp.commands.execute('notebook:run-all-cells');
     }""")
@@ -172,6 +173,8 @@ for _name, _value in list(globals().items()):
         _out[_name] = {"format": _value.format, "name": _value.name,
                        "passed": None if _v is None or _v.skipped else bool(_v),
                        "rel_l2": None if _v is None else _v.figures.get("rel_l2")}
+    elif type(_value).__name__ == "CompareBoard":
+        _out[_name] = {"board": [(r["label"], r["backend"], r["status"]) for r in _value.payload["rows"]]}
 print("E2E-STATE " + _json.dumps(_out))
 '''
 
@@ -179,7 +182,8 @@ print("E2E-STATE " + _json.dumps(_out))
 def run_code(code: str, root: Path, timeout: float = 300) -> dict:
     """Run code copied from the page in a fresh interpreter (this checkout's workbench, ``root`` as the
     working directory) with an empty workspace of its own, so nothing comes from the page's cache; return
-    the Models it left in its globals: name -> format, model name, validation passed, rel_l2."""
+    the Models it left in its globals (name -> format, model name, validation passed, rel_l2) and its
+    CompareBoards (name -> board: their rows' label, runtime and status)."""
     env = kernel_env(root)
     env["WORKBENCH_ARTIFACTS"] = str(root / f"replay-{len(list(root.glob('replay-*')))}")
     proc = subprocess.run([sys.executable, "-c", code + "\n" + PROBE], cwd=root, env=env,
@@ -278,7 +282,7 @@ def _stepper_code_replays(page, root: Path) -> None:
     assert "wb.quantize(" in code and "'onnxruntime'" in code and "tiny.onnx" in code, code
     shown = _row(page, INT8).locator(".wb-stepper-figures").inner_text()
     state = run_code(code, root)
-    int8 = [v for k, v in state.items() if v["passed"] is not None and k != "m"]  # m: the script's loop variable
+    int8 = [v for k, v in state.items() if v.get("passed") is not None and k != "m"]  # m: the script's loop variable
     assert len(int8) == 1 and int8[0]["passed"], state
     page_rel_l2 = float(re.search(r"rel\. L2 (\S+)", shown).group(1))
     assert int8[0]["rel_l2"] == pytest.approx(page_rel_l2, rel=0.05), (shown, state)
@@ -303,16 +307,53 @@ def _cancel_benchmark_in_a_notebook(page) -> None:
     assert words[1] == "True" and int(words[2]) < 4, words  # cancelled before the 4 configurations ended
 
 
+def _compare_table(page, root: Path, rows: int) -> None:
+    """CompareBoard at a 1000 px wide page: one line per candidate (no row taller than 40 px), every
+    column on screen; its Show code, run in a fresh interpreter, makes a board of the same candidates."""
+    board = page.locator(".wb-cb").last
+    board.locator("tr.wb-cb-row").nth(rows - 1).wait_for(timeout=TIMEOUT)
+    board.scroll_into_view_if_needed()
+    lines = board.locator("tr.wb-cb-row")
+    assert lines.count() == rows, board.inner_text()
+    heights = [lines.nth(i).bounding_box()["height"] for i in range(rows)]
+    assert max(heights) <= 40, heights
+    wrap = board.locator(".wb-cb-table-wrap").evaluate("(e) => [e.scrollWidth, e.clientWidth]")
+    assert wrap[0] <= wrap[1] + 1, wrap  # nothing to scroll sideways to
+    shown = sorted((lines.nth(i).get_attribute("data-status") or "") for i in range(rows))
+    code = _copied_code(page, board)
+    boards = [v["board"] for v in run_code(code, root).values() if "board" in v]
+    assert len(boards) == 1 and len(boards[0]) == rows, boards
+    assert sorted(status for _label, _backend, status in boards[0]) == shown, (boards, shown)
+    labels = [lines.nth(i).locator(".wb-cb-name").inner_text() for i in range(rows)]
+    assert sorted(label for label, _backend, _status in boards[0]) == sorted(labels), (boards, labels)
+
+
+def _benchmark_board_in_a_notebook(page, root: Path) -> None:
+    """The original and its INT8 model on two runtimes, on a CompareBoard with their comparison."""
+    _add_cell_and_run(page, "from workbench.ui import CompareBoard\n"
+                            f"int8 = stepper.results[{INT8!r}]\n"
+                            "report = wb.benchmark([stepper.model, int8], backends=['onnxruntime', 'openvino'], "
+                            "iterations=20, progress=False)\n"
+                            # the results do not record the uploaded file's path: the board is told it, so its
+                            # Show code loads that file (without it the code names the model 'tiny', which
+                            # wb.load cannot find)
+                            "originals = {r.label: stepper.model for r in report.results if r.label.startswith('tiny (')}\n"
+                            "CompareBoard(report, wb.compare(stepper.model, [int8]), sources=originals)")
+    _drawn(page, ".wb-cb tr.wb-cb-row")
+    _compare_table(page, root, rows=4)
+
+
 # -- the story, per front end ---------------------------------------------------------------------------
 
 
 def _notebook_story(page, root: Path) -> None:
     """JupyterLab / Notebook 7: upload the user's ONNX file, run the INT8 step with an option that fails,
-    follow the hint to a PASS, replay Show code, cancel a benchmark."""
+    follow the hint to a PASS, replay Show code, cancel a benchmark, read the compare table."""
     _upload(page, root / "tiny.onnx")
     _steps_with_options_and_a_hint(page, "tiny (onnx)")
     _stepper_code_replays(page, root)
     _cancel_benchmark_in_a_notebook(page)
+    _benchmark_board_in_a_notebook(page, root)
 
 
 def _voila_story(page, root: Path) -> None:
