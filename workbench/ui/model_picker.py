@@ -395,7 +395,7 @@ class ModelPicker(anywidget.AnyWidget):
                 name = content.get("name")
                 if not isinstance(name, str) or name not in self._zoo:
                     self._fail(UploadError(f"{str(name)[:80]!r} is not a zoo model offered here",
-                                      f"choose one of {', '.join(self._zoo)}"))
+                                           f"choose one of {', '.join(self._zoo)}"))
                 self._pick_zoo(name)
             elif kind == "pick_path":
                 path = content.get("path")
@@ -412,7 +412,7 @@ class ModelPicker(anywidget.AnyWidget):
                 up = self._upload
                 if up is not None and content.get("id") == up.id:
                     self._discard(up)
-                    self.status, self.message = "idle", "upload cancelled"
+                    self.status, self.message = ("ready" if self.model is not None else "idle"), "upload cancelled"
         except WorkbenchError:
             pass  # already shown
         except Exception as err:  # noqa: BLE001 - the kernel carries on; the widget says what happened

@@ -291,6 +291,7 @@ function render({ model, el: host }: RenderProps<ModelPickerState>): () => void 
       }
     } else if (state === "error") {
       appendError(model.get("error"));
+      if (model.get("info")?.format) status.append(el("span", "wb-mp-kept", `(${model.get("value")} stays loaded)`));
     } else if (state === "loading") {
       status.append(el("span", "wb-mp-msg", `⏳ ${model.get("message") || progressText(up)}`));
     } else if (state === "ready") {
