@@ -245,6 +245,9 @@ def run_step(
         meta["notes"] = notes
     result = _derive(parent, spec, out, meta, seconds)
     result.metadata["_sha256"] = record(result, cache_key=key)["sha256"]
+    # a safe point inside the step (progress.cancellable): the artifact is written and recorded, so a later
+    # run finds it in the cache; its validation, which may take as long as the step, is not started
+    progress.check_cancelled(label)
     if validate:
         say("validating")
         # an explicit timeout= bounds the whole step: validation runs in the worker with what is left
