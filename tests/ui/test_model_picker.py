@@ -284,6 +284,20 @@ def test_openvino_pair_and_zipped_folder(uploads, onnx_file, tmp_path):
     assert not list(p.model.path.parents[1].glob("*.zip"))  # the archive is not kept beside it
 
 
+def test_onnx_with_external_data(uploads, onnx_bytes, tmp_path):
+    import onnx
+
+    model = onnx.load_from_string(onnx_bytes)
+    onnx.save(model, tmp_path / "ext.onnx", save_as_external_data=True, location="ext.onnx.data", size_threshold=0)
+    files = {"ext.onnx": (tmp_path / "ext.onnx").read_bytes(), "ext.onnx.data": (tmp_path / "ext.onnx.data").read_bytes()}
+    p = picker(published=True)
+    upload(p, {"ext.onnx.data": files["ext.onnx.data"]}, uid="alone")  # the weights without their graph
+    assert p.status == "error" and p.model is None
+    upload(p, files, uid="both")
+    assert p.status == "ready", p.error
+    assert p.model.path.name == "ext.onnx" and p.model.size_bytes == sum(map(len, files.values()))
+
+
 def test_hostile_archives_are_refused(uploads, onnx_bytes):
     p = picker()
     hostile = {
