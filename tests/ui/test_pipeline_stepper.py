@@ -64,6 +64,9 @@ def test_browser_requests_are_checked_in_the_kernel(stepper):
         stepper._on_msg(stepper, request, [])
         assert stepper.error, request
     assert stepper.code() == before
+    # synced state is the kernel's: a state update from the browser changes nothing
+    stepper.set_state({"running": True, "code_text": "import os", "steps": [], "published": False})
+    assert not stepper.running and stepper.code_text == before and stepper.steps and stepper.published
     with pytest.raises(StepError, match="range"):
         stepper.set_options("ONNX export", opset=6)
     stepper._on_msg(stepper, {"type": "option", "label": INT8, "name": "op_types", "value": ["Conv", "Gemm"]}, [])
