@@ -298,7 +298,8 @@ def test_onnx_with_external_data(uploads, onnx_bytes, tmp_path):
     assert p.model.path.name == "ext.onnx" and p.model.size_bytes == sum(map(len, files.values()))
 
 
-def test_hostile_archives_are_refused(uploads, onnx_bytes):
+def test_hostile_archives_are_refused(uploads, onnx_bytes, monkeypatch):
+    monkeypatch.setattr(mp, "MAX_MEMBERS", 50)
     p = picker()
     hostile = {
         "escape.zip": [("../outside.onnx", onnx_bytes)],
@@ -319,6 +320,12 @@ def test_hostile_archives_are_refused(uploads, onnx_bytes):
         zf.writestr(info, "/etc/passwd")
     upload(p, {"link.zip": link.getvalue()}, uid="link")
     assert "symbolic link" in p.error
+    many = io.BytesIO()
+    with zipfile.ZipFile(many, "w") as zf:
+        for i in range(mp.MAX_MEMBERS + 1):
+            zf.writestr(f"f/{i}.json", b"")
+    upload(p, {"many.zip": many.getvalue()}, uid="many")
+    assert "members, more than a model folder" in p.error
     small = picker(max_upload_bytes=1 << 20)  # a zip may unpack to UNPACK_FACTOR times the limit
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -67,6 +67,8 @@ STALE_S = 120.0
 UNPACK_FACTOR = 4
 #: free disk space kept beside an upload
 DISK_MARGIN = 64 << 20
+#: members of an uploaded zip (a model folder holds a few; Hugging Face folders some dozens)
+MAX_MEMBERS = 10_000
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _UNSAFE_CHARS = re.compile(r"[^\w.+\- ]+")
@@ -145,6 +147,9 @@ def unpack_zip(archive: Path, dest: Path, max_bytes: int) -> None:
     try:
         with zf:
             check_zip(zf, archive.stat().st_size, archive.name)
+            if len(zf.infolist()) > MAX_MEMBERS:
+                raise UploadError(f"{archive.name} holds {len(zf.infolist()):,} members, more than a model folder "
+                                  f"({MAX_MEMBERS:,})", "zip the model's folder only")
             written = 0
             for info in zf.infolist():
                 if stat.S_ISLNK(info.external_attr >> 16):
