@@ -191,7 +191,10 @@ function render({ model, el: host }: RenderProps<StepperState>): () => void {
   const sync = () => {
     const running = model.get("running");
     title.textContent = model.get("model_name") ? `Deploy ${model.get("model_name")}` : "Pick a model to deploy";
-    stepsBox.replaceChildren(...model.get("steps").map((s) => stepCard(s, send, running, open)));
+    const steps = model.get("steps");
+    stepsBox.replaceChildren(...(steps.length || !model.get("model_name")
+      ? steps.map((s) => stepCard(s, send, running, open))
+      : [el("div", "wb-stepper-empty", "No registered export, conversion or quantization step takes this model's format.")]));
     const plan = model.get("plan");
     planBox.replaceChildren(...plan.map((p) => {
       const li = el("li", p.ok ? "wb-plan-ok" : "wb-plan-problem", planLine(p));
