@@ -156,6 +156,13 @@ def test_the_app_panel_runs_int8_debugs_and_accepts_the_fix(outlier_mlp):
     view = wb.QuantDebugView(outlier_mlp, budget=0.01, samples=8, bench_seconds=0.1)
     view.run_int8()
     assert "FAILS the budget" in view.status.value
+    # Show code: the INT8 run as a script, which runs (the model's task lives in memory, not in its file:
+    # the script names it `model`)
+    code = view.code()
+    assert "define model = " in code and "wb.quantize(fp, " in code and "quantize_debug" not in code
+    ns = {"model": outlier_mlp}
+    exec(compile(code, "<quant debug code>", "exec"), ns)  # noqa: S102 - the code the view shows
+    assert ns["f"] - ns["q"] > 0.01  # the same INT8 model fails the budget there too
     view.debug()
     assert view.report.ranked[0].node in view.table.value
     overlay = view.graph_box.children[0].overlay_data
@@ -163,6 +170,7 @@ def test_the_app_panel_runs_int8_debugs_and_accepts_the_fix(outlier_mlp):
     view.accept_fix()
     assert "met" in view.result.value and "Kept float" in view.result.value, view.result.value
     assert view.fixed.metadata["accuracy_budget"].met
+    assert "accuracy_budget=0.01, report=report" in view.code() and "quantize_debug(" in view.code_box.pre.value
     # a bad budget is a message in the panel, not a traceback
     bad = wb.QuantDebugView(outlier_mlp, budget=-1)
     bad.fix_button.click()

@@ -5,6 +5,7 @@ widget's state: GraphView, DiffView side by side and merged.
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import subprocess
@@ -179,3 +180,26 @@ def test_kernel_lab_access_map_matches_the_schema():
     assert [t["name"] for t in payload["tensors"]] == ["x_ptr", "y_ptr", "out_ptr"]
     with pytest.raises(WorkbenchError, match="AccessMapPayload does not match"):
         assets.validate({**payload, "tensors": [{"name": "x"}]}, "AccessMapPayload")
+
+
+def test_graph_and_diff_views_show_code_that_runs(blocks, blocks_onnx):
+    v = GraphView(blocks_onnx, height=333)
+    node = blocks_onnx.graph().nodes[3].name
+    v.overlay({node: 2.0}, label="latency", unit="ms", thresholds=[1.0])
+    code = v.code()
+    assert v.code_text == code and "wb.show(" in code and "height=333" in code and "view.overlay(" in code
+    ns: dict = {}
+    exec(compile(code, "<graph view code>", "exec"), ns)  # noqa: S102 - the code the view shows
+    again = ns["view"]
+    assert again.data["nodes"]["name"] == v.data["nodes"]["name"] and again.height == 333
+    assert again.overlay_data == v.overlay_data
+    assert ".overlay(" not in v.clear_overlay().code_text
+    merged = DiffView(blocks_onnx, blocks_onnx, layout="merged", height=280)
+    ns = {}
+    exec(compile(merged.code(), "<diff view code>", "exec"), ns)  # noqa: S102
+    assert ns["view"].views[0].data["nodes"]["name"] == merged.views[0].data["nodes"]["name"]
+    assert "layout='merged'" in html.unescape(merged.children[-1].pre.value)  # its Show code box
+    side = DiffView(blocks_onnx, blocks_onnx)
+    assert all(p.code_text == "" for p in side.views)  # the panes show none of their own: the diff does
+    # a model that lives only in memory: the code says what to define instead of naming a file it has not
+    assert "lives only in memory" in GraphView(blocks).code()

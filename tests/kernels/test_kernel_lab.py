@@ -86,3 +86,16 @@ def test_check_shows_the_access_map_and_benchmark_reports_bandwidth(kernel_mode)
     n = (1 << 16) if kernel_mode.interpreted else (1 << 24)
     assert r.bytes == 3 * n * 4 and r.gbps > 0  # two inputs read, one output written
     assert "GB/s" in lab.output
+
+
+def test_show_code_is_the_lab_as_a_script_that_runs(capsys):
+    lab = KernelLab()
+    assert lab.code_text == lab.script() and "wb.kernels.run(CODE)" in lab.code_text
+    lab.code = lab.code.replace("256", "128")  # an edit (grid and block) shows in the script
+    assert "BLOCK=128" in lab.code_text and "256" not in lab.code_text
+    exec(compile(lab.code_text, "<kernel lab script>", "exec"), {})  # noqa: S102 - the code the lab shows
+    assert "all 4 cases pass" in capsys.readouterr().out
+    ex = KernelLab.from_exercise("softmax.log_softmax")
+    assert "wb.kernels.exercise('softmax.log_softmax').check(log_softmax)" in ex.code_text
+    # a reference defined in the notebook cannot be imported by a script: the script says so
+    assert "define reference" in KernelLab("def f(x):\n    return x\n", entry="f", reference=lambda x: x).code_text

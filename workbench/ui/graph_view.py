@@ -121,6 +121,8 @@ class GraphView(anywidget.AnyWidget):
     fold_threshold = traitlets.Int(40).tag(sync=True)
     #: views with the same non-empty group pan and zoom together (the panes of a side-by-side diff)
     sync_group = traitlets.Unicode("").tag(sync=True)
+    #: "Show code": the Python this view stands for (``code()``); empty hides the control (diff panes)
+    code_text = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, source: Any, *, height: int = 560, fold_threshold: int = 40,
                  _payload: dict[str, Any] | None = None, **kwargs: Any):
@@ -129,6 +131,11 @@ class GraphView(anywidget.AnyWidget):
         super().__init__(data=_payload if _payload is not None else self.graph.to_view(), height=height,
                          fold_threshold=fold_threshold, **kwargs)
         self.on_msg(self._on_msg)
+        # Show code: what was shown and how; a diff's panes (a payload given, or a sync group) have none
+        self._source = source
+        self._overlay_call: dict[str, Any] | None = None
+        if _payload is None and not self.sync_group:
+            self.code_text = _code_or_comment(self.code)
 
     def overlay(self, values: Any, label: str = "value", unit: str = "", thresholds: Sequence[float] | None = None,
                 colors: Mapping[str, str] | None = None, scale: str = "linear") -> GraphView:
@@ -146,12 +153,37 @@ class GraphView(anywidget.AnyWidget):
         Returns the view, so ``wb.show(m).overlay(...)`` displays the coloured graph.
         """
         self.overlay_data = overlay_payload(self.graph, values, label, unit, thresholds, colors, scale)
+        self._overlay_call = {"values": self.overlay_data["values"], "label": label, "unit": unit,
+                              "thresholds": list(thresholds) if thresholds else None,
+                              "colors": dict(colors) if colors else None, "scale": scale}
+        if self.code_text:
+            self.code_text = _code_or_comment(self.code)
         return self
 
     def clear_overlay(self) -> GraphView:
         """Back to colouring by op family."""
         self.overlay_data = {}
+        self._overlay_call = None
+        if self.code_text:
+            self.code_text = _code_or_comment(self.code)
         return self
+
+    def code(self) -> str:
+        """The Python this view stands for: ``wb.show(...)`` with its arguments and its overlay (values
+        included, so the code runs as is)."""
+        from workbench.ui.show_code import model_expr, py_value
+
+        source, notes = model_expr(self._source)
+        args = "".join(f", {k}={v!r}" for k, v, default in (("height", self.height, 560),
+                                                             ("fold_threshold", self.fold_threshold, 40))
+                       if v != default)
+        lines = ["import workbench as wb", "", *notes, f"view = wb.show({source}{args})"]
+        o = self._overlay_call
+        if o is not None:
+            opts = "".join(f", {k}={o[k]!r}" for k in ("label", "unit", "thresholds", "colors") if o[k])
+            opts += f", scale={o['scale']!r}" if o["scale"] != "linear" else ""
+            lines += [f"values = {py_value(o['values'], 9)}", f"view.overlay(values{opts})"]
+        return "\n".join([*lines, "view"]) + "\n"
 
     def select(self, name: str) -> GraphView:
         """Select a node (unfolds its modules, centres it and shows its details)."""
@@ -202,6 +234,8 @@ class DiffView(widgets.VBox):
                  height: int = 560, **kwargs: Any):
         if layout not in ("side-by-side", "merged"):
             raise WorkbenchError(f"unknown diff layout {layout!r}", "use layout='side-by-side' or 'merged'")
+        self._call = {"a": a, "b": b, "layout": layout, "match": match, "height": height}
+        from workbench.ui.download import CodeBox
         if isinstance(a, GraphDiff):
             self.diff = a
         else:
@@ -219,7 +253,7 @@ class DiffView(widgets.VBox):
                                  "categories": cats, "colors": colors, "thresholds": [], "scale": "linear"}
             view.extra = {k: {"changes": ", ".join(v)} for k, v in payload["changes"].items()}
             self.views = [view]
-            super().__init__([summary, view])
+            super().__init__([summary, view, CodeBox(self.code)])
             return
         group = f"diff-{id(self):x}"
         va = GraphView(d.a, height=height, sync_group=group, **kwargs)
@@ -246,7 +280,29 @@ class DiffView(widgets.VBox):
         row = widgets.HBox([va, vb], layout=widgets.Layout(width="100%"))
         va.layout = widgets.Layout(flex="1 1 0", min_width="0")
         vb.layout = widgets.Layout(flex="1 1 0", min_width="0")
-        super().__init__([summary, row])
+        super().__init__([summary, row, CodeBox(self.code)])
+
+    def code(self) -> str:
+        """The Python this view stands for: ``DiffView(a, b, ...)`` with its arguments."""
+        from workbench.ui.show_code import model_expr
+
+        c = self._call
+        if isinstance(c["a"], GraphDiff):
+            a, b, notes = "d.a", "d.b", ["# d: the GraphDiff you passed (wb.ui.DiffView(model_a, model_b) makes one)"]
+        else:
+            (a, na), (b, nb) = model_expr(c["a"], "model_a"), model_expr(c["b"], "model_b")
+            notes = na + nb
+        opts = "".join(f", {k}={c[k]!r}" for k, default in (("layout", "side-by-side"), ("match", "auto"),
+                                                             ("height", 560)) if c[k] != default)
+        return "\n".join(["import workbench as wb", "from workbench.ui import DiffView", "", *notes,
+                          f"view = DiffView({a}, {b}{opts})", "view"]) + "\n"
+
+
+def _code_or_comment(code: Any) -> str:
+    try:
+        return code()
+    except Exception as err:  # noqa: BLE001 - a view whose code cannot be written still renders
+        return f"# the code could not be written: {type(err).__name__}: {err}"
 
 
 def _escape(text: str) -> str:

@@ -90,6 +90,8 @@ class KernelLab(anywidget.AnyWidget):
     editable = traitlets.Bool(True).tag(sync=True)
     can_check = traitlets.Bool(True).tag(sync=True)
     access_map = traitlets.Dict({}).tag(sync=True)  # AccessMap.to_json() of the last check (interpreter)
+    #: "Show code": ``script()``, the lab as a plain script (``code`` is the editor's text)
+    code_text = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -133,6 +135,7 @@ class KernelLab(anywidget.AnyWidget):
         self.last_report: Any = None
         self.last_bench: Any = None
         self.on_msg(self._on_message)
+        self._refresh_script()
 
     @classmethod
     def from_exercise(cls, key: str, **kwargs: Any) -> KernelLab:
@@ -147,6 +150,57 @@ class KernelLab(anywidget.AnyWidget):
     def _source(self) -> str:
         # decided from kernel-side state only: never from a trait the browser could have written
         return self.code if self._edits_allowed and not in_voila() else self._authored_code
+
+    @traitlets.observe("code", "entry")
+    def _code_changed(self, _change: dict[str, Any]) -> None:
+        if hasattr(self, "exercise"):  # after __init__
+            self._refresh_script()
+
+    def _refresh_script(self) -> None:
+        try:
+            self.code_text = self.script()
+        except Exception as err:  # noqa: BLE001 - the lab renders even when its script cannot be written
+            self.code_text = f"# the script could not be written: {type(err).__name__}: {err}"
+
+    def script(self) -> str:
+        """The lab as a plain script ("Show code"): the code the lab runs, run with ``wb.kernels.run``
+        (compiled on a GPU, Triton's interpreter elsewhere), then the check Check does. A reference
+        the script cannot import (a lambda, a function of the notebook) is left for you to define.
+        (``code`` is the editor's text, so this method is not called ``code()``.)"""
+        from workbench.ui.show_code import function_ref, py_string, py_value
+
+        lines = ["import workbench as wb", "", f"CODE = {py_string(self._source())}", "",
+                 "ns = wb.kernels.run(CODE)  # compiled on an NVIDIA GPU, Triton's interpreter elsewhere",
+                 f"{self.entry} = ns[{self.entry!r}]"]
+        if self.exercise is not None:
+            lines += [f"report = wb.kernels.exercise({self.exercise.key!r}).check({self.entry})", "print(report.summary())"]
+            return "\n".join(lines) + "\n"
+        if self.reference is None:
+            return "\n".join(lines) + "\n"
+        if self.reference is _add_reference:
+            ref, imports = "lambda x, y: x + y", []
+        else:
+            ref, imports = function_ref(self.reference)
+        if ref is None:
+            name = getattr(self.reference, "__name__", "reference")
+            lines += ["", f"# the reference ({name}) is a function of your notebook: define reference(...) here, "
+                      "then check:", f"# report = wb.kernels.check({self.entry}, reference)"]
+            return "\n".join(lines) + "\n"
+        args = [self.entry, ref]
+        for key in ("shapes", "dtypes", "tolerances"):
+            value = getattr(self, key)
+            if value:
+                args.append(f"{key}={py_value(list(value) if key != 'tolerances' else dict(value), len(key) + 1)}")
+        if self.make_inputs is not None:
+            make, more = function_ref(self.make_inputs)
+            if make is not None:
+                args.append(f"make_inputs={make}")
+                imports += more
+        if self.dtypes or self.tolerances:  # written as torch.float32, …
+            imports.insert(0, "import torch")
+        lines[0:0] = imports
+        lines += [f"report = wb.kernels.check({', '.join(args)})", "print(report.summary())"]
+        return "\n".join(lines) + "\n"
 
     @traitlets.observe("editable")
     def _editable_changed(self, change: dict[str, Any]) -> None:

@@ -60,9 +60,40 @@ class QuantDebugView(widgets.VBox):
         self.int8_button.on_click(lambda _b: self._guard(self.run_int8))
         self.debug_button.on_click(lambda _b: self._guard(self.debug))
         self.fix_button.on_click(lambda _b: self._guard(self.accept_fix))
+        from workbench.ui.download import CodeBox
+
+        self.code_box = CodeBox(self.code)
         super().__init__([widgets.HBox([self.int8_button, self.debug_button, self.fix_button]), self.status,
-                          self.table, self.graph_box, self.result])
+                          self.table, self.graph_box, self.result, self.code_box])
         self.add_class("wb-quant-debug")
+
+    def code(self) -> str:
+        """The calls the panel made so far, as a script that runs as is (before any click: the INT8 run)."""
+        from workbench.ui.show_code import model_expr
+
+        source, notes = model_expr(self.source)
+        if isinstance(self.source, Model) and self.source.task is not None and source != repr(self.source.name):
+            # its evaluation data (the task) lives in the Model, not in its file: a reload would lose it
+            source, notes = "model", ["# model: the Model you passed (its task, the evaluation data, is not "
+                                      "stored in its file): define model = ... first"]
+        opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        metric = repr(self.metric) if self.metric else "fp.task.metric_name"
+        lines = ["import workbench as wb", "", *notes, f"m = wb.load({source})" if source != "model" else "m = model",
+                 'fp = m if m.format == "onnx" else wb.export(m, "onnx")',
+                 f"int8 = wb.quantize(fp, {self.tool!r}{opts})", f"name = {metric}",
+                 "f, q = fp.evaluate()[name], int8.evaluate()[name]",
+                 f'print(f"{{name}}: FP32 {{f:.4f}}, INT8 {{q:.4f}}, drop {{f - q:+.4f}} (budget {self.budget:g})")']
+        if self.report is not None or self.fixed is not None:
+            lines += ["", "# which layers carry the INT8 error",
+                      f"report = wb.quantize_debug(fp, int8, samples={self.samples}, alone=None, metric=name)",
+                      "print(report.summary(3))"]
+        if self.fixed is not None:
+            report = ", report=report" if self.report is not None else ""
+            lines += ["", "# the fewest layers kept float (or on a finer scheme) that meet the budget",
+                      f"fixed = wb.quantize(fp, {self.tool!r}, accuracy_budget={self.budget!r}{report}, metric=name{opts})",
+                      'print(fixed.metadata["accuracy_budget"].summary())',
+                      f"print(wb.benchmark([fp, int8, fixed], duration_s={self.bench_seconds!r}).summary())"]
+        return "\n".join(lines) + "\n"
 
     def _guard(self, action: Any) -> None:
         """Run a button's action; a failure becomes a message, never a dead kernel or a lost result."""
@@ -90,6 +121,7 @@ class QuantDebugView(widgets.VBox):
                                  + ("within the budget." if ok else f"FAILS the budget of {self.budget:g}."),
                                  "ok" if ok else "bad")
         self.debug_button.disabled = False
+        self.code_box.refresh()
 
     def debug(self) -> None:
         """Rank the layers by their share of the INT8 error; light them up on the INT8 graph."""
@@ -108,6 +140,7 @@ class QuantDebugView(widgets.VBox):
                                                                        label="share of INT8 error (or error alone)")]
         self.status.value = _box(self.report.summary(3).splitlines()[0])
         self.fix_button.disabled = False
+        self.code_box.refresh()
 
     def accept_fix(self) -> None:
         """Keep the fewest layers float that bring the metric within the budget; time the result."""
@@ -132,3 +165,4 @@ class QuantDebugView(widgets.VBox):
                                  "ok" if search.met else "bad")
         self.status.value = _box("Fix accepted." if search.met else "The budget was not met: see below.",
                                  "ok" if search.met else "bad")
+        self.code_box.refresh()

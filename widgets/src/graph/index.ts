@@ -1,9 +1,16 @@
 /** anywidget entry of workbench.ui.GraphView (bundled to workbench/widgets/graph.js). */
 import type { RenderProps } from "../shared/anywidget";
+import { codePanel } from "../shared/show_code";
 import { GraphCanvas, type GraphState } from "./view";
 
-function render({ model, el }: RenderProps<GraphState>): () => void {
+function render({ model, el }: RenderProps<GraphState & { code_text: string }>): () => void {
   const view = new GraphCanvas(el, model);
+  // "Show code" under the graph (hidden while the kernel sends no code: a diff's panes)
+  const code = codePanel();
+  el.append(code.root);
+  const showCode = () => code.update(model.get("code_text") ?? "");
+  showCode();
+  model.on("change:code_text", showCode);
   // tests and the benchmark read positions and timings from the widget's element or its .wb-graph frame
   for (const node of [el, view.frame]) (node as HTMLElement & { __wbGraph?: GraphCanvas }).__wbGraph = view;
   model.on("change:data", () => { view.readyMs = 0; view.setData(model.get("data")); });

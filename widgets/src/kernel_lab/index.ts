@@ -9,6 +9,7 @@
 import type { AccessMapPayload } from "../generated/schema";
 import type { RenderProps } from "../shared/anywidget";
 import { el } from "../shared/dom";
+import { codePanel } from "../shared/show_code";
 import { accessPixels, highlight } from "./highlight";
 
 export interface KernelLabState {
@@ -22,6 +23,7 @@ export interface KernelLabState {
   editable: boolean;
   can_check: boolean;
   access_map: AccessMapPayload;
+  code_text: string;
 }
 
 type Action = "run" | "check" | "bench";
@@ -57,8 +59,13 @@ function render({ model, el: host }: RenderProps<KernelLabState>): () => void {
   out.setAttribute("role", "status");
   const mapEl = el("div", "wb-kl-map");
   mapEl.hidden = true;
-  root.append(head, editor, out, mapEl);
+  // "Show code": the lab as a plain script (the kernel writes it: KernelLab.script())
+  const code = codePanel();
+  root.append(head, editor, out, mapEl, code.root);
   host.appendChild(root);
+  const showCode = () => code.update(model.get("code_text") ?? "");
+  showCode();
+  model.on("change:code_text", showCode);
 
   // access map: one canvas per tensor, programs down, elements across
   function drawMap(): void {
