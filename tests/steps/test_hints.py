@@ -57,7 +57,10 @@ def test_errors_get_their_install_line_or_another_exporter():
     problem, fix = hints.split_error(str(err))
     assert problem == "TensorRT needs an NVIDIA GPU" and fix.startswith("pip install")
     out = hints.failure_hints("convert", "tensorrt", {}, error=str(err), error_type="BackendUnavailable")
-    assert "untick" in out[0].text and out[0].code == fix
+    assert "untick" in out[0].text and out[0].code == "pip install tensorrt on a machine with one"
+    out = hints.failure_hints("convert", "x", {}, error=str(BackendUnavailable(
+        "x is not installed", "pip install 'deployment-workbench[x]'; or use y")), error_type="BackendUnavailable")
+    assert out[0].code == "pip install 'deployment-workbench[x]'"
     export = hints.failure_hints("export", "onnx", {}, error="export:onnx of m failed: Unsupported op")
     assert export[0].options == {"exporter": "torchscript"} and any(h.options == {"dynamic": False} for h in export)
     assert hints.failure_hints("export", "onnx", {}, error="x was cancelled", error_type="Cancelled") == []

@@ -20,6 +20,7 @@ so a view shows it beside the problem.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ from workbench.core.model import Model
 from workbench.steps.export import TORCHSCRIPT_EXPORTER
 
 _FIX = " — fix: "
+#: an install command inside a fix's text
+_INSTALL = re.compile(r"(?:pip install|apt-get install|conda install)[^;,()]*")
 #: input names of transformer models (text, vision and audio)
 _TRANSFORMER_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "inputs_embeds", "pixel_values",
                        "input_values", "input_features", "decoder_input_ids")
@@ -114,9 +117,10 @@ def _error_hints(kind: str, target: str, options: dict[str, Any], error: str, er
         return []
     if error_type == "BackendUnavailable" or "not installed" in low or "cannot run on this machine" in low \
             or "needs macos" in low or "needs an nvidia gpu" in low:
-        out.append(Hint("This step's toolchain is missing here" + (f": {fix}" if fix else "")
-                        + ". The other steps do not need it: untick this one to run them.", fix if fix.startswith(
-                            ("pip ", "apt", "conda ")) else ""))
+        install = _INSTALL.search(fix)
+        out.append(Hint("The other steps do not need this toolchain: untick this step to run them, and run it "
+                        "where its toolchain is installed (the fix above says how).",
+                        install.group(0).rstrip(" .") if install else ""))
         return out
     if "unknown option" in low or "option '" in low:
         out.append(Hint("An option has a value this step does not take: reset the step's options to their "
