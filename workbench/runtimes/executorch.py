@@ -18,6 +18,7 @@ import numpy as np
 
 from workbench.core.data import feeds_for
 from workbench.core.errors import BackendUnavailable, WorkbenchError
+from workbench.core.notices import native_notices
 from workbench.core.registry import register_runtime
 from workbench.core.runner import KernelTime, Runner
 from workbench.formats.executorch import INSTALL
@@ -27,6 +28,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: ETDump events that sum others (the whole method, the whole delegate call)
 AGGREGATE_EVENTS = ("Method::execute", "Method::init", "Program::load_method")
+#: the XNNPACK threadpool's CPU probing, printed from C++ when the first method loads ("Failed to open midr
+#: file", "CPU info and manual query on # of cpus dont match"): diagnostics of ARM files absent on x86
+CPUINFO_NOTICES = r"^\[cpuinfo_utils\.cpp:\d+\] "
 
 
 def _load_program(path: Path, *, etdump: bool = False) -> Any:
@@ -91,7 +95,8 @@ class ExecuTorchRunner(Runner):
         if method not in self.program.method_names:
             raise WorkbenchError(f"{self.model.name} has no method {method!r}",
                                  f"choose one of {sorted(self.program.method_names)}")
-        self.method = self.program.load_method(method)
+        with native_notices(CPUINFO_NOTICES):
+            self.method = self.program.load_method(method)
 
     def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outs = self.method.execute(_as_tensors(self.model, feeds))
@@ -132,7 +137,8 @@ class ExecuTorchRunner(Runner):
             raise WorkbenchError(f"the ExecuTorch model {model.name} has no .pte file", "save it to a file first")
         _set_threads(options.get("threads"))
         program = _load_program(model.path, etdump=True)
-        method = program.load_method(options.get("method") or model.metadata.get("method") or "forward")
+        with native_notices(CPUINFO_NOTICES):
+            method = program.load_method(options.get("method") or model.metadata.get("method") or "forward")
         tensors = _as_tensors(model, feeds_for(model, feeds))
         for _ in range(warmup + runs):
             method.execute(tensors)
