@@ -115,6 +115,39 @@ def test_bench_view_is_the_board_with_a_browser_download(results, tmp_path):
     assert first != second and "<svg" in Path(first).read_text()  # a new file each time
 
 
+def test_autotune_and_sweep_trials_are_rows_too():
+    from workbench.analysis.autotune import Trial, TuneResult
+    from workbench.analysis.sweep import SweepResult, SweepTrial
+
+    bad = Trial(backend="onnxruntime", precision="int8", options={}, model="a.onnx", p50_ms=0.5, p90_ms=0.6,
+                rel_l2=0.3, valid=False, reason="rel_l2 0.3 > 0.01")
+    good = Trial(backend="onnxruntime", precision="fp32", options={"threads": 1}, model="b.onnx", p50_ms=1.0,
+                 p90_ms=1.1, rel_l2=1e-7, valid=True, on_front=True)
+    broken = Trial(backend="openvino", precision="int8", options={}, model="c.xml", error="NNCF is not installed")
+    tuned = TuneResult(model="digits-cnn", trials=[bad, good, broken], best=good, error_axis="rel_l2",
+                       budget={"max_metric_drop": None, "max_error": 0.01, "batch": 1, "duration_s": 0.2}, script="")
+    trial = {"model": "digits-cnn", "steps": "", "runtime": "onnxruntime", "threads": 1}
+    swept = SweepResult(trials=[SweepTrial(index=0, precision="fp32", status="done", passed=True, p50_ms=1.0,
+                                           rel_l2=1e-7, **trial),
+                                SweepTrial(index=1, precision="int8", status="done", passed=False, p50_ms=0.4,
+                                           rel_l2=0.2, **trial),
+                                SweepTrial(index=2, precision="bf16", status="failed", error="no bf16 here", **trial)],
+                        executor="sequential", address=None, wall_s=1.0,
+                        grid={"models": ["digits-cnn"], "steps": [""], "runtimes": ["onnxruntime"],
+                              "precisions": ["fp32", "int8", "bf16"], "threads": [1]})
+    board = CompareBoard(tuned, swept)
+    assets.validate(board.payload, "BoardPayload")
+    rows = board.payload["rows"]
+    assert [r["status"] for r in rows] == ["fail", "ok", "error", "ok", "fail", "error"]
+    assert rows[0]["error"].startswith("FAILs the budget") and rows[2]["error"] == "NNCF is not installed"
+    assert board.payload["error_axis"] == "rel_l2" and rows[4]["speedup"] is None
+    code = board.code()
+    assert "wb.autotune('digits-cnn', max_metric_drop=None, max_error=0.01, batch=1, duration_s=0.2)" in code and "wb.sweep(['digits-cnn']" in code
+    compile(code, "<board code>", "exec")  # running it is an autotune and a sweep: test_autotune's business
+    back = CompareBoard(TuneResult.from_json(tuned.to_json()), SweepResult.from_json(swept.to_json()))
+    assert back.payload == board.payload
+
+
 # -- in a browser ----------------------------------------------------------------------------------------
 
 NOTEBOOK_CELLS = [

@@ -129,6 +129,7 @@ def _merge_accuracy(row: dict[str, Any], acc: dict[str, Any]) -> None:
         row.update(status="error", error=acc["error_text"])
     elif row["status"] == "ok" and not acc["passed"]:
         row.update(status="fail", error=f"FAILs accuracy: {acc['reason']}" if acc["reason"] else "FAILs accuracy")
+        row["notes"] = [n for n in row["notes"] if n != acc["reason"]]  # said once, in the error
 
 
 def _comparison_rows(c: Any, accuracy: dict[str, dict[str, Any]], shown: set[str]) -> list[dict[str, Any]]:

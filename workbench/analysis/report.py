@@ -256,25 +256,26 @@ TEMPLATES = {
 <div class="wb-board" style="overflow-x:auto;max-width:100%">
 <table class="wb wb-board-table" style="border-collapse:collapse;font-size:12px;margin:6px 0;white-space:nowrap">
 <thead><tr>
-{%- for c in columns %}<th style="text-align:{{ 'right' if c.num else 'left' }};padding:3px 8px;background:#f6f8fa;\
+{%- for c in columns %}<th style="text-align:{{ 'right' if c.num else 'left' }};padding:3px 6px;background:#f6f8fa;\
 border-bottom:1px solid #d0d7de;white-space:nowrap" title="{{ c.title }}">{{ c.header }}</th>{% endfor %}</tr></thead>
 <tbody>
 {%- for row in rows %}<tr class="wb-row wb-{{ row.status }}" data-status="{{ row.status }}"\
 {%- if row.reference %} style="background:#f6f8fa"{% endif %}>
-<td style="padding:3px 8px;white-space:nowrap">
+<td style="padding:3px 6px;white-space:nowrap">
 {%- if row.status == 'error' %}<b style="color:#cf222e;border:1px solid #ff8182;background:#ffebe9;border-radius:8px;\
 padding:0 5px;font-size:10px">ERROR</b>
 {%- elif row.status == 'fail' %}<b style="color:#cf222e;border:1px solid #ff8182;background:#ffebe9;border-radius:8px;\
 padding:0 5px;font-size:10px">FAIL</b>
 {%- elif row.passed %}<b style="color:#1a7f37;font-size:10px">PASS</b>{% endif %}
-{%- if row.reference %} <b style="font-size:10px;color:#57606a">REF</b>{% endif %}</td>
-<td style="padding:3px 8px;white-space:nowrap;max-width:340px;overflow:hidden;text-overflow:ellipsis\
-{%- if row.status != 'ok' %};color:#cf222e{% endif %}" title="{{ row.label }}">{{ row.label }}
-{%- for n in row.marks %} <sup><a href="#{{ anchor }}-{{ n }}">[{{ n }}]</a></sup>{% endfor %}</td>
-{%- if row.status == 'error' %}<td colspan="{{ columns|length - 2 }}" style="padding:3px 8px;color:#cf222e;\
-font-style:italic;white-space:nowrap;max-width:520px;overflow:hidden;text-overflow:ellipsis" title="{{ row.error }}">\
-did not run: {{ row.error }}</td>
-{%- else %}{% for cell in row.cells %}<td style="padding:3px 8px;white-space:nowrap;\
+{%- if row.reference %} <b style="font-size:10px;color:#57606a">REF</b>{% endif %}
+{%- if row.mark %} <sup><a href="#{{ anchor }}-{{ row.mark }}">[{{ row.mark }}]</a></sup>{% endif %}</td>
+<td style="padding:3px 6px;white-space:nowrap;max-width:340px;overflow:hidden;text-overflow:ellipsis\
+{%- if row.status != 'ok' %};color:#cf222e{% endif %}" title="{{ row.label }}"><span style="display:inline-block;\
+max-width:250px;overflow:hidden;text-overflow:ellipsis;vertical-align:bottom">{{ row.label }}</span></td>
+{%- if row.status == 'error' %}<td colspan="{{ columns|length - 2 }}" style="position:relative;padding:3px 6px;\
+color:#cf222e;font-style:italic" title="{{ row.error }}"><span style="position:absolute;left:8px;right:8px;top:3px;\
+white-space:nowrap;overflow:hidden;text-overflow:ellipsis">did not run: {{ row.error }}</span>&nbsp;</td>
+{%- else %}{% for cell in row.cells %}<td style="padding:3px 6px;white-space:nowrap;\
 {%- if cell.num %}text-align:right;font-variant-numeric:tabular-nums{% endif %}" {% if cell.title %}title="{{ cell.title }}"{% endif %}>\
 {{ cell.text }}</td>{% endfor %}{% endif %}</tr>
 {%- endfor %}</tbody></table>
@@ -342,15 +343,12 @@ BOARD_COLUMNS = (
     ("p50_ms", "p50 (ms)", "median latency per call", "ms"),
     ("p90_ms", "p90 (ms)", "90th percentile latency", "ms"),
     ("p99_ms", "p99 (ms)", "99th percentile latency", "ms"),
-    ("throughput", "throughput (/s)", "samples per second", "ms"),
-    ("speedup", "speed-up (×)", "the reference's p50 over this one's, at the same batch", "ratio"),
+    ("throughput", "thrpt (/s)", "throughput: samples per second", "ms"),
+    ("speedup", "speed-up", "the reference's p50 over this one's, at the same batch (×)", "ratio"),
     ("rel_l2", "rel. L2", "relative L2 error against the reference (worst output)", "error"),
     ("metric_drop", "metric drop", "drop of the task metric against the original", "error"),
-    ("top1", "top-1", "share of rows with the reference's arg-max", "ratio"),
     ("first_ms", "first (ms)", "load + compile + first call", "ms"),
-    ("rss_mb", "RSS (MB)", "peak resident memory while loaded and run", "ms"),
-    ("size_mb", "size (MB)", "model size on disk", "ms"),
-)
+)  # peak memory and size on disk have their own charts under the table
 
 
 def _board_cell(v: Any, kind: str) -> str:
@@ -375,11 +373,11 @@ def board_table_html(rows: Sequence[dict[str, Any]], anchor: str = "note") -> st
     notes: list[str] = []
     out_rows = []
     for r in rows:
-        marks = []
+        mark = 0
         texts = ([r["error"]] if r.get("error") else []) + list(r.get("notes", []))
-        for t in dict.fromkeys(texts):
-            notes.append(f"{r['label']}: {t}")
-            marks.append(len(notes))
+        if texts:  # one footnote per row, with everything long it has to say
+            notes.append(f"{r['label']}: " + "; ".join(dict.fromkeys(texts)))
+            mark = len(notes)
         cells = []
         for key, _header, _title, kind in cols:
             text = _board_cell(r.get(key), kind)
@@ -389,7 +387,7 @@ def board_table_html(rows: Sequence[dict[str, Any]], anchor: str = "note") -> st
             if key == "p50_ms" and r.get("noisy") and text:
                 text, title = text + " ~", "noisy: " + "; ".join(r.get("notes", []))
             cells.append({"text": text, "num": kind != "text", "title": title})
-        out_rows.append({**r, "cells": cells, "marks": marks})
+        out_rows.append({**r, "cells": cells, "mark": mark})
     columns = [{"header": "", "title": "status", "num": False}, {"header": "candidate", "title": "", "num": False}]
     columns += [{"header": h, "title": t, "num": kind != "text"} for _key, h, t, kind in cols]
     return render("board_table.html", columns=columns, rows=out_rows, notes=notes, anchor=anchor)
@@ -417,15 +415,19 @@ def _bench_sections(report: Any, context: Sequence[Any] = ()) -> list[str]:
     # a candidate that fails the accuracy check is timed but is no speed-up: never charted as one
     fast = [r for r in ok if status[_result_name(r)] == "ok"]
     out = [bench_table_html(report, context)]
-    out.append(svg_box({_result_name(r): r.latencies_ms for r in ok}, "Latency per call (p1–p99, box p25–p75)"))
+
+    def name(r: Any) -> str:  # a FAILing candidate is marked wherever it is drawn
+        return ("✘ " if status[_result_name(r)] == "fail" else "") + _result_name(r)
+
+    out.append(svg_box({name(r): r.latencies_ms for r in ok}, "Latency per call (p1–p99, box p25–p75; ✘ FAILs accuracy)"))
     sp = report.speedups() if ok else None
     names_fast = {(r.label, r.batch) for r in fast}
     if sp is not None and len(sp) > 1:
         out.append(svg_bars({f"{a} b={b}": v for (a, b), v in sp["speedup"].items() if (a, b) in names_fast},
                             f"Speed-up over {report.results[0].label} (median latency)", "x", reference=1.0))
-    out.append(svg_bars({_result_name(r): r.throughput for r in ok}, "Throughput", "samples / s"))
-    out.append(svg_bars({_result_name(r): (r.peak_rss_bytes or 0) / 2**20 for r in ok}, "Peak RSS", "MB"))
-    sizes = {_result_name(r): r.size_bytes / 2**20 for r in ok if r.size_bytes}
+    out.append(svg_bars({name(r): r.throughput for r in ok}, "Throughput", "samples / s"))
+    out.append(svg_bars({name(r): (r.peak_rss_bytes or 0) / 2**20 for r in ok}, "Peak RSS", "MB"))
+    sizes = {name(r): r.size_bytes / 2**20 for r in ok if r.size_bytes}
     if sizes:
         out.append(svg_bars(sizes, "Model size on disk", "MB"))
     left = [f"{name} (did not run)" for name, st in status.items() if st == "error"]
