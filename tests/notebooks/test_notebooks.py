@@ -32,16 +32,15 @@ def noise(nb: nbformat.NotebookNode) -> list[str]:
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
+        text = ""  # joined first: output a library writes to the descriptor arrives in fragments
         for out in cell.outputs:
             if out.output_type == "stream" and out.get("name") == "stderr":
-                text = out.get("text", "")
+                text += out.get("text", "")
             elif out.output_type == "display_data" and "application/vnd.jupyter.stderr" in out.get("data", {}):
-                text = out["data"]["application/vnd.jupyter.stderr"]
-            else:
-                continue
-            for line in re.split(r"[\r\n]+", text):
-                if line.strip() and not any(a.match(line.strip()) for a in ALLOWED_STDERR):
-                    found.append(f"cell {i}: {line.strip()[:200]}")
+                text += out["data"]["application/vnd.jupyter.stderr"]
+        for line in re.split(r"[\r\n]+", text):
+            if line.strip() and not any(a.match(line.strip()) for a in ALLOWED_STDERR):
+                found.append(f"cell {i}: {line.strip()[:200]}")
     return found
 
 
