@@ -188,13 +188,17 @@ function render({ model, el: host }: RenderProps<StepperState>): () => void {
   const planTitle = el("div", "wb-stepper-section", "Plan");
   root.append(title, stepsBox, planTitle, planBox, controls, error, table, code.root);
 
-  const sync = () => {
+  // each part is redrawn only when what it shows changes (rows change often during a run)
+  const syncSteps = () => {
     const running = model.get("running");
     title.textContent = model.get("model_name") ? `Deploy ${model.get("model_name")}` : "Pick a model to deploy";
     const steps = model.get("steps");
     stepsBox.replaceChildren(...(steps.length || !model.get("model_name")
       ? steps.map((s) => stepCard(s, send, running, open))
       : [el("div", "wb-stepper-empty", "No registered export, conversion or quantization step takes this model's format.")]));
+  };
+  const syncPlan = () => {
+    const running = model.get("running");
     const plan = model.get("plan");
     planBox.replaceChildren(...plan.map((p) => {
       const li = el("li", p.ok ? "wb-plan-ok" : "wb-plan-problem", planLine(p));
@@ -205,6 +209,9 @@ function render({ model, el: host }: RenderProps<StepperState>): () => void {
     runButton.disabled = running || !plan.some((p) => p.index > 0);
     cancelButton.style.display = running ? "" : "none";
     if (!running) cancelButton.disabled = false;
+  };
+  const syncRows = () => {
+    const running = model.get("running");
     const rows = model.get("rows");
     const p = progressOf(rows);
     bar.max = Math.max(p.total, 1);
@@ -220,17 +227,20 @@ function render({ model, el: host }: RenderProps<StepperState>): () => void {
     } else {
       table.replaceChildren();
     }
-    code.update(model.get("code_text"));
   };
-  sync();
-  for (const name of ["model_name", "steps", "plan", "rows", "running", "status", "error", "code_text"]) {
-    model.on(`change:${name}`, sync);
-  }
+  const syncCode = () => code.update(model.get("code_text"));
+  const handlers: [string, () => void][] = [
+    ["model_name", syncSteps], ["steps", syncSteps], ["running", syncSteps], ["plan", syncPlan], ["running", syncPlan],
+    ["rows", syncRows], ["running", syncRows], ["status", syncRows], ["error", syncRows], ["code_text", syncCode],
+  ];
+  syncSteps();
+  syncPlan();
+  syncRows();
+  syncCode();
+  for (const [name, fn] of handlers) model.on(`change:${name}`, fn);
   host.replaceChildren(root);
   return () => {
-    for (const name of ["model_name", "steps", "plan", "rows", "running", "status", "error", "code_text"]) {
-      model.off?.(`change:${name}`, sync);
-    }
+    for (const [name, fn] of handlers) model.off?.(`change:${name}`, fn);
   };
 }
 
