@@ -180,6 +180,7 @@ class Workbench(widgets.VBox):
             self.status.value = _box(str(err), "error")
         self.describe.value = f"<pre class='wb-describe'>{html.escape(model.describe())}</pre>"
         self.bench_output.children = ()
+        self.bench_code.layout.display = ""
         self.bench_status.value = ""
         self.graph_box.children = ()
         self.quant_box.children = ()
@@ -290,6 +291,8 @@ class Workbench(widgets.VBox):
         except Exception as err:  # noqa: BLE001
             self.bench_output.children = (widgets.HTML(_box(_error_line(err), "error")),)
         self.bench_code.refresh()
+        # the board shows its own code (the benchmark it ran): no second Show code under it
+        self.bench_code.layout.display = "none" if hasattr(self.bench_output.children[0], "code") else ""
 
     def report_file(self) -> tuple[str, bytes, str]:
         """The HTML report the Download button sends: each step's comparison with the original and the
@@ -378,11 +381,15 @@ class Workbench(widgets.VBox):
         source = self._graph_source()
         if source is None:
             return
+        view = None
         try:
-            self.graph_box.children = (wb.show(source, viewer=self.viewer.value),)
+            view = wb.show(source, viewer=self.viewer.value)
+            self.graph_box.children = (view,)
         except Exception as err:  # noqa: BLE001
             self.graph_box.children = (widgets.HTML(_box(_error_line(err), "error")),)
         self.graph_code.refresh()
+        # a view with its own Show code (the graph widget) needs no second one
+        self.graph_code.layout.display = "none" if hasattr(view, "code") else ""
 
 
 def report_title(model: Model | None) -> str:
