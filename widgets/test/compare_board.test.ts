@@ -70,6 +70,12 @@ describe("best, toggles and failures", () => {
     expect(leftOut(rows, new Set(["broken"]))).toEqual([]);
   });
 
+  it("says how many pass when nothing was timed (comparisons alone)", () => {
+    const acc = rows.map((r) => ({ ...r, p50_ms: null, p90_ms: null, p99_ms: null }));
+    expect(summary(acc, new Set())).toBe("1 of 3 candidates pass · 4 of 4 shown");
+    expect(leftOut(acc, new Set())).toEqual(["broken: did not run"]);
+  });
+
   it("summarises shown and failed counts", () => {
     expect(summary(rows, new Set(["int8"]))).toMatch(/best: fast \(p50 1\.00 ms, 2\.00×\) · 3 of 4 shown, 1 failed/);
   });

@@ -233,11 +233,12 @@ export function distribution(row: BoardRow): Dist | null {
 
 /** Rows not drawn in the plots and why (so nothing disappears silently). */
 export function leftOut(rows: readonly BoardRow[], hidden: ReadonlySet<string>): string[] {
+  const timed = rows.some((r) => r.p50_ms !== null); // a board of comparisons alone has no plots to miss
   const out: string[] = [];
   for (const r of rows) {
     if (hidden.has(r.id)) continue;
     if (r.status === "error") out.push(`${r.label}: did not run`);
-    else if (r.p50_ms === null) out.push(`${r.label}: no latency measured`);
+    else if (r.p50_ms === null && timed) out.push(`${r.label}: no latency measured`);
   }
   return out;
 }
@@ -245,8 +246,13 @@ export function leftOut(rows: readonly BoardRow[], hidden: ReadonlySet<string>):
 /** The one-line summary above the table. */
 export function summary(rows: readonly BoardRow[], hidden: ReadonlySet<string>): string {
   const shown = rows.filter((r) => !hidden.has(r.id));
-  const best = bestRows(rows, hidden);
   const failed = shown.filter((r) => r.status !== "ok").length;
+  if (!rows.some((r) => r.p50_ms !== null)) { // accuracy alone: how many pass
+    const checked = shown.filter((r) => !r.reference);
+    return `${checked.filter((r) => r.status === "ok" && r.passed !== false).length} of ${checked.length} candidates pass`
+      + ` · ${shown.length} of ${rows.length} shown`;
+  }
+  const best = bestRows(rows, hidden);
   const parts = [...best.entries()].map(([batch, r]) =>
     `best${best.size > 1 && batch !== null ? ` at batch ${batch}` : ""}: ${r.label} (p50 ${fmtNum(r.p50_ms)} ms${r.speedup !== null && !r.reference ? `, ${r.speedup.toFixed(2)}×` : ""})`);
   if (!parts.length) parts.push("no candidate ran and passed");
