@@ -218,12 +218,20 @@ class Comparison:
     def _repr_html_(self) -> str:
         from html import escape
 
-        columns = ["passed", "precision", "max_abs", "mean_abs", "rel_l2", "cosine", "top1", "psnr", "nan_count",
-                   "reason"]
+        columns = ["passed", "precision", "max_abs", "mean_abs", "rel_l2", "cosine", "top1", "psnr", "nan_count"]
         frame = self.to_frame()
-        table = frame[columns].to_html(float_format=lambda v: f"{v:.3g}") if len(frame) else ""
+        # the figures one line per output; a failure's reason (long text) is a numbered note under the table
+        reasons = [(f"{r.candidate} · {r.output}", r.reason) for r in self.results if r.reason]
+        if len(frame):
+            frame = frame[columns].copy()
+            marks = iter(range(1, len(reasons) + 1))
+            frame["note"] = [f"[{next(marks)}]" if r.reason else "" for r in self.results]
+        table = frame.to_html(float_format=lambda v: f"{v:.3g}") if len(frame) else ""
+        table = table.replace("<td>", '<td style="white-space:nowrap">')
+        notes = "".join(f"<li>{escape(who)}: {escape(why)}</li>" for who, why in reasons)
         return (f"<div><b>Comparison with {escape(self.reference.label)} on {self.n_inputs} input set(s): "
-                f"{'PASS' if self else 'FAIL'}</b>{table}</div>")
+                f"{'PASS' if self else 'FAIL'}</b>{table}"
+                + (f"<ol style='font-size:11px;margin:2px 0 8px'>{notes}</ol>" if notes else "") + "</div>")
 
     def json_extras(self) -> dict[str, Any]:
         """Derived figures a reader of the JSON wants (``workbench.core.results``)."""
