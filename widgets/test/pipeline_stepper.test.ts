@@ -66,6 +66,7 @@ describe("rows", () => {
     expect(timeText(row({ status: "done", final: true, seconds: 2.345 }))).toBe("2.3 s");
     expect(timeText(row({ status: "done", final: true, seconds: 42.6 }))).toBe("43 s");
     expect(timeText(row({ status: "running" }))).toBe("");
+    expect(timeText(row({ status: "failed", final: true, seconds: 0.01 }))).toBe("");
   });
 
   it("joins the figures", () => {

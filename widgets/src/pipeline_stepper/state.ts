@@ -67,7 +67,7 @@ export function badge(row: StepperRow): Badge {
 /** The time column: "cached" for a result served from the cache (never "0.0 s"), seconds once done. */
 export function timeText(row: StepperRow): string {
   if (row.cached) return "cached";
-  if (row.seconds === null) return "";
+  if (row.seconds === null || (row.status !== "done" && row.seconds < 0.05)) return "";  // refused at once: no time
   return row.seconds < 10 ? `${row.seconds.toFixed(1)} s` : `${Math.round(row.seconds)} s`;
 }
 
