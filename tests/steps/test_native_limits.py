@@ -168,3 +168,23 @@ def test_graph_built_in_the_worker_is_the_same(tmp_path):
     m = wb.load(_add(tmp_path / "add.onnx"))
     here, there = graph_of(m, isolate=False), graph_of(m, isolate=True, timeout=60)
     assert [n.name for n in there.nodes] == [n.name for n in here.nodes] and len(there.nodes) == 1
+
+
+def test_a_graph_with_weights_comes_back_from_the_worker_with_their_values(tmp_path):
+    """The worker answers with plain pickle: the weights' loaders (closures over the native model) travel as
+    their values, so a published app's graph view shows each weight's statistics."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from workbench.steps.isolation import graph_of
+
+    w = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, 3), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "mm",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 3])], [w])
+    path = tmp_path / "mm.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+    m = wb.load(path)
+    here, there = graph_of(m, isolate=False), graph_of(m, isolate=True, timeout=60)
+    assert there.weights["w"].stats() == here.weights["w"].stats()
+    assert there.weights["w"].stats()["max"] == 11.0

@@ -156,7 +156,28 @@ def graph_of(model: Model, *, isolate: bool | None = None, timeout: float | None
 
 
 def _graph(model: Model) -> Any:
-    return model.graph()
+    """The graph, made to travel back from the worker: its weights' loaders (closures over the native
+    model, which plain pickle cannot send) are replaced by their values, so the details panel still shows
+    each weight's statistics; a weight whose values cannot be read keeps its shape and dtype only."""
+    graph = model.graph()
+    for weight in graph.weights.values():
+        if weight.loader is None or isinstance(weight.loader, Values):
+            continue
+        try:
+            weight.loader = Values(weight.array())
+        except Exception:  # noqa: BLE001 - statistics are best effort (as in Weight.stats)
+            weight.loader = None
+    return graph
+
+
+class Values:
+    """A weight's values as a picklable loader (``Weight.loader``)."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+    def __call__(self) -> Any:
+        return self.array
 
 
 def run_model_isolated(fn: Any, model: Model, *args: Any, timeout: float | None = None,
