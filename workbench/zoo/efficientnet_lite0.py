@@ -39,8 +39,8 @@ PHOTOS = ("china", "flower")
 REFERENCE_VERSION = "v1"  # bump when the views, the preprocessing or the architecture change
 DATA = Path(__file__).resolve().parent / "data"
 
-# evaluation views of each photo: (crop side as a fraction of the short side, x, y of the crop's centre as
-# fractions of the free room (0.5 = centred), horizontal flip)
+# evaluation views of each photo: (crop side as a fraction of the short side, where the crop sits in the room
+# left beside and below it (0 = left/top edge, 1 = right/bottom edge, 0.5 = centred), horizontal flip)
 VIEWS: tuple[tuple[float, float, float, bool], ...] = (
     (CROP_FRACTION, 0.5, 0.5, False),
     (CROP_FRACTION, 0.5, 0.5, True),
