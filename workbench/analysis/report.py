@@ -147,8 +147,9 @@ def svg_bars(values: dict[str, float], title: str, unit: str = "", reference: fl
 
 def svg_scatter(points: Sequence[dict[str, Any]], title: str, x_label: str, y_label: str,
                 log_y: bool = False) -> str:
-    """Points ``{"x", "y", "label", "front": bool, "highlight": bool, "annotate": bool}``: front points
-    are joined by a line; front and highlighted points are orange; front and annotated ones labelled."""
+    """Points ``{"x", "y", "label", "front": bool, "highlight": bool, "annotate": bool, "valid": bool}``:
+    front points are joined by a line; front and highlighted points are orange; front and annotated ones
+    labelled; ``valid=False`` (it FAILs its accuracy check) is a hollow red circle."""
     pts = [p for p in points if p.get("x") is not None and p.get("y") is not None
            and math.isfinite(p["x"]) and math.isfinite(p["y"])]
     if not pts:
@@ -189,9 +190,12 @@ def svg_scatter(points: Sequence[dict[str, Any]], title: str, x_label: str, y_la
         parts.append(f'<polyline points="{path}" fill="none" stroke="{PALETTE[1]}" stroke-width="1.5"/>')
     for p in pts:
         on = bool(p.get("front") or p.get("highlight"))
-        parts.append(f'<circle cx="{sx(p["x"]):.1f}" cy="{sy(p["y"]):.1f}" r="{5 if on else 3.5}" '
-                     f'fill="{PALETTE[1] if on else PALETTE[0]}" fill-opacity="{1 if on else 0.6}">'
-                     f"<title>{html.escape(str(p.get('label', '')))}: {_fmt(p['x'])}, {_fmt(p['y'])}</title></circle>")
+        failed = p.get("valid") is False  # FAILs its accuracy check: hollow and red, never a plain point
+        fill = 'fill="white" stroke="#cf222e" stroke-width="2"' if failed else \
+            f'fill="{PALETTE[1] if on else PALETTE[0]}" fill-opacity="{1 if on else 0.6}"'
+        parts.append(f'<circle cx="{sx(p["x"]):.1f}" cy="{sy(p["y"]):.1f}" r="{5 if on or failed else 3.5}" {fill}>'
+                     f"<title>{html.escape(str(p.get('label', '')))}{' (FAILs accuracy)' if failed else ''}: "
+                     f"{_fmt(p['x'])}, {_fmt(p['y'])}</title></circle>")
         if p.get("annotate", p.get("front")):
             parts.append(f'<text x="{sx(p["x"]) + 7:.1f}" y="{sy(p["y"]) - 5:.1f}" font-size="10">'
                          f"{html.escape(str(p.get('label', ''))[:40])}</text>")

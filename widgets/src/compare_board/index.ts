@@ -151,6 +151,7 @@ function render({ model, el: host }: RenderProps<BoardState>): () => void {
       box.type = "checkbox";
       box.checked = !h.has(r.id);
       box.title = "show this candidate in the plots and in 'best'";
+      box.setAttribute("aria-label", `show ${r.label}`);
       box.addEventListener("click", (ev) => ev.stopPropagation());
       box.addEventListener("change", () => {
         const next = hidden();
