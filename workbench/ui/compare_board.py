@@ -240,7 +240,8 @@ def _bench_code(report: Any, sources: Mapping[str, Any], missing: list[str]) -> 
         if key in s and s[key] != default:
             kwargs.append(f"{key}={s[key]!r}")
     items = "".join(f"    {t},\n" for t in seen.values())
-    return "wb.benchmark([\n" + items + "]" + "".join(f", {k}" for k in kwargs) + ")"
+    note = "  # it timed inputs you gave: pass them again as inputs=" if sizes == "given" else ""
+    return "wb.benchmark([\n" + items + "]" + "".join(f", {k}" for k in kwargs) + ")" + note
 
 
 def _comparison_code(c: Any, sources: Mapping[str, Any], missing: list[str]) -> str:
