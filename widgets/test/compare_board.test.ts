@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
-  type BoardRow, accuracyPoints, bestRows, distribution, fmtNum, leftOut, makeScale, nextSort, paretoFront, sortRows,
-  summary, visibleColumns,
+  type BoardRow, accuracyPoints, bestRows, distribution, droppable, droppedText, dropColumns, fmtNum, leftOut, makeScale,
+  nextSort, paretoFront, sortRows, summary, visibleColumns,
 } from "../src/compare_board/logic";
 
 function row(id: string, over: Partial<BoardRow> = {}): BoardRow {
@@ -47,6 +47,22 @@ describe("compare board table", () => {
     expect(fmtNum(2e-6, "error")).toBe("2.0e-6");
     expect(fmtNum(null)).toBe("");
     expect(fmtNum(NaN)).toBe("");
+  });
+});
+
+describe("narrow boards", () => {
+  it("leave out the least needed columns first and keep their figures for the detail", () => {
+    const all = visibleColumns([{ ...fast, batch: 4 }]);
+    const fewer = dropColumns(all, 2);
+    expect(all.map((c) => c.key)).toContain("size_mb");
+    expect(fewer.map((c) => c.key)).not.toContain("size_mb");
+    expect(fewer.map((c) => c.key)).not.toContain("rss_mb");
+    expect(fewer.map((c) => c.key)).toContain("p50_ms");
+    expect(droppable(all)).toBe(8); // top-1 holds nothing here
+    expect(dropColumns(all, 99).map((c) => c.key)).toEqual(["p50_ms", "speedup", "rel_l2"]);
+    expect(droppedText({ ...fast, batch: 4 }, fewer, all)).toBe("RSS 300 MB · size 0.20 MB");
+    // a column hidden because it says nothing (batch 1 everywhere) is not in the detail either
+    expect(droppedText(fast, dropColumns(visibleColumns([fast]), 99), visibleColumns([fast]))).not.toMatch(/batch/);
   });
 });
 

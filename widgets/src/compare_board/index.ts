@@ -106,12 +106,12 @@ function render({ model, el: host }: RenderProps<BoardState>): () => void {
     const all = visibleColumns(payload().rows);
     const most = droppable(all);
     for (dropped = 0; ; dropped++) {
-      drawTableWith(dropColumns(all, dropped));
+      drawTableWith(dropColumns(all, dropped), all);
       if (dropped >= most || !wrap.clientWidth || wrap.scrollWidth <= wrap.clientWidth + 1) break;
     }
   }
 
-  function drawTableWith(cols: Column[]): void {
+  function drawTableWith(cols: Column[], all: Column[]): void {
     const p = payload();
     const h = hidden();
     const best = new Set([...bestRows(p.rows, h).values()].map((r) => r.id));
@@ -126,7 +126,7 @@ function render({ model, el: host }: RenderProps<BoardState>): () => void {
       th.classList.add("wb-cb-sortable");
       th.dataset.key = String(key);
       if (sort.key === key) th.dataset.sort = sort.dir;
-      th.addEventListener("click", () => { sort = nextSort(sort, key); drawTableWith(cols); });
+      th.addEventListener("click", () => { sort = nextSort(sort, key); drawTableWith(cols, all); });
     };
     const thLabel = el("th", "wb-cb-label", "candidate");
     sortable(thLabel, "label");
@@ -163,7 +163,7 @@ function render({ model, el: host }: RenderProps<BoardState>): () => void {
         refreshBest();
       });
       tdBox.append(box);
-      const extra = droppedText(r, cols);
+      const extra = droppedText(r, cols, all);
       const more = r.notes.length > 0 || r.error !== "" || extra !== "";
       const tdLabel = el("td", "wb-cb-label");
       tdLabel.title = r.label + (more ? " — click the row for details" : "");

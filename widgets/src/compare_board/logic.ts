@@ -42,7 +42,8 @@ export function visibleColumns(rows: readonly BoardRow[]): Column[] {
 }
 
 /** The columns a narrow board leaves out first (their figures stay in each row's detail), in order. */
-export const DROP_ORDER: readonly (keyof BoardRow)[] = ["size_mb", "rss_mb", "first_ms", "top1", "p90_ms", "throughput", "batch"];
+export const DROP_ORDER: readonly (keyof BoardRow)[] = ["size_mb", "rss_mb", "first_ms", "top1", "p90_ms", "throughput",
+  "batch", "precision", "p99_ms"];
 
 /** `cols` less the `n` first of `DROP_ORDER` that are among them. */
 export function dropColumns(cols: readonly Column[], n: number): Column[] {
@@ -55,9 +56,10 @@ export function droppable(cols: readonly Column[]): number {
   return DROP_ORDER.filter((k) => cols.some((c) => c.key === k)).length;
 }
 
-/** "p90 0.077 ms · first 2.9 ms": the figures of the columns left out, for a row's detail. */
-export function droppedText(row: BoardRow, shown: readonly Column[]): string {
-  return COLUMNS.filter((c) => !shown.includes(c) && DROP_ORDER.includes(c.key))
+/** "p90 0.077 ms · first 2.9 ms": the figures of the columns left out (of `all`, the columns that hold
+ * something) for a row's detail. */
+export function droppedText(row: BoardRow, shown: readonly Column[], all: readonly Column[] = COLUMNS): string {
+  return all.filter((c) => !shown.includes(c) && DROP_ORDER.includes(c.key))
     .map((c) => [c, cellText(row, c)] as const)
     .filter(([, t]) => t !== "")
     .map(([c, t]) => `${c.header.replace(/ \(.*\)$/, "")} ${t}${/\((.*)\)$/.exec(c.header)?.[1] === "ms" ? " ms" : /\(MB\)/.test(c.header) ? " MB" : /\/s/.test(c.header) ? "/s" : ""}`)

@@ -51,7 +51,8 @@ export function latencyPlot(rows: readonly BoardRow[], hidden: ReadonlySet<strin
     const failed = d.status === "fail";
     const c = failed ? FAIL : colors.get(d.id) ?? PALETTE[0]!;
     const g = s("g", { "data-id": d.id, class: failed ? "wb-cb-mark wb-cb-failed" : "wb-cb-mark" });
-    const name = d.label.length > 28 ? d.label.slice(0, 27) + "…" : d.label;
+    const fit = Math.max(8, Math.floor((labelW - (failed ? 14 : 4)) / 6)); // ~6 px per character at 11 px
+    const name = d.label.length > fit ? d.label.slice(0, fit - 1) + "…" : d.label;
     g.append(s("text", { x: labelW, y: y + 4, "text-anchor": "end", fill: failed ? FAIL : "#1f2328" }, (failed ? "✘ " : "") + name));
     g.append(s("line", { x1: x(d.lo), y1: y, x2: x(d.hi), y2: y, stroke: c }));
     if (d.kind === "box") {
