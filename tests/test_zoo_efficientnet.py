@@ -100,3 +100,12 @@ def test_preprocess_matches_the_reference_and_refuses_what_is_not_an_rgb_image()
         effnet.preprocess(np.zeros((10, 10), np.uint8))
     with pytest.raises(wb.WorkbenchError, match="outside the image"):
         effnet.preprocess(photo, crop=1.5)
+
+
+def test_same_padding_is_tensorflows():
+    from workbench.zoo.efficientnet_lite_net import same_padding
+
+    # stride 2 on an even size: TensorFlow puts the odd row/column after (the weights were trained so)
+    assert same_padding(224, 3, 2) == (0, 1) and same_padding(56, 5, 2) == (1, 2)
+    assert same_padding(112, 3, 1) == (1, 1) and same_padding(14, 5, 1) == (2, 2) and same_padding(7, 1, 1) == (0, 0)
+    assert same_padding(225, 3, 2) == (1, 1)  # odd size: symmetric
