@@ -181,11 +181,14 @@ def _source_of(label: str, model: str, fmt: str, backend: str, sources: Mapping[
     stem = label.split(" (", 1)[0]
     folder = workspace()  # where the workbench's steps wrote their artifacts
     if folder.is_dir():
-        found = [p for p in folder.glob(f"{_glob_escape(stem)}.*") if p.stem == stem]
-        for suffix in _suffixes(fmt):  # the format's own suffixes, in its order of preference
-            for p in found:
-                if p.suffix == suffix:
-                    return str(p)
+        # the steps' artifacts, then the files uploaded to the app (ModelPicker: uploads/<unique>/), newest first
+        for pattern in (f"{_glob_escape(stem)}.*", f"uploads/*/{_glob_escape(stem)}.*"):
+            found = sorted((p for p in folder.glob(pattern) if p.stem == stem),
+                           key=lambda p: p.stat().st_mtime, reverse=True)
+            for suffix in _suffixes(fmt):  # the format's own suffixes, in its order of preference
+                for p in found:
+                    if p.suffix == suffix:
+                        return str(p)
     if stem == model:
         from workbench import zoo
 
