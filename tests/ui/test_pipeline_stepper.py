@@ -69,6 +69,8 @@ def test_browser_requests_are_checked_in_the_kernel(stepper):
     assert not stepper.running and stepper.code_text == before and stepper.steps and stepper.published
     with pytest.raises(StepError, match="range"):
         stepper.set_options("ONNX export", opset=6)
+    with pytest.raises(StepError, match="range"):  # a published app bounds the work a visitor asks for
+        stepper.set_options(INT8, samples=1000)
     stepper._on_msg(stepper, {"type": "option", "label": INT8, "name": "op_types", "value": ["Conv", "Gemm"]}, [])
     assert stepper.error == "" and "op_types=['Conv', 'Gemm']" in stepper.code()
     stepper.reset_options(INT8)

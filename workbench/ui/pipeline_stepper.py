@@ -110,6 +110,11 @@ def pipeline_for(chosen: Sequence[StepChoice]) -> Any:
     return wb.Pipeline(items, name="workbench-app")
 
 
+#: in a published app, the most a visitor may ask of options that scale the work (calibration samples,
+#: TVM tuning trials)
+PUBLISHED_MAX = {"samples": 128, "tune_trials": 64}
+
+
 def _error_text(err: BaseException) -> str:
     return str(err) if isinstance(err, WorkbenchError) else one_line(err, 400)
 
@@ -229,7 +234,11 @@ class PipelineStepper(anywidget.AnyWidget):
         choice = self._choice(label)
         if method is None:
             method = self._values.get(label, {}).get("method", choice.options.get("method"))
-        return step_options.step_options(choice.plugin(), method)
+        declared = step_options.step_options(choice.plugin(), method)
+        if self.published:  # a visitor's options also bound the work they ask of a shared server
+            declared = [dataclasses.replace(o, maximum=min(o.maximum, PUBLISHED_MAX[o.name]))
+                        if o.name in PUBLISHED_MAX and o.maximum is not None else o for o in declared]
+        return declared
 
     def chosen(self) -> list[StepChoice]:
         """The ticked steps with their options."""
