@@ -211,7 +211,7 @@ class PipelineStepper(anywidget.AnyWidget):
         names a bad one). ``None`` for an optional option means its default behaviour ("auto")."""
         choice = self._choice(label)
         current = dict(self._values.get(label, {}))
-        if "method" in values and values["method"] != current.get("method"):
+        if "method" in values and values["method"] != current.get("method", choice.options.get("method")):
             current = {}  # another method has other options
         current.update(values)
         declared = self.options_of(label, current.get("method"))
@@ -259,8 +259,9 @@ class PipelineStepper(anywidget.AnyWidget):
         self._callbacks.append(callback)
 
     def run(self, background: bool = True) -> Any:
-        """Run the ticked steps on the model, each validated against the original; returns the
-        ``PipelineRun`` (running on in a background thread when ``background``: ``wait()`` joins it)."""
+        """Run the ticked steps on the model, each validated against the original. Returns the
+        ``PipelineRun`` when it has run here, or at once with ``background`` the ``progress.Task`` running it
+        (``wait()`` joins it, ``task.result()`` is the run); either way ``results``/``records`` hold it after."""
         with self._lock:
             if self.running:
                 raise WorkbenchError("a run is already in progress", "wait for it, or cancel it")
