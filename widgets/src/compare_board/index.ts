@@ -105,9 +105,17 @@ function render({ model, el: host }: RenderProps<BoardState>): () => void {
   function drawTable(): void {
     const all = visibleColumns(payload().rows);
     const most = droppable(all);
+    const fits = () => !wrap.clientWidth || wrap.scrollWidth <= wrap.clientWidth + 1;
+    // the label takes at most 30% of the board (140–260 px; the whole label is its tooltip)
+    const labelMax = Math.round(Math.min(260, Math.max(140, 0.3 * (wrap.clientWidth || 960))));
+    root.style.setProperty("--wb-cb-label-max", `${labelMax}px`);
     for (dropped = 0; ; dropped++) {
       drawTableWith(dropColumns(all, dropped), all);
-      if (dropped >= most || !wrap.clientWidth || wrap.scrollWidth <= wrap.clientWidth + 1) break;
+      if (fits()) break;
+      if (dropped >= most) { // nothing left to drop: the label gives way
+        root.style.setProperty("--wb-cb-label-max", "110px");
+        break;
+      }
     }
   }
 
