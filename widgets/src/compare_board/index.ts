@@ -74,7 +74,9 @@ function render({ model, el: host }: RenderProps<BoardState>): () => void {
     const h = hidden();
     const colors = colorsOf(p.rows);
     const best = new Set([...bestRows(p.rows, h).values()].map((r) => r.id));
-    const width = Math.max(320, Math.min(560, Math.floor(((root.clientWidth || 960) - 24) / 2)));
+    // two plots side by side when each gets 320 px, else one above the other at the board's width
+    const avail = (root.clientWidth || 960) - 24;
+    const width = avail / 2 >= 320 ? Math.min(560, Math.floor(avail / 2)) : Math.max(280, Math.min(560, avail));
     const figs = [latencyPlot(p.rows, h, colors, width), accuracyPlot(p.rows, p.error_axis, h, colors, best, width)];
     plots.replaceChildren(...figs.filter((f) => f !== null));
     const left = leftOutNote(p.rows, h);
