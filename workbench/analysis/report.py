@@ -239,6 +239,12 @@ def bench_figure(report: Any, kind: str = "latency") -> Any:
 
         raise WorkbenchError(f"unknown plot kind {kind!r}", "use 'latency', 'speedup', 'throughput' or 'memory'")
     fig.update_layout(height=max(300, 60 + 40 * len(ok)), margin={"l": 10, "r": 10, "t": 50, "b": 40})
+    failed = [r for r in report.results if not r.ok]
+    if failed:  # never dropped silently: say which did not run
+        text = "not shown (did not run): " + "; ".join(_result_name(r) for r in failed)
+        fig.add_annotation(text=html.escape(text[:300]), xref="paper", yref="paper", x=0, y=-0.12, showarrow=False,
+                           xanchor="left", font={"size": 11, "color": "#cf222e"})
+        fig.update_layout(margin={"b": 70})
     return fig
 
 
