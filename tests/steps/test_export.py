@@ -127,3 +127,23 @@ def test_an_operator_that_needs_a_newer_opset_gets_that_opset_as_the_fix():
         wb.export(m, "onnx", exporter="torchscript", opset=13, isolate=False, cache=False, validate=False)
     assert "grid_sampler" in info.value.problem and "opset=16" in info.value.fix, info.value
     assert wb.export(m, "onnx", exporter="torchscript", opset=16, isolate=False, cache=False).validation.passed
+
+
+def test_input_names_need_not_be_forward_parameter_names():
+    """An input named ``input`` for ``forward(self, x)``: torch.export takes the dynamic axes by position
+    (keyed by input name it refused them, and ONNX fell back to the TorchScript exporter unasked)."""
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(x).relu()
+
+    m = wb.load(Net(), {"input": torch.randn(2, 4)})
+    x = wb.export(m, "onnx")
+    assert x.lineage[-1].options["exporter"] == "auto" and x.metadata.get("exporter") == "dynamo"
+    assert x.inputs[0].shape[0] == "batch"
+    _fp32_ok(x)

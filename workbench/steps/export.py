@@ -128,14 +128,17 @@ def module_of(model: Model) -> Any:
     return native.module() if model.format == "exported_program" else native
 
 
-def dynamic_shapes(model: Model, dynamic: bool) -> dict[str, dict[int, Any]] | None:
+def dynamic_shapes(model: Model, dynamic: bool) -> tuple[dict[int, Any], ...] | dict[str, Any] | None:
+    """The dynamic axes of the model's inputs for ``torch.export``, by position: the inputs are passed
+    positionally (``example_args``) and their names need not be ``forward``'s parameter names (an input
+    named ``input`` for ``forward(self, x)`` made torch.export refuse a dict keyed by input name)."""
     import torch
 
     if not dynamic:
         return None
-    shapes = {s.name: {i: torch.export.Dim.DYNAMIC for i in s.dynamic_axes} for s in model.inputs}
+    shapes = tuple({i: torch.export.Dim.DYNAMIC for i in s.dynamic_axes} for s in model.inputs)
     if _takes_var_args(module_of(model)):  # forward(*args): a Hugging Face KeywordModule
-        return {"args": tuple(shapes.values())}
+        return {"args": shapes}
     return shapes
 
 
