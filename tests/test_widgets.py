@@ -193,6 +193,9 @@ def test_graph_and_diff_views_show_code_that_runs(blocks, blocks_onnx):
     again = ns["view"]
     assert again.data["nodes"]["name"] == v.data["nodes"]["name"] and again.height == 333
     assert again.overlay_data == v.overlay_data
+    v.SHOWN_VALUES = 0  # a huge overlay: the browser gets an excerpt, code() keeps every value
+    v.overlay({node: 2.0}, label="latency")
+    assert "an excerpt" in v.code_text and "an excerpt" not in v.code() and repr(node) in v.code()
     assert ".overlay(" not in v.clear_overlay().code_text
     merged = DiffView(blocks_onnx, blocks_onnx, layout="merged", height=280)
     ns = {}

@@ -135,7 +135,7 @@ class GraphView(anywidget.AnyWidget):
         self._source = source
         self._overlay_call: dict[str, Any] | None = None
         if _payload is None and not self.sync_group:
-            self.code_text = _code_or_comment(self.code)
+            self.code_text = _code_or_comment(self._shown_code)
 
     def overlay(self, values: Any, label: str = "value", unit: str = "", thresholds: Sequence[float] | None = None,
                 colors: Mapping[str, str] | None = None, scale: str = "linear") -> GraphView:
@@ -157,7 +157,7 @@ class GraphView(anywidget.AnyWidget):
                               "thresholds": list(thresholds) if thresholds else None,
                               "colors": dict(colors) if colors else None, "scale": scale}
         if self.code_text:
-            self.code_text = _code_or_comment(self.code)
+            self.code_text = _code_or_comment(self._shown_code)
         return self
 
     def clear_overlay(self) -> GraphView:
@@ -165,12 +165,19 @@ class GraphView(anywidget.AnyWidget):
         self.overlay_data = {}
         self._overlay_call = None
         if self.code_text:
-            self.code_text = _code_or_comment(self.code)
+            self.code_text = _code_or_comment(self._shown_code)
         return self
 
-    def code(self) -> str:
+    #: overlays with more values than this show an excerpt in the browser's Show code (``code()`` has all)
+    SHOWN_VALUES = 2000
+
+    def _shown_code(self) -> str:
+        return self.code(max_values=self.SHOWN_VALUES)
+
+    def code(self, max_values: int | None = None) -> str:
         """The Python this view stands for: ``wb.show(...)`` with its arguments and its overlay (values
-        included, so the code runs as is)."""
+        included, so the code runs as is). ``max_values`` cuts a longer overlay to an excerpt (then the
+        code says so and is not complete)."""
         from workbench.ui.show_code import model_expr, py_value
 
         source, notes = model_expr(self._source)
@@ -182,7 +189,12 @@ class GraphView(anywidget.AnyWidget):
         if o is not None:
             opts = "".join(f", {k}={o[k]!r}" for k in ("label", "unit", "thresholds", "colors") if o[k])
             opts += f", scale={o['scale']!r}" if o["scale"] != "linear" else ""
-            lines += [f"values = {py_value(o['values'], 9)}", f"view.overlay(values{opts})"]
+            values = o["values"]
+            if max_values is not None and len(values) > max_values:
+                lines.append(f"# an excerpt: {max_values:,} of the overlay's {len(values):,} values "
+                             "(print(view.code()) in the notebook writes them all)")
+                values = dict(list(values.items())[:max_values])
+            lines += [f"values = {py_value(values, 9)}", f"view.overlay(values{opts})"]
         return "\n".join([*lines, "view"]) + "\n"
 
     def select(self, name: str) -> GraphView:
