@@ -26,6 +26,7 @@ from workbench.core import progress, registry, settings
 from workbench.core.errors import WorkbenchError
 from workbench.core.model import Model
 from workbench.ui.download import CodeBox
+from workbench.ui.model_explorer import TABLE_CSS
 from workbench.ui.model_picker import ModelPicker
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
@@ -206,6 +207,13 @@ class FastestRuntime(widgets.VBox):
                 "print(ranking(result))\n")
 
     # -- the work, in the background ---------------------------------------------------------------
+    def _start(self) -> None:
+        """The button: run in the background; a refusal (nothing ticked, a run going on) is shown."""
+        try:
+            self.run(background=True)
+        except WorkbenchError as err:
+            self._say(str(err), error=True)
+
     def _work(self, model: Model, space: dict[str, list[Any]]) -> Any:
         from workbench.api import autotune
 
@@ -242,19 +250,20 @@ class FastestRuntime(widgets.VBox):
         skipped = "".join(f"<li>{html.escape(s)}</li>" for s in result.skipped)
         self._say(head + (f"<details><summary>not tried here ({len(result.skipped)})</summary><ul>{skipped}</ul>"
                           "</details>" if skipped else ""), raw=True)
-        self.table.value = self._table_html(frame)
+        self.table.value = self._table_html(frame, "metric drop" if result.error_axis == "metric_drop" else "rel. L2")
         self.board.children = [self._board(result)]
 
     @staticmethod
-    def _table_html(frame: Any) -> str:
+    def _table_html(frame: Any, error_label: str = "error") -> str:
         if frame.empty:
             return ""
-        shown = frame.drop(columns=["best"]).rename(columns={"p50_ms": "p50 (ms)", "speedup": "speed-up"})
+        shown = frame.drop(columns=["best"]).rename(columns={"p50_ms": "p50 (ms)", "speedup": "speed-up",
+                                                             "error": error_label})
         body = shown.to_html(escape=True, border=0, index=False, na_rep="",
                              formatters={"p50 (ms)": lambda v: "" if v is None or v != v else f"{v:.3f}",
                                          "speed-up": lambda v: "" if v is None or v != v else f"{v:.2f}×",
-                                         "error": lambda v: "" if v is None or v != v else f"{v:.4g}"})
-        return f"<div class='wb-table wb-ranking' style='overflow:auto'>{body}</div>"
+                                         error_label: lambda v: "" if v is None or v != v else f"{v:.4g}"})
+        return f"{TABLE_CSS}<div class='wb-table wb-ranking' style='overflow:auto'>{body}</div>"
 
     @staticmethod
     def _board(result: Any) -> Any:

@@ -23,6 +23,10 @@ from workbench.ui.download import CodeBox
 from workbench.ui.graph_view import GraphView, as_graph
 from workbench.ui.model_picker import ModelPicker
 
+#: compact rows, numbers right-aligned, a rule under each row (the notebook's own table style may be absent)
+TABLE_CSS = ("<style>.wb-table table{border-collapse:collapse;font-size:13px}"
+             ".wb-table th,.wb-table td{padding:3px 10px;border-bottom:1px solid #e0e0e0;text-align:right;"
+             "white-space:nowrap}.wb-table th{background:#f5f5f5}</style>")
 TABS = ("Graph", "Description", "Inputs and outputs", "Operators")
 
 
@@ -150,7 +154,9 @@ class ModelExplorer(widgets.VBox):
 
     @staticmethod
     def _table(frame: Any, share: bool = False) -> widgets.HTML:
+        if share:
+            frame = frame.reset_index()
         formatters = {"share_of_macs": lambda v: f"{100 * v:.1f}%"} if share else None
-        body = frame.to_html(escape=True, border=0, formatters=formatters, index=share,
+        body = frame.to_html(escape=True, border=0, formatters=formatters, index=False,
                              float_format=lambda v: f"{v:,.0f}")
-        return widgets.HTML(f"<div class='wb-table' style='max-height:480px;overflow:auto'>{body}</div>")
+        return widgets.HTML(f"{TABLE_CSS}<div class='wb-table' style='max-height:480px;overflow:auto'>{body}</div>")
