@@ -106,6 +106,8 @@ def test_progress_widget_renders_records(zoo):
 
     p = wb.Pipeline(THREE_STEPS)
     run = PipelineRun(p, zoo("digits-cnn"))
+    assert PipelineView(p, run).cancel_button.disabled  # in the foreground the kernel cannot take the click
+    run.background = True
     view = PipelineView(p, run)
     rec = run.records[0]
     rec.status = "validating"

@@ -187,6 +187,7 @@ class PipelineRun:
         self.input = model
         self.records = [StepRecord(i + 1, s.label) for i, s in enumerate(pipeline.steps)]
         self.error: BaseException | None = None
+        self.background = False  # run in a thread (Pipeline.run(background=True)): a view's Cancel can be clicked
 
     @property
     def models(self) -> list[Model | None]:
@@ -331,6 +332,7 @@ class Pipeline:
         self.check(model)
         self._cancel = channel.CancelToken()
         run = PipelineRun(self, model)
+        run.background = background
         self.last_run = run
         view = self._view(run, progress)
         if background:

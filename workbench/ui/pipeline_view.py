@@ -54,6 +54,10 @@ class PipelineView:
             rows.append(widgets.HBox([label, bar, status]))
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", button_style="warning",
                                             tooltip="stop after the step now running")
+        if not run.background:  # the kernel is busy with this cell: a click would wait until the run is over
+            self.cancel_button.disabled = True
+            self.cancel_button.tooltip = ("the kernel is busy with this cell and cannot take a click: Interrupt the "
+                                          "kernel to stop, or run with background=True for this button")
         self.cancel_button.on_click(lambda _b: self._cancel())
         title = widgets.HTML(f"<b>Pipeline</b> on <code>{escape(run.input.name)}</code>")
         self.widget = widgets.VBox([widgets.HBox([title, self.cancel_button]), *rows])
