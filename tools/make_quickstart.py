@@ -48,6 +48,10 @@ cells = [
     md("## 6. Export it\n\nEvery step writes a file into the workspace (the project's `workbench-artifacts/` by default, "
        "the same folder for notebooks, apps and the CLI) and returns a new `Model` that remembers where it came from."),
     code("onnx_model = wb.export(model, \"onnx\")\nprint(onnx_model.describe())\nonnx_model.lineage"),
+    md("## 7. The whole tour on one screen\n\n`wb.Workbench` puts all of this behind buttons: pick a model (or upload one), "
+       "look at its graph, step it to ONNX, OpenVINO and INT8 with every step checked against the original, and time the "
+       "results. It is also a Voilà app: `scripts/start --app`."),
+    code("wb.Workbench(\"digits-cnn\")"),
     md("## Where next\n\nThe notebooks are a learning path; each is short, runs top to bottom and ends with what to try next.\n\n"
        "* `01_load_and_inspect.ipynb`: load from the zoo, a file, an `nn.Module` or a Hugging Face folder; "
        "inputs, outputs, dynamic axes; the graph, Netron, overlays.\n"
