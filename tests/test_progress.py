@@ -75,12 +75,13 @@ def test_benchmark_reports_each_configuration_and_cancels_between_them(digits_on
     assert [e.status for e in seen] == ["running", "done", "cancelled"] and seen[1].done == 1
 
 
-def test_benchmark_cancel_stops_a_long_timing_loop_in_the_background(digits_onnx):
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_benchmark_cancel_stops_a_long_timing_loop_in_the_background(digits_onnx, mode):
     import workbench as wb
 
     seen = []
     start = time.perf_counter()
-    task = wb.benchmark(digits_onnx, duration_s=120, progress=_events(seen), background=True)
+    task = wb.benchmark(digits_onnx, duration_s=120, mode=mode, streams=2, progress=_events(seen), background=True)
     assert isinstance(task, progress.Task)
     while not any(e.status == "running" for e in seen) and time.perf_counter() - start < 60:
         time.sleep(0.05)

@@ -591,6 +591,7 @@ def _bench_one(t: Any, label: str, batch: int, inputs: dict[str, np.ndarray] | N
         else:
             times, wall, in_flight = r.throughput_loop(feeds, warmup=warmup, duration_s=duration_s,
                                                        iterations=iterations, jobs=streams)
+            channel.check_cancelled("the benchmark")  # the loops end early on a cancel: not a result
         res.other_cpu_share = meter.other_cpu_share(mark)
         res.streams = r.effective_streams(mode, in_flight if mode == "async" else None)
         res.duration_s = wall

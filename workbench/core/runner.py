@@ -30,6 +30,7 @@ hook                         what for                                 base
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from workbench.core import progress
 from workbench.core.errors import (
     BackendUnavailable,
     IncompatibleModel,
@@ -118,7 +120,8 @@ def default_in_flight() -> int:
 def timed_in_threads(calls: Sequence[Callable[[], Any]], *, duration_s: float,
                      iterations: int | None) -> tuple[list[float], float]:
     """Run each of ``calls`` in a loop on its own thread until ``iterations`` calls in all (split evenly) or
-    ``duration_s`` seconds (at least one call each); return (every call's latency in s, wall time in s)."""
+    ``duration_s`` seconds (at least one call each); return (every call's latency in s, wall time in s).
+    A cancel of the caller's context (``progress.cancellable``) ends the loops early (the caller checks it)."""
     jobs = len(calls)
     per_thread: list[list[float]] = [[] for _ in range(jobs)]
     quota = None if iterations is None else [iterations // jobs + (i < iterations % jobs) for i in range(jobs)]
@@ -127,12 +130,19 @@ def timed_in_threads(calls: Sequence[Callable[[], Any]], *, duration_s: float,
 
     def work(i: int) -> None:
         times, perf, call = per_thread[i], time.perf_counter, calls[i]
+        check_at = perf() + 0.2
         while (len(times) < quota[i]) if quota is not None else (perf() < deadline or not times):
             t0 = perf()
             call()
-            times.append(perf() - t0)
+            t1 = perf()
+            times.append(t1 - t0)
+            if t1 >= check_at:
+                if progress.cancel_requested():
+                    break
+                check_at = t1 + 0.2
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(jobs)]
+    # each thread in a copy of the caller's context: it sees the caller's cancel tokens
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(work, i)) for i in range(jobs)]
     for t in threads:
         t.start()
     for t in threads:

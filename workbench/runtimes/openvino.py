@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from workbench.core import progress
 from workbench.core.data import feeds_for
 from workbench.core.errors import BackendUnavailable, WorkbenchError
 from workbench.core.registry import register_runtime
@@ -172,6 +173,8 @@ class OpenVINORunner(Runner):
         while (n < iterations) if iterations is not None else (time.perf_counter() < deadline or n < 2 * jobs):
             queue.start_async(inputs)  # blocks while all jobs are busy
             n += 1
+            if progress.cancel_requested():  # a Cancel: stop now (the benchmark raises Cancelled)
+                break
         queue.wait_all()
         return latencies, time.perf_counter() - start, jobs
 
