@@ -173,6 +173,8 @@ for _name, _value in list(globals().items()):
         _out[_name] = {"format": _value.format, "name": _value.name,
                        "passed": None if _v is None or _v.skipped else bool(_v),
                        "rel_l2": None if _v is None else _v.figures.get("rel_l2")}
+    elif type(_value).__name__ == "GraphView":
+        _out[_name] = {"graph_nodes": len(_value.graph.nodes), "height": _value.height}
     elif type(_value).__name__ == "CompareBoard":
         _out[_name] = {"board": [(r["label"], r["backend"], r["status"]) for r in _value.payload["rows"]]}
 print("E2E-STATE " + _json.dumps(_out))
@@ -182,8 +184,9 @@ print("E2E-STATE " + _json.dumps(_out))
 def run_code(code: str, root: Path, timeout: float = 300) -> dict:
     """Run code copied from the page in a fresh interpreter (this checkout's workbench, ``root`` as the
     working directory) with an empty workspace of its own, so nothing comes from the page's cache; return
-    the Models it left in its globals (name -> format, model name, validation passed, rel_l2) and its
-    CompareBoards (name -> board: their rows' label, runtime and status)."""
+    the Models it left in its globals (name -> format, model name, validation passed, rel_l2), its
+    GraphViews (name -> graph_nodes, height) and its CompareBoards (name -> board: their rows' label,
+    runtime and status)."""
     env = kernel_env(root)
     env["WORKBENCH_ARTIFACTS"] = str(root / f"replay-{len(list(root.glob('replay-*')))}")
     proc = subprocess.run([sys.executable, "-c", code + "\n" + PROBE], cwd=root, env=env,
@@ -337,13 +340,25 @@ def _benchmark_board_in_a_notebook(page, root: Path) -> None:
                             f"int8 = stepper.results[{INT8!r}]\n"
                             "report = wb.benchmark([stepper.model, int8], backends=['onnxruntime', 'openvino'], "
                             "iterations=20, progress=False)\n"
-                            # the results do not record the uploaded file's path: the board is told it, so its
-                            # Show code loads that file (without it the code names the model 'tiny', which
-                            # wb.load cannot find)
-                            "originals = {r.label: stepper.model for r in report.results if r.label.startswith('tiny (')}\n"
-                            "CompareBoard(report, wb.compare(stepper.model, [int8]), sources=originals)")
+                            "CompareBoard(report, wb.compare(stepper.model, [int8]))")
     _drawn(page, ".wb-cb tr.wb-cb-row")
     _compare_table(page, root, rows=4)
+
+
+def _graph_code_replays(page, root: Path, height: int | None = None) -> None:
+    """The graph view drawn (the INT8 model's graph); its Show code, run in a fresh interpreter, makes a
+    view of the same graph (as many nodes as the page's title says), at the same height."""
+    graph = page.locator(".wb-graph[data-state=ready]").last
+    graph.wait_for(timeout=TIMEOUT)
+    title = graph.locator(".wb-graph-title").inner_text()
+    nodes = int(re.search(r"([\d,]+) nodes?", title).group(1).replace(",", ""))
+    if height is not None:
+        assert round(graph.bounding_box()["height"]) == height
+    code = _copied_code(page, graph.locator("xpath=.."))  # the widget: the graph and its Show code
+    views = [v for v in run_code(code, root).values() if "graph_nodes" in v]
+    assert len(views) == 1 and views[0]["graph_nodes"] == nodes, (views, title)
+    if height is not None:
+        assert views[0]["height"] == height
 
 
 # -- the story, per front end ---------------------------------------------------------------------------
@@ -351,18 +366,22 @@ def _benchmark_board_in_a_notebook(page, root: Path) -> None:
 
 def _notebook_story(page, root: Path) -> None:
     """JupyterLab / Notebook 7: upload the user's ONNX file, run the INT8 step with an option that fails,
-    follow the hint to a PASS, replay Show code, cancel a benchmark, read the compare table."""
+    follow the hint to a PASS, replay Show code, the INT8 graph and its code, cancel a benchmark, read the
+    compare table."""
     _upload(page, root / "tiny.onnx")
     _steps_with_options_and_a_hint(page, "tiny (onnx)")
     _stepper_code_replays(page, root)
+    _add_cell_and_run(page, f"wb.show(stepper.results[{INT8!r}], height=360)")
+    _drawn(page, ".wb-graph[data-state=ready]")
+    _graph_code_replays(page, root, height=360)
     _cancel_benchmark_in_a_notebook(page)
     _benchmark_board_in_a_notebook(page, root)
 
 
 def _voila_story(page, root: Path) -> None:
     """The published app (a visitor's kernel: uploads of pure-data files, no paths, no code to type): the
-    same upload, steps, hint and replay as in a notebook; then the Benchmark tab: Benchmark, Cancel, and
-    the compare table of a full run."""
+    same upload, steps, hint and replay as in a notebook; the Graph tab and its code; then the Benchmark
+    tab: Benchmark, Cancel, and the compare table of a full run."""
     _drawn(page, ".wb-app .wb-mp")
     assert page.locator("textarea, .cm-editor, .CodeMirror, [contenteditable=true]").count() == 0
     assert page.locator(".wb-mp-tab[data-source=path]").is_hidden()  # no server paths for visitors
@@ -370,6 +389,8 @@ def _voila_story(page, root: Path) -> None:
     page.get_by_role("tab", name="Deploy").click()
     _steps_with_options_and_a_hint(page, "tiny (onnx)")
     _stepper_code_replays(page, root)
+    page.get_by_role("tab", name="Graph").click()  # the graph of the step's ONNX result
+    _graph_code_replays(page, root)
     page.get_by_role("tab", name="Benchmark").click()
     bench = page.locator(".wb-app button.widget-button:visible", has_text="Benchmark")  # the icon is in its name
     bench.click()
@@ -378,10 +399,7 @@ def _voila_story(page, root: Path) -> None:
     page.wait_for_function("() => [...document.querySelectorAll('.wb-app button')].some("
                            "b => b.textContent.trim() === 'Benchmark' && !b.disabled)", timeout=TIMEOUT)
     bench.click()
-    # the original and its INT8 model, each on its runtime. Not replayed here: the app's board is made
-    # without the uploaded file's path (the benchmark's results do not record it), so its Show code
-    # names the model 'tiny', which wb.load cannot find (the notebook story passes sources=)
-    _compare_table(page, root, rows=2, replay=False)
+    _compare_table(page, root, rows=2)  # the original and its INT8 model, each on its runtime
 
 
 @pytest.mark.parametrize("front_end", FRONT_ENDS)
