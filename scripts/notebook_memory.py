@@ -15,7 +15,7 @@ errs high, is printed too. Artifacts go to a temporary folder; the notebooks are
 Prints one JSON line per notebook (``notebook``, ``peak_mb`` (PSS), ``peak_rss_mb``, ``seconds``, ``ok``,
 ``error``, ``stderr_lines``) and, unless ``--no-readme``, rewrites the table between the
 ``<!-- notebook-memory:start -->`` and ``<!-- notebook-memory:end -->`` markers of README.md
-(rows of notebooks not run this time are kept). Exits 1 when a notebook failed or exceeds ``--limit-mb``.
+(rows of notebooks not run this time are kept; updated after each notebook). Exits 1 when a notebook failed or exceeds ``--limit-mb``.
 """
 
 from __future__ import annotations
@@ -211,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         row = measure(path, full=args.full, timeout=args.timeout, show_stderr=args.stderr)
         print(json.dumps(row), flush=True)
         rows[str(row["notebook"])] = row
-    if not args.no_readme:
-        update_readme(rows, args.limit_mb)
+        if not args.no_readme:  # after each notebook: a long run stopped halfway keeps what it measured
+            update_readme({str(row["notebook"]): row}, args.limit_mb)
     bad = [r for r in rows.values() if not r["ok"] or int(r["peak_mb"]) > args.limit_mb]  # type: ignore[call-overload]
     return 1 if bad else 0
 
