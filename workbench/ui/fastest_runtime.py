@@ -38,10 +38,8 @@ KNOBS: dict[str, list[Any]] = {"threads": [None], "hint": ["LATENCY"], "graph_op
 def runtimes_here() -> list[str]:
     """The runtimes autotune can try here: those in its default space that are available on this machine."""
     from workbench.analysis.autotune import default_space
-    from workbench.api import backends
 
-    table = backends()
-    return [n for n in default_space()["backends"] if n in table.index and bool(table.loc[n, "available"])]
+    return [n for n in default_space()["backends"] if registry.get_runtime(n).availability().available]
 
 
 def ranking(result: Any) -> Any:
