@@ -13,13 +13,14 @@ is noise; never a whole logger, a level, or a blanket pattern.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 
 #: logger name -> [(pattern of the message, why it is noise)]
 KNOWN: dict[str, list[tuple[str, str]]] = {
@@ -77,9 +78,10 @@ def install() -> None:
 @contextmanager
 def native_notices(*patterns: str) -> Iterator[None]:
     """Around one call into a native library that writes a known notice straight to file descriptor 2
-    (LiteRT's "Created TensorFlow Lite XNNPACK delegate for CPU."): capture that descriptor for the
-    call, then write every captured line that matches none of ``patterns`` to ``sys.stderr`` — nothing
-    else is lost, and an error the library prints still shows (also when the call raises)."""
+    (LiteRT's "Created TensorFlow Lite XNNPACK delegate for CPU.") or through ``sys.stderr`` in pieces
+    (ExecuTorch's log): capture both for the call, then write every captured line that matches none of
+    ``patterns`` to ``sys.stderr`` — nothing else is lost, and an error the library prints still shows
+    (also when the call raises)."""
     compiled = [re.compile(p) for p in patterns]
     try:
         sys.stderr.flush()
@@ -87,15 +89,18 @@ def native_notices(*patterns: str) -> Iterator[None]:
     except (OSError, ValueError):  # no real descriptor 2 (an embedded interpreter): leave it as it is
         yield
         return
+    # some bindings write through Python's sys.stderr (in a Jupyter kernel, not descriptor 2), in pieces
+    python_side = io.StringIO()
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            yield
+            with redirect_stderr(python_side):
+                yield
         finally:
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
-            text = capture.read().decode(errors="replace")
+            text = capture.read().decode(errors="replace") + "\n" + python_side.getvalue()
             kept = [line for line in text.splitlines() if line.strip() and not any(p.search(line) for p in compiled)]
             if kept:
                 print("\n".join(kept), file=sys.stderr)
