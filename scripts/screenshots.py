@@ -53,10 +53,10 @@ SHOTS = [
     Shot("diff", "w = wb.ui.DiffView(x, q, height=420)", ".wb-graph[data-state=ready]"),
     Shot("netron", "w = wb.show(x, viewer='netron', height=420)", ".wb-netron[data-state=ready]"),
     Shot("kernel_lab", "w = wb.ui.KernelLab()", ".wb-kl"),
-    Shot("model_picker", "w = wb.ui.ModelPicker('digits-cnn')", ".wb-mp"),
-    Shot("pipeline_stepper", "w = wb.ui.PipelineStepper(m)\nw.run(background=False)", ".wb-ps"),
-    Shot("compare_board", "w = wb.ui.CompareBoard(wb.benchmark([m, x, q], duration_s=0.3, progress=None), "
-                          "wb.compare(m, q))", ".wb-cb"),
+    Shot("model_picker", "w = wb.ui.ModelPicker('digits-cnn')", ".wb-mp[data-status=ready]"),
+    Shot("pipeline_stepper", "w = wb.ui.PipelineStepper(m)\nw.run(background=False)", ".wb-stepper tr.wb-stepper-row"),
+    Shot("compare_board", "w = wb.ui.CompareBoard(wb.benchmark([m, x, q], duration_s=0.3, progress=False), "
+                          "wb.compare(m, q))", ".wb-cb tr.wb-cb-row"),
     Shot("quant_debug", "w = wb.ui.QuantDebugView(m, budget=0.01, samples=16, bench_seconds=0.2)",
          ".wb-quant-debug"),
 ]
@@ -94,7 +94,8 @@ def shoot_notebook(browser, folder: Path, shots: list[Shot], out: Path, width: i
     name = _notebook(folder, shots)
     results = []
     with jupyter_lab(folder) as (base, token):
-        ctx = browser.new_context(viewport={"width": width, "height": 1000})
+        # tall: an output taller than the notebook's scrolling area would be cut in its screenshot
+        ctx = browser.new_context(viewport={"width": width, "height": 2400})
         page = ctx.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)[:300]))
