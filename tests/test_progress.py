@@ -133,6 +133,7 @@ def test_autotune_reports_trials_and_returns_the_partial_result_on_cancel(fresh_
     trials = [e for e in seen if e.status == "running" and e.detail.startswith("(trial")]
     assert trials and trials[0].label.startswith("onnxruntime fp32") and "trial 1/2" in trials[0].detail
     assert seen[-1].status == "cancelled"
+    assert all(e.key == "autotune" for e in seen)  # the trials' inner benchmarks and steps do not garble the counts
 
 
 def test_notebook_task_view_names_the_running_step_and_cancels(digits_onnx):

@@ -462,7 +462,8 @@ def tune(
     onnx_model = original
     if original.format in TORCH_FORMATS:
         say("exporting to ONNX …")
-        onnx_model = export(original, "onnx")
+        with channel.silenced():
+            onnx_model = export(original, "onnx")
     elif original.format != "onnx":
         raise WorkbenchError(f"autotune starts from a torch or ONNX model, not {original.format}",
                              "pass the original model (wb.load('resnet18') or your nn.Module)")
@@ -505,12 +506,14 @@ def tune(
             if key not in artifacts:
                 say(f"preparing the model for {backend} …")
                 source = onnx_model if reachable(backend, ("onnx",)) else original
-                artifacts[key] = registry.prepare_for(source, backend)
+                with channel.silenced():
+                    artifacts[key] = registry.prepare_for(source, backend)
             return artifacts[key]
         key = (backend, precision == "int8")
         if key not in artifacts:
             say(f"preparing the model for {backend} {precision} …")
-            artifacts[key] = _run_calls(onnx_model, calls(backend, precision, calib))
+            with channel.silenced():  # the steps' own events would garble the trials' counts
+                artifacts[key] = _run_calls(onnx_model, calls(backend, precision, calib))
         return artifacts[key]
 
     trials: list[Trial] = []
@@ -546,7 +549,8 @@ def tune(
             for i, (trial, m) in enumerate(jobs):
                 channel.check_cancelled("autotune")
                 say(trial.label, detail=f"(trial {i + 1}/{len(jobs)})")
-                measure_trial(trial, original, None if m is original else m, *budget_args)
+                with channel.silenced():
+                    measure_trial(trial, original, None if m is original else m, *budget_args)
                 measured.append(trial)
                 counts["done"] += 1
                 say(trial.label, "failed" if trial.error else "done", trial.error or f"{trial.p50_ms:.3f} ms")
@@ -572,8 +576,9 @@ def tune(
                     channel.check_cancelled("autotune")
                     m = artifact(t.backend, t.precision)
                     say(f"{t.label} — confirm round {rnd + 1}/{confirm_rounds}")
-                    r = benchmark((m, t.backend, t.options), batch_sizes=batch, duration_s=duration_s, warmup=3,
-                                  progress=False)[0]
+                    with channel.silenced():
+                        r = benchmark((m, t.backend, t.options), batch_sizes=batch, duration_s=duration_s,
+                                      warmup=3, progress=False)[0]
                     counts["done"] += 1
                     if r.ok:
                         samples_by[id(t)].append(r.latency.p50)

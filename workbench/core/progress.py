@@ -88,6 +88,17 @@ def subscribe(callback: Subscriber) -> Iterator[Subscriber]:
 
 
 @contextmanager
+def silenced() -> Iterator[None]:
+    """Reports inside the block reach nobody (a task's inner work, e.g. autotune's benchmark of one trial,
+    whose own counts would garble the task's view); cancel tokens still apply."""
+    token = _subscribers.set(())
+    try:
+        yield
+    finally:
+        _subscribers.reset(token)
+
+
+@contextmanager
 def scope(key: Any, label: str = "", payload: Any = None) -> Iterator[None]:
     """Reports inside the block are about ``key`` (e.g. a pipeline's step number) unless they say otherwise."""
     token = _scope.set(Event("running", key, label, "", payload))
