@@ -90,7 +90,11 @@ def workdir(tmp_path_factory):
     nbformat.write(nb, root / "e2e.ipynb")
     _tiny_onnx(root / "tiny.onnx")
     quiet_lab_settings(root, windowing=False)
-    shutil.copy(APP, root / APP.name)
+    # the app gets a folder (and so a workspace) of its own: its steps run in the visitor's kernel, not
+    # served from the notebooks' cache
+    (root / "app").mkdir()
+    shutil.copy(APP, root / "app" / APP.name)
+    shutil.copy(root / "tiny.onnx", root / "app" / "tiny.onnx")
     return root
 
 
@@ -407,9 +411,10 @@ def test_user_story(front_end, request, story_page, workdir):
     page = story_page
     with _evidence(page, front_end):
         if front_end == "voila":
-            with voila(workdir, APP.name, app_config=True, args=("--VoilaConfiguration.default_pool_size=1",)) as url:
+            app = workdir / "app"
+            with voila(app, APP.name, app_config=True, args=("--VoilaConfiguration.default_pool_size=1",)) as url:
                 page.goto(url, timeout=TIMEOUT)
-                _voila_story(page, workdir)
+                _voila_story(page, app)
         else:
             base, token = request.getfixturevalue("lab_server")
             path = "lab/tree" if front_end == "jupyterlab" else "notebooks"
