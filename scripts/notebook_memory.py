@@ -163,7 +163,8 @@ def table(rows: dict[str, dict[str, object]], limit_mb: int) -> str:
     lines = [f"Peak memory (summed PSS) of each notebook's kernel process tree (`python scripts/notebook_memory.py`; "
              f"{'quick' if all(r.get('quick', True) for r in rows.values()) else 'full'} settings; "
              f"{platform.machine()}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}). "
-             f"Target: at most {limit_mb} MB each (Binder gives {BINDER_MB} MB).", "",
+             f"Target: at most {limit_mb} MB each (Binder gives {BINDER_MB} MB). Sampled every 0.2 s on a shared "
+             f"machine: a figure moves by a few hundred MB from run to run.", "",
              "| notebook | peak memory | time | within target |", "|---|---:|---:|---|"]
     for name in sorted(rows):
         r = rows[name]
