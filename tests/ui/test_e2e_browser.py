@@ -2,9 +2,19 @@
 server) and the published Voilà app (``binder/app/voila.json``, as ``scripts/start --app``), each driven by
 Debian's Chromium through Playwright in one page per front end, at a 1000 px wide viewport.
 
-The story in each front end: the widgets are drawn from the kernel's state, "Show code" shows the Python
-the view stands for, its Copy button puts it on the clipboard, and that code, run in a fresh interpreter,
-reproduces what the page shows.
+The story, the same in each front end (in JupyterLab and Notebook 7 a notebook with a ModelPicker feeding a
+PipelineStepper, then cells a user adds; in Voilà the Workbench app built from the same widgets):
+
+- upload the user's own ONNX file through the picker's file input (sent in chunks to the kernel);
+- run the INT8 step with an option changed (per-tensor weights): it FAILs validation, and the row says
+  what to try; "Try this" sets the per-channel option and the next run PASSes;
+- the INT8 model's graph;
+- a benchmark started in the background, then cancelled (the notebook's task view, the app's Cancel);
+- the compare table of a benchmark at a 1000 px page: one line per candidate, no row over 40 px, nothing
+  to scroll sideways;
+- "Show code" of the stepper, the graph and the board: the Copy button puts the code on the clipboard,
+  and that code, run in a fresh interpreter with an empty workspace, makes what the page shows (the INT8
+  model PASSing with the same rel. L2, a graph of as many nodes, a board of the same candidates).
 """
 
 from __future__ import annotations
@@ -161,7 +171,7 @@ def _copied_code(page, scope) -> str:
     copy = panel.locator("button.wb-copy")
     if copy.count():
         copy.click()
-        page.wait_for_function("async () => (await navigator.clipboard.readText()).length > 0", timeout=10_000)
+        panel.locator("button.wb-copy", has_text="Copied").wait_for(timeout=10_000)  # the clipboard took it
         copied = page.evaluate("() => navigator.clipboard.readText()")
         assert copied.strip() == shown.strip()
         return copied
