@@ -93,6 +93,8 @@ def test_fastest_runtime_ranks_real_runtimes_and_its_code_runs(capsys):
 
 
 def test_fastest_runtime_refuses_an_empty_space_and_a_second_run_and_cancels():
+    with pytest.raises(wb.WorkbenchError, match="unknown runtime"):
+        FastestRuntime(None, runtimes=["onnxruntime", "no-such-runtime"])
     f = FastestRuntime("digits-cnn", runtimes=["onnxruntime"], precisions=["fp32"], published=True)
     assert f.code_box is None
     f.precision_boxes["fp32"].value = False

@@ -92,11 +92,14 @@ class FastestRuntime(widgets.VBox):
     """
 
     def __init__(self, model: Any = "digits-cnn", *, runtimes: Sequence[str] | None = None,
-                 ticked: Sequence[str] | None = None, precisions: Sequence[str] = PRECISIONS, max_metric_drop: float = 0.01,
-                 duration_s: float | None = None, published: bool | None = None):
+                 ticked: Sequence[str] | None = None, precisions: Sequence[str] = PRECISIONS,
+                 max_metric_drop: float = 0.01, duration_s: float | None = None, published: bool | None = None):
         self.picker = ModelPicker(None, published=published)
         self.published = self.picker.published
         offered = list(runtimes) if runtimes is not None else runtimes_here()
+        strangers = [n for n in offered if n not in registry.runtimes()]
+        if strangers:
+            raise WorkbenchError(f"unknown runtime(s) {strangers}", f"choose among {', '.join(registry.runtimes())}")
         unknown = [p for p in precisions if p not in PRECISIONS]
         if unknown:
             raise WorkbenchError(f"unknown precision(s) {unknown}", f"choose among {', '.join(PRECISIONS)}")
