@@ -117,12 +117,15 @@ def test_onnx_upload_in_chunks_loads_and_code_reproduces_it(uploads, onnx_bytes,
     assert acks[0]["received"] == 0 and acks[-1] == {"kind": "ack", "id": "u1", "received": len(onnx_bytes), "done": True}
     assert p.value == "digits.onnx" and p.info["format"] == "onnx"
     assets.validate(p.info, "PickerModelInfo")
-    # the code the widget shows loads the same model in a fresh namespace
+    # the code the widget shows loads the same model in a fresh namespace; a visitor of a published app
+    # sees the file as they named it, not the server's upload folder
     code = p.code()
-    assert code == f'import workbench as wb\nm = wb.load("{path}")\n' and p.code_text == code
+    assert str(path.parent) not in code and p.code_text == code
+    assert code.endswith('m = wb.load("digits.onnx")\n')
+    monkeypatch.chdir(path.parent)
     ns: dict = {}
     exec(code, ns)  # noqa: S102 - the widget's own code
-    assert ns["m"].format == "onnx" and ns["m"].path == path and ns["m"].inputs == p.model.inputs
+    assert ns["m"].format == "onnx" and ns["m"].path.resolve() == path and ns["m"].inputs == p.model.inputs
     # a second upload of the same name goes to another folder; a published picker keeps only the new one
     upload(p, {"digits.onnx": onnx_bytes}, uid="u2", chunk=16 << 10)
     assert p.model.path != path and p.model.path.read_bytes() == onnx_bytes

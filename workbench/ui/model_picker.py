@@ -374,7 +374,10 @@ class ModelPicker(anywidget.AnyWidget):
         if self._loaded is None or self._loaded[0] == "model":
             note = "no model picked yet" if self._loaded is None else "an in-memory model: it has no file to load"
             return f"import workbench as wb\n\nm = None  # {note}\n"
-        _kind, target, trusted = self._loaded
+        kind, target, trusted = self._loaded
+        if kind == "path" and self._published:  # an upload (no other path here): the file as the visitor named it
+            return (f"import workbench as wb\n# the file you uploaded, next to this script\n"
+                    f"m = wb.load({json.dumps(Path(target).name)})\n")
         return f"import workbench as wb\nm = wb.load({json.dumps(target)}{', trust=True' if trusted else ''})\n"
 
     # -- what the browser sends ----------------------------------------------------------------------
