@@ -69,3 +69,23 @@ def test_code_box_shows_the_code_and_survives_a_failing_one():
     box.code = lambda: 1 / 0
     box.refresh()
     assert "could not be written" in box.pre.value
+
+
+def test_a_visitor_sees_no_server_folders_in_show_code(monkeypatch, tmp_path: Path):
+    from workbench.core import settings
+    from workbench.ui.model_picker import ModelPicker
+    from workbench.ui.show_code import for_visitor
+
+    monkeypatch.setenv("WORKBENCH_ARTIFACTS", str(tmp_path / "art"))
+    code = f'm = wb.load("{tmp_path}/art/uploads/u1/a.onnx")\nroot = "{settings.project_root()}/x"'
+    assert for_visitor(code) == code  # a user's own notebook: the real paths, the code runs as is
+    monkeypatch.setenv("WORKBENCH_PUBLISHED", "1")
+    shown = for_visitor(code)
+    assert str(tmp_path) not in shown and str(settings.project_root()) not in shown
+    assert 'wb.load("workbench-artifacts/uploads/u1/a.onnx")' in shown and 'root = "./x"' in shown
+    # the synced trait of every view passes through it
+    p = ModelPicker(published=True)
+    p.code_text = code
+    assert p.code_text == shown
+    box = CodeBox(lambda: code)
+    assert str(tmp_path) not in box.pre.value

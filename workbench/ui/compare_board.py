@@ -30,6 +30,7 @@ from workbench.analysis.board import KINDS, board_payload
 from workbench.core.errors import WorkbenchError
 from workbench.ui import assets
 from workbench.ui.download import file_payload
+from workbench.ui.show_code import code_trait
 
 _FIX_KINDS = "pass BenchReport (wb.benchmark), Comparison (wb.compare), TuneResult (wb.autotune) or SweepResult (wb.sweep)"
 
@@ -59,7 +60,7 @@ class CompareBoard(anywidget.AnyWidget):
     payload = traitlets.Dict().tag(sync=True)
     #: ids of the rows toggled off in the browser (not plotted, never best)
     hidden = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    code_text = traitlets.Unicode("").tag(sync=True)
+    code_text = code_trait()
 
     def __init__(self, *results: Any, title: str = "Compare and benchmark",
                  sources: Mapping[str, Any] | None = None, **kwargs: Any):

@@ -23,6 +23,7 @@ import traitlets
 from workbench.core import settings
 from workbench.core.errors import WorkbenchError
 from workbench.ui import assets
+from workbench.ui.show_code import for_visitor
 
 #: what ``produce`` returns: a file or folder (a folder is sent as a zip), or ``(name, bytes, mime)``
 Produced = Path | tuple[str, bytes, str]
@@ -120,4 +121,5 @@ class CodeBox(widgets.Accordion):
             text = self.code()
         except Exception as err:  # noqa: BLE001 - a view whose code cannot be written still renders
             text = f"# the code could not be written: {type(err).__name__}: {err}"
+        text = for_visitor(text)
         self.pre.value = f"<pre class='wb-code' style='margin:0;white-space:pre;overflow:auto'>{html.escape(text)}</pre>"

@@ -22,6 +22,7 @@ from workbench.analysis.graph_diff import GraphDiff, diff
 from workbench.core.errors import WorkbenchError
 from workbench.core.graph import Graph
 from workbench.ui import assets
+from workbench.ui.show_code import code_trait
 
 
 def as_graph(source: Any) -> Graph:
@@ -122,7 +123,7 @@ class GraphView(anywidget.AnyWidget):
     #: views with the same non-empty group pan and zoom together (the panes of a side-by-side diff)
     sync_group = traitlets.Unicode("").tag(sync=True)
     #: "Show code": the Python this view stands for (``code()``); empty hides the control (diff panes)
-    code_text = traitlets.Unicode("").tag(sync=True)
+    code_text = code_trait()
 
     def __init__(self, source: Any, *, height: int = 560, fold_threshold: int = 40,
                  _payload: dict[str, Any] | None = None, **kwargs: Any):

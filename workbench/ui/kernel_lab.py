@@ -32,6 +32,7 @@ import traitlets
 
 from workbench.core.errors import WorkbenchError
 from workbench.ui import assets
+from workbench.ui.show_code import code_trait
 
 DEFAULT_CODE = '''\
 @triton.jit
@@ -91,7 +92,7 @@ class KernelLab(anywidget.AnyWidget):
     can_check = traitlets.Bool(True).tag(sync=True)
     access_map = traitlets.Dict({}).tag(sync=True)  # AccessMap.to_json() of the last check (interpreter)
     #: "Show code": ``script()``, the lab as a plain script (``code`` is the editor's text)
-    code_text = traitlets.Unicode("").tag(sync=True)
+    code_text = code_trait()
 
     def __init__(
         self,

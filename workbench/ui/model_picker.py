@@ -52,6 +52,7 @@ from workbench.core.errors import ModelFormatError, UntrustedPickleError, Workbe
 from workbench.core.model import Model
 from workbench.core.safety import check_zip, human
 from workbench.ui import assets
+from workbench.ui.show_code import code_trait
 
 #: bytes per chunk the browser sends (Jupyter's websocket takes messages of a few MiB at most)
 CHUNK_BYTES = 1 << 20
@@ -298,7 +299,7 @@ class ModelPicker(anywidget.AnyWidget):
     message = traitlets.Unicode("").tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     info = traitlets.Dict().tag(sync=True)  # the loaded model: name, format, inputs, size
-    code_text = traitlets.Unicode("").tag(sync=True)  # code(), for Show code (a method cannot share its name)
+    code_text = code_trait()  # code(), for Show code (a method cannot share its name)
 
     def __init__(self, value: str | os.PathLike | Model | None = "digits-cnn", *,
                  models: Sequence[str] | None = None, published: bool | None = None,

@@ -30,6 +30,7 @@ from workbench.core.model import Model
 from workbench.steps import hints as step_hints
 from workbench.steps import options as step_options
 from workbench.ui import assets
+from workbench.ui.show_code import code_trait
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class PipelineStepper(anywidget.AnyWidget):
     running = traitlets.Bool(False).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)  # a line: what runs now, or how the last run ended
     error = traitlets.Unicode("").tag(sync=True)  # the last refused request (a bad option, no model)
-    code_text = traitlets.Unicode("").tag(sync=True)
+    code_text = code_trait()
     published = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, model: Any = None, *, choices: Sequence[StepChoice] | None = None,

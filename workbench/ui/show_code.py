@@ -70,3 +70,30 @@ def py_value(value: Any, indent: int = 0) -> str:
     """A Python literal of plain data (dicts, lists, numbers, strings), wrapped at 100 columns."""
     text = pprint.pformat(value, width=100 - indent, sort_dicts=False, compact=True)
     return text.replace("\n", "\n" + " " * indent)
+
+
+def for_visitor(code: str) -> str:
+    """``code`` as a visitor of a published app sees it: the server's folders (the artifacts folder, the
+    project root, the home folder) written as relative names, so Show code discloses no server layout.
+    Unchanged outside a published app, where the paths are the user's own and the code runs as is."""
+    from workbench.core import settings
+
+    if not settings.published() or not code:
+        return code
+    swaps = [(str(settings.artifacts_dir()), "workbench-artifacts"), (str(settings.project_root()), "."),
+             (str(Path.home()), "~")]
+    for real, shown in sorted(swaps, key=lambda s: -len(s[0])):  # the longest (innermost) folder first
+        if len(real) > 1:
+            code = code.replace(real + os.sep, shown + "/").replace(real, shown)
+    return code
+
+
+def code_trait() -> Any:
+    """The synced ``code_text`` trait of a view: a Unicode trait whose value passes ``for_visitor``."""
+    import traitlets
+
+    class _VisitorCode(traitlets.Unicode):
+        def validate(self, obj: Any, value: Any) -> str:
+            return for_visitor(super().validate(obj, value))
+
+    return _VisitorCode("").tag(sync=True)
