@@ -196,14 +196,31 @@ print("E2E-STATE " + _json.dumps(_out))
 
 
 def run_code(code: str, root: Path, timeout: float = 300) -> dict:
-    """Run code copied from the page in a fresh interpreter (this checkout's workbench, ``root`` as the
-    working directory) with an empty workspace of its own, so nothing comes from the page's cache; return
-    the Models it left in its globals (name -> format, model name, validation passed, rel_l2), its
-    GraphViews (name -> graph_nodes, height) and its CompareBoards (name -> board: their rows' label,
-    runtime and status)."""
+    """Run code copied from the page in a fresh interpreter (this checkout's workbench) with an empty
+    workspace of its own, so nothing comes from the page's cache, in ``root`` (the server's folder) or,
+    for a published app's code, in a visitor's folder; return the Models it left in its globals (name ->
+    format, model name, validation passed, rel_l2), its GraphViews (name -> graph_nodes, height) and its
+    CompareBoards (name -> board: their rows' label, runtime and status).
+
+    A published app's code names no server folder: its artifacts folder is ``workbench-artifacts/``. The
+    visitor's folder then holds the files the code names there (the file they uploaded, the artifacts
+    the app lets them download), as a visitor who kept them would have them."""
+    n = len(list(root.glob("replay-*"))) + len(list(root.glob("visitor-*")))
+    cwd = root
+    named = set(re.findall(r"['\"]workbench-artifacts/([^'\"]+)['\"]", code))
+    if named:
+        assert str(root) not in code, code  # nothing of the server's layout shown to a visitor
+        cwd = root / f"visitor-{n}"
+        for rel in named:
+            src = root / "artifacts" / rel
+            assert src.exists(), (rel, code)
+            folder = (cwd / "workbench-artifacts" / rel).parent
+            folder.mkdir(parents=True, exist_ok=True)
+            for f in src.parent.glob(f"{src.stem}.*"):  # with a format's other files (.xml and .bin)
+                shutil.copy(f, folder / f.name)
     env = kernel_env(root)
-    env["WORKBENCH_ARTIFACTS"] = str(root / f"replay-{len(list(root.glob('replay-*')))}")
-    proc = subprocess.run([sys.executable, "-c", code + "\n" + PROBE], cwd=root, env=env,
+    env["WORKBENCH_ARTIFACTS"] = str(cwd / f"replay-{n}")
+    proc = subprocess.run([sys.executable, "-c", code + "\n" + PROBE], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"the shown code failed:\n{code}\n{proc.stderr[-3000:]}"
     line = next(x for x in proc.stdout.splitlines() if x.startswith("E2E-STATE "))
