@@ -245,11 +245,12 @@ class Workbench(widgets.VBox):
             self.bench_status.value = _box(str(err), "error")
 
     def cancel_benchmark(self) -> None:
-        """Stop the benchmark after the configuration it is timing (what ran is kept and shown)."""
+        """Stop the benchmark (within a fraction of a second, inside the timing loop too); what ran is kept
+        and shown."""
         if self.bench_task is not None:
             self.bench_task.cancel()
             self.bench_cancel.disabled = True
-            self.bench_status.value = _box("cancelling after the configuration now timed…")
+            self.bench_status.value = _box("cancelling… (the configurations already timed are kept)")
 
     def _bench_work(self, models: list[Model]) -> Any:
         def on_event(event: progress.Event) -> None:
