@@ -58,3 +58,37 @@ def test_evaluate_works_on_a_fixed_batch_export(zoo):
     x = wb.export(zoo("digits-cnn"), "onnx", dynamic=False)
     assert x.inputs[0].shape[0] == 1  # a static batch: evaluation must feed it one image at a time
     assert x.evaluate("onnxruntime")["accuracy"] >= 0.95
+
+
+def test_digits_split_is_cached_and_equals_scikit_learns(tmp_path, monkeypatch):
+    """The split comes from the cache after the first use (no scikit-learn import on an app's start),
+    equals scikit-learn's own, and a damaged cache file is made again."""
+    import os
+    import subprocess
+    import sys
+
+    from workbench.zoo import digits
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
+    digits._splits.cache_clear()
+    try:
+        made = digits._splits()
+        (cached,) = tmp_path.glob("digits-splits-*.npz")
+        code = ("import sys; from workbench.zoo.digits import _splits; s = _splits(); "
+                "print(sum(len(a) for a in s), 'sklearn' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, "WORKBENCH_CACHE": str(tmp_path)}).stdout.split()
+        assert out == [str(sum(len(a) for a in made)), "False"]
+        cached.write_bytes(b"not an npz")
+        digits._splits.cache_clear()
+        again = digits._splits()
+        assert all(np.array_equal(a, b) for a, b in zip(made, again, strict=True))
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        d = load_digits()
+        x, y = (d.images / 16.0).astype(np.float32)[:, None], d.target.astype(np.int64)
+        ref = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+        assert all(np.array_equal(a, b) for a, b in zip(made, ref, strict=True))
+    finally:
+        digits._splits.cache_clear()

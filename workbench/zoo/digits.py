@@ -17,8 +17,23 @@ WEIGHTS_VERSION = "v1"  # bump when the architecture or the training recipe chan
 INPUT, OUTPUT = "pixels", "logits"
 
 
+SPLIT_KEYS = ("x_train", "x_test", "y_train", "y_test")
+
+
 @functools.lru_cache(maxsize=1)
 def _splits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    # Made with scikit-learn once, then read from the cache: importing scikit-learn (and SciPy under it)
+    # is most of an app's cold start, and the split never changes for a given scikit-learn.
+    from importlib.metadata import version
+
+    path = cache_dir() / f"digits-splits-{WEIGHTS_VERSION}-sklearn{version('scikit-learn')}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            cached = tuple(f[k] for k in SPLIT_KEYS)
+        if cached[0].shape[1:] == (1, 8, 8) and len(cached[0]) == len(cached[2]) and len(cached[1]) == len(cached[3]):
+            return cached  # type: ignore[return-value]
+    except (OSError, KeyError, ValueError):
+        pass  # not cached yet, or a damaged file: made again below
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -26,6 +41,9 @@ def _splits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     x = (data.images / 16.0).astype(np.float32)[:, None, :, :]  # N,1,8,8 in [0, 1]
     y = data.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **dict(zip(SPLIT_KEYS, (x_tr, x_te, y_tr, y_te), strict=True)))
+    tmp.replace(path)  # atomic: a concurrent reader never sees half a file
     return x_tr, x_te, y_tr, y_te
 
 
