@@ -276,10 +276,24 @@ class Workbench(widgets.VBox):
             self.bench_progress.layout.display = "none"
         if report is not None:
             self.bench_report = report
-            self._show_board(report)
+            self._show_board(report, self._step_comparison())
         return report
 
-    def _show_board(self, report: Any) -> None:
+    def _step_comparison(self) -> Any:
+        """``wb.compare`` of the original with the Deploy tab's results (once per run's results), so the
+        board marks a step that FAILs accuracy instead of ranking it as a speed-up; None without results."""
+        results = list(self.stepper.results.values())
+        if not results or self.model is None:
+            return None
+        key = tuple(id(m) for m in results)
+        if self._comparison is None or self._comparison[0] != key:
+            try:
+                self._comparison = (key, wb.compare(self.model, results))
+            except Exception:  # noqa: BLE001 - the board still shows the timings; each step showed its check
+                return None
+        return self._comparison[1]
+
+    def _show_board(self, report: Any, comparison: Any = None) -> None:
         try:
             try:
                 from workbench.ui.compare_board import CompareBoard
@@ -288,7 +302,8 @@ class Workbench(widgets.VBox):
 
                 self.bench_output.children = (BenchView(report),)
             else:
-                self.bench_output.children = (CompareBoard(report, title=f"Benchmark of {report_title(self.model)}"),)
+                parts = (report,) if comparison is None else (report, comparison)
+                self.bench_output.children = (CompareBoard(*parts, title=f"Benchmark of {report_title(self.model)}"),)
         except Exception as err:  # noqa: BLE001
             self.bench_output.children = (widgets.HTML(_box(_error_line(err), "error")),)
         self.bench_code.refresh()
@@ -303,12 +318,9 @@ class Workbench(widgets.VBox):
         if self.model is None:
             raise WorkbenchError("no model picked", "pick a model first")
         parts: list[Any] = []
-        results = list(self.stepper.results.values())
-        if results:
-            key = tuple(id(m) for m in results)
-            if self._comparison is None or self._comparison[0] != key:  # once per run's results
-                self._comparison = (key, wb.compare(self.model, results))
-            parts.append(self._comparison[1])
+        comparison = self._step_comparison()
+        if comparison is not None:
+            parts.append(comparison)
         if self.bench_report is not None:
             parts.append(self.bench_report)
         if not parts:
@@ -347,8 +359,8 @@ class Workbench(widgets.VBox):
 
     def _fill_backends(self) -> None:
         try:
-            table = wb.backends()[["available", "version", "reason"]]
-            self.backends_table.value = table.to_html(classes="wb-backends")
+            table = wb.backends()[["available", "version", "reason"]].reset_index()  # one header row
+            self.backends_table.value = table.to_html(classes="wb-backends", index=False, na_rep="")
         except Exception as err:  # noqa: BLE001
             self.backends_table.value = _box(_error_line(err), "error")
 

@@ -294,6 +294,9 @@ def board_code(results: Sequence[Any], *, title: str = "Compare and benchmark",
         kind = type(r).__name__
         base = names[kind]
         used[base] = used.get(base, 0) + 1
+        if kind == "BenchReport" and not r.results:  # cancelled before a configuration finished
+            lines.append("# a benchmark was cancelled before any configuration finished: nothing to reproduce")
+            continue
         var = base if used[base] == 1 else f"{base}{used[base]}"
         if kind == "BenchReport":
             call = _bench_code(r, sources, missing)
@@ -305,6 +308,8 @@ def board_code(results: Sequence[Any], *, title: str = "Compare and benchmark",
             call = _sweep_code(r)
         lines.append(f"{var} = {call}")
         variables.append(var)
+    if not variables:
+        return "\n".join(lines[:1] + lines[3:]) + "\n"
     title_arg = "" if title == "Compare and benchmark" else f", title={title!r}"
     lines += ["", f"board = CompareBoard({', '.join(variables)}{title_arg})", "board"]
     if missing:
