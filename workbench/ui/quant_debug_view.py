@@ -52,8 +52,10 @@ class QuantDebugView(widgets.VBox):
         self.fixed: Model | None = None
         self.status = widgets.HTML(_box(f"Budget: the metric may drop by at most {self.budget:g}."))
         self.int8_button = widgets.Button(description="Run INT8", button_style="primary", icon="play")
-        self.debug_button = widgets.Button(description="Open the debugger", icon="search", disabled=True)
-        self.fix_button = widgets.Button(description="Accept the fix", icon="check", disabled=True)
+        self.debug_button = widgets.Button(description="Open the debugger", icon="search", disabled=True,
+                                           layout=widgets.Layout(width="auto"))  # the default 148 px cuts the label
+        self.fix_button = widgets.Button(description="Accept the fix", icon="check", disabled=True,
+                                         layout=widgets.Layout(width="auto"))
         self.table = widgets.HTML()
         self.graph_box = widgets.VBox()
         self.result = widgets.HTML()
