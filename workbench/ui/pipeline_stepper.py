@@ -326,8 +326,11 @@ class PipelineStepper(anywidget.AnyWidget):
                 self._set_row(rec)
         rows = [r for r in self.rows if r["index"]]
         counts = {s: sum(r["status"] == s or r["verdict"] == s for r in rows)
-                  for s in ("PASS", "FAIL", "failed", "cancelled", "cached")}
+                  for s in ("PASS", "FAIL", "failed", "cancelled")}
         parts = [f"{n} {word}" for word, n in counts.items() if n]
+        cached = sum(r["status"] == "cached" for r in rows)  # also counted by their verdict above
+        if cached:
+            parts.append(f"{cached} of them from the cache")
         self.status = "finished: " + (", ".join(parts) if parts else "nothing ran")
         self.running = False
         for callback in list(self._callbacks):
