@@ -198,3 +198,21 @@ def test_the_same_call_runs_on_a_cluster_by_its_address(local_ray, first_run, tm
     assert where == address and cluster["nodes"] == 1 and cluster["cpus_per_node"] == [2]
     assert rows == [["done", None, rows[0][2]]] and len(rows[0][2]) == 1
     assert local_ray.is_initialized() and local_ray.cluster_resources()["CPU"] == 2  # still up
+
+
+@pytest.mark.parametrize("executor", ["sequential", "ray"])
+def test_a_cancelled_sweep_keeps_the_trials_that_finished(first_run, executor):
+    """A token cancelled when the first trial finishes: the sweep stops (Ray's pending tasks cancelled)
+    and raises Cancelled carrying a SweepResult of what finished."""
+    token = progress.CancelToken()
+
+    def on_event(event: progress.Event) -> None:
+        if event.status in progress.FINAL and event.key is not None:
+            token.cancel()
+
+    with progress.cancellable(token), pytest.raises(progress.Cancelled) as info:
+        wb.sweep("digits-cnn", steps=GRID["steps"], runtimes=[ORT, OV], threads=[1, 2], executor=executor,
+                 cache=False, progress=on_event)
+    partial = info.value.partial
+    assert isinstance(partial, sweep_module.SweepResult) and 1 <= len(partial.trials) < 4
+    assert all(t.status in ("done", "failed") for t in partial.trials)

@@ -45,6 +45,9 @@ trial reads it back (``status="cached"``) instead of running it again (``cache=F
 Progress goes to the one channel (``workbench.core.progress``): an event per trial (``planned`` first,
 ``running`` as the sequential executor starts it, then ``done`` / ``cached`` / ``failed`` as results stream
 back), shown by default as one bar. A precision the runtime cannot compute fails its trials at once.
+A cancel (``progress.cancellable`` and its token: the app's or a view's Cancel button) stops the sweep
+between sequential trials, or at once on Ray (its pending tasks are cancelled), and raises ``Cancelled``
+carrying a ``SweepResult`` of the trials that finished.
 
 On a cluster: every node needs the workbench and the runtimes installed (the same versions:
 ``pip install -c constraints.txt 'deployment-workbench[all]'``, or pass ``runtime_env={"pip": [...]}``),
@@ -678,10 +681,12 @@ def task_options(threads: int | None, cluster: dict[str, Any], exclusive: bool) 
 
 
 def ray_map(ray: Any, fn: Callable[..., Any], calls: Sequence[tuple[tuple[Any, ...], int | None]], *,
-            exclusive: bool = False, submitted: Callable[[int], None] | None = None) -> Iterator[tuple[int, Any]]:
+            exclusive: bool = False, submitted: Callable[[int], None] | None = None,
+            stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, Any]]:
     """Run ``fn(*args)`` for each ``(args, threads)`` of ``calls`` as a Ray task with ``task_options``;
     yield ``(index, result)`` as each finishes, the result being the exception where the task could not
-    be placed or its worker died. Interrupted (the generator closed), the tasks still pending are cancelled."""
+    be placed or its worker died. Interrupted (the generator closed) or stopped (``stop()`` true, asked
+    every 0.25 s), the tasks still pending are cancelled."""
     cluster = _cluster(ray)
     remote = ray.remote(fn)
     pending: dict[Any, int] = {}
@@ -696,7 +701,9 @@ def ray_map(ray: Any, fn: Callable[..., Any], calls: Sequence[tuple[tuple[Any, .
             if submitted is not None:
                 submitted(i)
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
+            if stop is not None and stop():
+                return
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.25 if stop is not None else None)
             for ref in ready:
                 i = pending.pop(ref)
                 try:
@@ -713,7 +720,7 @@ def ray_map(ray: Any, fn: Callable[..., Any], calls: Sequence[tuple[tuple[Any, .
 def _run_ray(specs: list[TrialSpec], loader: Any, workspace: str, ray: Any, exclusive: bool,
              done: Callable[[SweepTrial], None]) -> None:
     calls = [((spec, loader, workspace, True), spec.threads) for spec in specs]
-    for i, row in ray_map(ray, run_trial, calls, exclusive=exclusive):
+    for i, row in ray_map(ray, run_trial, calls, exclusive=exclusive, stop=channel.cancel_requested):
         if isinstance(row, BaseException):
             err, row = row, specs[i].row()
             row.status, row.error = "failed", one_line(err)
@@ -812,8 +819,13 @@ def sweep(
                 todo.append(spec)
         cluster: dict[str, Any] = {}
         where: str | None = None
+        def partial() -> SweepResult:
+            return SweepResult([rows[i] for i in sorted(rows)], "sequential" if executor == "sequential" else "ray",
+                               where, time.perf_counter() - start, grid, cluster)
+
         if executor == "sequential":
             for spec in todo:
+                channel.check_cancelled("the sweep", partial())  # between trials: each runs to its end
                 channel.report("running", key=spec.index, label=spec.row().label)
                 # in a context of its own: the trial's steps report to nobody, not to the sweep's listeners
                 done(contextvars.Context().run(run_trial, spec, loader, None, True))
@@ -821,6 +833,7 @@ def sweep(
             with ray_session(None if executor == "local" else address, num_cpus, runtime_env) as (ray, where):
                 cluster = _cluster(ray)
                 _run_ray(todo, loader, str(workspace()), ray, exclusive, done)
+                channel.check_cancelled("the sweep", partial())  # the trials still running were cancelled
     return SweepResult([rows[i] for i in sorted(rows)], "sequential" if executor == "sequential" else "ray",
                        where, time.perf_counter() - start, grid, cluster)
 
