@@ -26,9 +26,12 @@ Conventions, the same for every format:
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -161,6 +164,7 @@ class Edge:
     tensor: str
 
 
+@functools.lru_cache(maxsize=4096)  # a graph has few distinct ops and thousands of nodes
 def canonical_op(op: str) -> str:
     """An op family name shared across formats ("Conv", "Convolution", "aten.conv2d" -> "conv")."""
     o = op.split("::")[-1].lower()
@@ -213,6 +217,7 @@ _CATEGORY = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def op_category(op: str) -> str:
     """A colour family for an op: conv, matmul, norm, pool, activation, shape, elementwise, quant, other."""
     if op in _QUANT_OPS:
@@ -259,16 +264,16 @@ class Graph:
             for t in n.inputs:
                 if t in self.producer:
                     self.consumers[t].append(n.name)
-        seen: set[Edge] = set()
+        seen: set[tuple[str, str, str]] = set()  # plain tuples: hashing frozen dataclasses is slow
         self.edges: list[Edge] = []
         for n in self.nodes:
             for t in n.inputs:
                 src = self.producer.get(t)
                 if src is not None:
-                    e = Edge(src, n.name, t)
-                    if e not in seen:
-                        seen.add(e)
-                        self.edges.append(e)
+                    key = (src, n.name, t)
+                    if key not in seen:
+                        seen.add(key)
+                        self.edges.append(Edge(src, n.name, t))
         self._compute_costs()
 
     # -- construction ----------------------------------------------------------------------------
@@ -441,6 +446,11 @@ class Graph:
 
     # -- the widget's payload --------------------------------------------------------------------
     def to_view(self) -> dict[str, Any]:
+        """The graph widget's payload (``widgets/schema/graph.schema.json``, ``GraphPayload``); see ``_payload``."""
+        with gc_paused():
+            return self._payload()
+
+    def _payload(self) -> dict[str, Any]:
         """The graph widget's payload (``widgets/schema/graph.schema.json``, ``GraphPayload``).
 
         Tables are stored by column, each field named: ``nodes`` (``name``, ``op``, ``category``,
@@ -452,12 +462,12 @@ class Graph:
         cols: dict[str, list[Any]] = {k: [] for k in NODE_COLUMNS}
         index: dict[str, int] = {}
 
-        def add(key: str, name: str, op: str, category: str, scope: int, shape: str, dtype: str,
-                params: int, macs: int, precision: str) -> None:
-            index[key] = len(cols["name"])
-            for k, v in zip(NODE_COLUMNS, (name, op, category, scope, shape, dtype, params, macs, precision),
-                            strict=True):
-                cols[k].append(v)
+        columns = [cols[k] for k in NODE_COLUMNS]
+
+        def add(key: str, *row: Any) -> None:  # one value per NODE_COLUMNS entry, in its order
+            index[key] = len(columns[0])
+            for col, v in zip(columns, row, strict=True):
+                col.append(v)
 
         for t in self.inputs:
             tt = self.tensors.get(t, Tensor(t))
@@ -578,6 +588,20 @@ def scope_label(path: str, parent_path: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a block that allocates many small acyclic objects
+    (a large graph's nodes, tensors and payload columns): its passes over them cost a third of the
+    build. Objects are still freed by reference counting; the collector resumes (if it was on) after."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def _unique_names(nodes: list[Node]) -> list[Node]:
     seen: dict[str, int] = {}
     for n in nodes:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.core.errors import ModelFormatError
-from workbench.core.graph import Graph, Node, Shape, Tensor, Weight, mark_params, path_scope
+from workbench.core.graph import Graph, Node, Shape, Tensor, Weight, gc_paused, mark_params, path_scope
 from workbench.core.model import UNKNOWN_SHAPE, Model, TensorSpec
 from workbench.core.registry import Format, register_format
 
@@ -307,10 +307,17 @@ def read_graph(proto: onnx.ModelProto | str | Path, name: str | None = None) -> 
     """Read an ``onnx.ModelProto`` (or the path of one) as a ``Graph``; shapes come from ONNX shape
     inference where the file lacks them. Initializers and ``Constant`` nodes become weights."""
     import onnx
+
+    with gc_paused():  # tens of thousands of small objects: the cyclic collector's passes cost a third
+        if isinstance(proto, str | bytes) or hasattr(proto, "__fspath__"):
+            proto = onnx.load(proto)
+        return _read_graph(proto, name)
+
+
+def _read_graph(proto: onnx.ModelProto, name: str | None) -> Graph:
+    import onnx
     from onnx import numpy_helper
 
-    if isinstance(proto, str | bytes) or hasattr(proto, "__fspath__"):
-        proto = onnx.load(proto)
     check_names(proto, name or "the model")
     notes: list[str] = []
     try:
