@@ -78,6 +78,22 @@ def test_code_reproduces_a_board_with_the_same_candidates(results):
         [(r["label"], r["status"] == "error") for r in board.payload["rows"]]
 
 
+def test_code_loads_a_file_from_where_it_was_even_outside_the_workspace(digits_onnx, tmp_path):
+    """Results record each model's file, so the code names it wherever it lies (no guessing by name)."""
+    import shutil
+
+    elsewhere = tmp_path / "my models" / "mine.onnx"
+    elsewhere.parent.mkdir()
+    shutil.copy(digits_onnx.path, elsewhere)
+    report = wb.benchmark([str(elsewhere)], iterations=5, progress=False)
+    comparison = wb.compare(digits_onnx, [str(elsewhere)])
+    assert report.results[0].path == str(elsewhere) and comparison.candidates[0].path == str(elsewhere)
+    again = type(report).from_json(report.to_json())
+    assert again.results[0].path == str(elsewhere)
+    code = CompareBoard(again, comparison).code()
+    assert code.count(repr(str(elsewhere))) == 2 and "not recorded" not in code
+
+
 def test_the_browser_chooses_a_download_and_toggles_nothing_else(results):
     report, comparison = results
     board = CompareBoard(report, comparison)

@@ -253,6 +253,7 @@ class BenchResult:
     noise: list[str] = field(default_factory=list)
     error: str | None = None
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    path: str | None = None  # the model's file, where it has one (so a report's code can load it again)
 
     @property
     def ok(self) -> bool:
@@ -260,7 +261,7 @@ class BenchResult:
 
     def row(self) -> dict[str, Any]:
         """A flat dict: latency fields become ``latency_<stat>_ms``."""
-        row = {k: v for k, v in asdict(self).items() if k not in ("latency", "latencies_ms")}
+        row = {k: v for k, v in asdict(self).items() if k not in ("latency", "latencies_ms", "path")}
         row["options"] = ", ".join(f"{k}={v}" for k, v in self.options.items())
         row["noise"] = "; ".join(self.noise)
         lat = self.latency or LatencyStats.of([])
@@ -561,7 +562,8 @@ def _bench_one(t: Any, label: str, batch: int, inputs: dict[str, np.ndarray] | N
                streams: int | None, inference_only: bool) -> BenchResult:
     from workbench.steps.routing import runner as make_runner
 
-    res = BenchResult(label, t.model.name, t.model.format, t.backend, batch or batch_of(inputs), mode)
+    res = BenchResult(label, t.model.name, t.model.format, t.backend, batch or batch_of(inputs), mode,
+                      path=(str(t.model.path) if t.model.path is not None else None))
     own = t.runner is None
     r = None
     meter = _ResourceMeter()

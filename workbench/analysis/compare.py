@@ -185,7 +185,7 @@ def compare(
                              "pass inputs={name: array} or [{name: array}, ...], or leave it out")
     ref_outs, ref_precision = _run(ref_t, feeds_list)
     ref_info = CandidateInfo(ref_t.label, ref_t.model.name, ref_t.model.format, ref_t.backend, ref_precision,
-                             plain_options(ref_t.options))
+                             plain_options(ref_t.options), path=_file(ref_t.model))
 
     infos: list[CandidateInfo] = []
     results: list[OutputResult] = []
@@ -203,11 +203,13 @@ def compare(
         except Exception as err:  # noqa: BLE001 - one broken candidate must not hide the others' results
             msg = str(err).strip().splitlines()[0][:300] if str(err) else type(err).__name__
             prec = precision_of(t.model)
-            infos.append(CandidateInfo(t.label, t.model.name, t.model.format, t.backend, prec, plain_options(t.options), msg))
+            infos.append(CandidateInfo(t.label, t.model.name, t.model.format, t.backend, prec, plain_options(t.options), msg,
+                                       path=_file(t.model)))
             results.append(OutputResult(t.label, "*", passed=False, reason=f"could not run: {msg}", precision=prec))
             continue
         effective = loosest(precision, ref_precision)
-        infos.append(CandidateInfo(t.label, t.model.name, t.model.format, t.backend, effective, plain_options(t.options)))
+        infos.append(CandidateInfo(t.label, t.model.name, t.model.format, t.backend, effective, plain_options(t.options),
+                                   path=_file(t.model)))
         for ref_name, cand_name in match_outputs(ref_outs[0], outs[0]):
             crit = criterion(per_output.get(ref_name, default_spec), effective)
             if cand_name is None:
@@ -221,3 +223,8 @@ def compare(
                 res.notes.append(f"matched by position to the candidate's {cand_name!r}")
             results.append(res)
     return Comparison(ref_info, infos, results, len(feeds_list), topk)
+
+
+def _file(model: Any) -> str | None:
+    """The model's file as a string, where it has one (recorded so a report's code can load it again)."""
+    return str(model.path) if getattr(model, "path", None) is not None else None

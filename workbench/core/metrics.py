@@ -140,6 +140,7 @@ class CandidateInfo:
     precision: str
     options: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    path: str | None = None  # the model's file, where it has one (so a report's code can load it again)
 
 
 @result_type("comparison")

@@ -168,9 +168,11 @@ class CompareBoard(anywidget.AnyWidget):
 # -- the code a board stands for ------------------------------------------------------------------------
 
 
-def _source_of(label: str, model: str, fmt: str, backend: str, sources: Mapping[str, Any]) -> str | None:
-    """What ``wb.load`` takes for a candidate: the given source, the file in the artifacts folder named
-    like the label, or the model's name (a zoo name); None when none is known."""
+def _source_of(label: str, model: str, fmt: str, backend: str, sources: Mapping[str, Any],
+               recorded: str | None = None) -> str | None:
+    """What ``wb.load`` takes for a candidate: the given source, the file the result recorded (if it is
+    still there), the file in the artifacts folder named like the label, or the model's name (a zoo name);
+    None when none is known."""
     from workbench.steps.workspace import workspace
 
     given = sources.get(label)
@@ -179,6 +181,8 @@ def _source_of(label: str, model: str, fmt: str, backend: str, sources: Mapping[
         if path is None and hasattr(given, "name"):
             path = given.name
         return str(path) if path is not None else None
+    if recorded and Path(recorded).exists():
+        return recorded
     stem = label.split(" (", 1)[0]
     folder = workspace()  # where the workbench's steps wrote their artifacts
     if folder.is_dir():
@@ -212,8 +216,8 @@ def _glob_escape(text: str) -> str:
 
 
 def _target_code(label: str, model: str, fmt: str, backend: str, options: Mapping[str, Any],
-                 sources: Mapping[str, Any], missing: list[str]) -> str:
-    src = _source_of(label, model, fmt, backend, sources)
+                 sources: Mapping[str, Any], missing: list[str], recorded: str | None = None) -> str:
+    src = _source_of(label, model, fmt, backend, sources, recorded)
     if src is None:
         missing.append(label)
         src = label.split(" (", 1)[0]
@@ -230,7 +234,8 @@ def _bench_code(report: Any, sources: Mapping[str, Any], missing: list[str]) -> 
         opts = dict(r.options)
         if s.get("threads") is not None:
             opts.pop("threads", None)
-        seen[r.label] = _target_code(r.label, r.model, r.format, r.backend, opts, sources, missing)
+        seen[r.label] = _target_code(r.label, r.model, r.format, r.backend, opts, sources, missing,
+                                     getattr(r, "path", None))
     kwargs = []
     sizes = s.get("batch_sizes")
     if isinstance(sizes, list) and sizes and sizes != [1]:
@@ -250,13 +255,15 @@ def _bench_code(report: Any, sources: Mapping[str, Any], missing: list[str]) -> 
 
 def _comparison_code(c: Any, sources: Mapping[str, Any], missing: list[str]) -> str:
     ref = c.reference
-    ref_code = _target_code(ref.label, ref.model, ref.format, ref.backend, ref.options, sources, missing)
+    ref_code = _target_code(ref.label, ref.model, ref.format, ref.backend, ref.options, sources, missing,
+                            getattr(ref, "path", None))
     cands = []
     for cand in c.candidates:
         if cand.format == "?":  # could not even be loaded: what it was is not recorded
             missing.append(cand.label)
             continue
-        cands.append(_target_code(cand.label, cand.model, cand.format, cand.backend, cand.options, sources, missing))
+        cands.append(_target_code(cand.label, cand.model, cand.format, cand.backend, cand.options, sources, missing,
+                                  getattr(cand, "path", None)))
     items = "".join(f"    {t},\n" for t in cands)
     criteria = sorted({r.criterion for r in c.results if r.criterion})
     note = f"  # pass criteria: {'; '.join(criteria)}"[:200] if criteria else ""
