@@ -94,17 +94,30 @@ class Weight:
 
     @property
     def numel(self) -> int:
-        return math.prod(int(d) for d in self.shape) if self.shape else 1
+        if not self.shape:
+            return 1
+        n = math.prod(self.shape)  # the common case: a tuple of Python ints
+        return n if type(n) is int else math.prod(int(d) for d in self.shape)
 
     @property
     def nbytes(self) -> int:
-        bits = {"int4": 4, "uint4": 4, "nf4": 4, "uint1": 1}.get(self.dtype)
+        bits = _SUB_BYTE_BITS.get(self.dtype)
         if bits is not None:
             return (self.numel * bits + 7) // 8
-        try:
-            return self.numel * np.dtype(self.dtype).itemsize
-        except TypeError:
-            return self.numel * (2 if self.dtype == "bfloat16" else 1)
+        size = _itemsize(self.dtype)
+        return self.numel * (size if size is not None else 2 if self.dtype == "bfloat16" else 1)
+
+
+_SUB_BYTE_BITS = {"int4": 4, "uint4": 4, "nf4": 4, "uint1": 1}
+
+
+@functools.lru_cache(maxsize=256)
+def _itemsize(dtype: str) -> int | None:
+    """Bytes per element of a NumPy dtype name (None for names NumPy does not know)."""
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:
+        return None
 
     def array(self) -> np.ndarray | None:
         """The values, loaded on demand (None when the format does not give them)."""
@@ -304,15 +317,20 @@ class Graph:
     def _precision(self, n: Node) -> str:
         if n.op in _QUANT_OPS:
             return "quantized"
-        dts = [self.tensors[t].dtype for t in n.inputs if t in self.tensors]
-        if any(d in _QUANT_DTYPES for d in dts if d):
-            return "quantized"
+        tensors, producer = self.tensors, self.producer
+        for t in n.inputs:
+            tt = tensors.get(t)
+            if tt is not None and tt.dtype and tt.dtype in _QUANT_DTYPES:
+                return "quantized"
         # QDQ form: every float data input comes from a DequantizeLinear / FakeQuantize
-        srcs = [self._by_name[self.producer[t]].op for t in n.inputs if t in self.producer]
+        srcs = [self._by_name[producer[t]].op for t in n.inputs if t in producer]
         if srcs and all(s in ("DequantizeLinear", "FakeQuantize") for s in srcs):
             return "quantized"
-        outs = [self.tensors[t].dtype for t in n.outputs if t in self.tensors and self.tensors[t].dtype]
-        return outs[0] if outs else "unknown"
+        for t in n.outputs:
+            tt = tensors.get(t)
+            if tt is not None and tt.dtype:
+                return tt.dtype
+        return "unknown"
 
     # -- queries ---------------------------------------------------------------------------------
     def node(self, name: str) -> Node:
@@ -472,10 +490,14 @@ class Graph:
         for t in self.inputs:
             tt = self.tensors.get(t, Tensor(t))
             add(f"input:{t}", t, "Input", "io", -1, shape_str(tt.shape), tt.dtype or "", 0, 0, "")
-        for n in self.nodes:
-            t = self.tensors.get(n.outputs[0]) if n.outputs else None
-            add(n.name, n.name, n.op, op_category(n.op), scopes.id(n.scope), shape_str(t.shape if t else None),
-                (t.dtype if t else "") or "", int(n.params), int(n.macs), n.precision)
+        tensors, names = self.tensors, columns[0]
+        for n in self.nodes:  # the hot loop (one row per node): columns appended directly
+            t = tensors.get(n.outputs[0]) if n.outputs else None
+            index[n.name] = len(names)
+            for col, v in zip(columns, (n.name, n.op, op_category(n.op), scopes.id(n.scope),
+                                        shape_str(t.shape if t else None), (t.dtype if t else "") or "",
+                                        int(n.params), int(n.macs), n.precision), strict=True):
+                col.append(v)
         for t in self.outputs:
             tt = self.tensors.get(t, Tensor(t))
             add(f"output:{t}", t, "Output", "io", -1, shape_str(tt.shape), tt.dtype or "", 0, 0, "")

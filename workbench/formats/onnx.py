@@ -350,24 +350,27 @@ def _read_graph(proto: onnx.ModelProto, name: str | None) -> Graph:
     def add_nodes(graph: Any, outer: tuple[str, ...]) -> None:
         """The nodes of ``graph``; a subgraph's (``If`` branches, ``Loop`` / ``Scan`` bodies) follow their
         node, inside a scope named after it and the attribute (``loop_0/body``) so they fold like a module."""
+        # each protobuf field read builds a Python object: read every field once per node
         for i, nd in enumerate(graph.node):
-            if nd.op_type == "Constant" and not nd.domain:
+            op_type, domain = nd.op_type, nd.domain
+            if op_type == "Constant" and not domain:
                 for out in nd.output:
                     w = _constant_weight(out, nd)
                     weights[out] = w
                     tensors[out] = Tensor(out, w.shape, w.dtype)
                 continue
-            attrs = {a.name: _attr_value(a) for a in nd.attribute}
-            op = nd.op_type if nd.domain in ("", "ai.onnx") else f"{nd.domain}.{nd.op_type}"
+            attributes = list(nd.attribute)
+            attrs = {a.name: _attr_value(a) for a in attributes}
+            op = op_type if domain in ("", "ai.onnx") else f"{domain}.{op_type}"
             ins = list(nd.input)
-            node_name = nd.name or f"{nd.op_type}_{i}"
+            node_name = nd.name or f"{op_type}_{i}"
             if node_name in seen:  # subgraphs reuse names (every branch has its "Add_0")
                 node_name = "/".join((*outer, node_name))
             seen.add(node_name)
             nodes.append(Node(node_name, op, [t for t in ins if t], list(nd.output),
                               weights=[t for t in ins if t in weights], attrs=attrs,
                               scope=(*outer, *onnx_scope(nd)), positions={t: k for k, t in enumerate(ins)}))
-            for a in nd.attribute:
+            for a in attributes:
                 for k, sub in enumerate([a.g] if a.HasField("g") else list(a.graphs)):
                     for init in sub.initializer:
                         weights[init.name] = Weight(init.name, tuple(int(d) for d in init.dims),
