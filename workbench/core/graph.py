@@ -107,18 +107,6 @@ class Weight:
         size = _itemsize(self.dtype)
         return self.numel * (size if size is not None else 2 if self.dtype == "bfloat16" else 1)
 
-
-_SUB_BYTE_BITS = {"int4": 4, "uint4": 4, "nf4": 4, "uint1": 1}
-
-
-@functools.lru_cache(maxsize=256)
-def _itemsize(dtype: str) -> int | None:
-    """Bytes per element of a NumPy dtype name (None for names NumPy does not know)."""
-    try:
-        return np.dtype(dtype).itemsize
-    except TypeError:
-        return None
-
     def array(self) -> np.ndarray | None:
         """The values, loaded on demand (None when the format does not give them)."""
         if self.loader is None:
@@ -140,6 +128,18 @@ def _itemsize(dtype: str) -> int | None:
         out.update(min=float(a.min()), max=float(a.max()), mean=float(a.mean()), std=float(a.std()),
                    zeros=float(np.count_nonzero(a == 0) / a.size))
         return out
+
+
+_SUB_BYTE_BITS = {"int4": 4, "uint4": 4, "nf4": 4, "uint1": 1}
+
+
+@functools.lru_cache(maxsize=256)
+def _itemsize(dtype: str) -> int | None:
+    """Bytes per element of a NumPy dtype name (None for names NumPy does not know)."""
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:
+        return None
 
 
 @dataclass
