@@ -309,7 +309,7 @@ class Graph:
     def _compute_costs(self) -> None:
         for n in self.nodes:
             try:
-                n.macs = _macs(n, self)
+                n.macs = _macs(n, self) if canonical_op(n.op) in _MAC_FAMILIES else 0
             except Exception:  # noqa: BLE001 - unknown shapes: 0 MACs
                 n.macs = 0
             n.precision = self._precision(n)
@@ -674,9 +674,12 @@ def mark_params(nodes: list[Node], weights: dict[str, Weight], respect_flags: bo
                 wt.is_param = False
 
 
+_MAC_FAMILIES = frozenset(("conv", "convtranspose", "matmul"))
+
+
 def _macs(n: Node, g: Graph) -> int:
     fam = canonical_op(n.op)
-    if fam not in ("conv", "convtranspose", "matmul"):
+    if fam not in _MAC_FAMILIES:
         return 0
 
     def shape(i: int) -> tuple[int, ...] | None:

@@ -242,8 +242,12 @@ def check_names(proto: onnx.ModelProto, where: str) -> None:
                      *(t.name for t in graph.initializer)])
         if found is not None:
             return found
-        for node in graph.node:
-            found = bad([node.name, node.op_type, node.domain, *node.input, *node.output])
+        for node in graph.node:  # no per-node list: this runs over every node of large graphs
+            found = bad((node.name, node.op_type, node.domain))
+            if found is None:
+                found = bad(node.input)
+            if found is None:
+                found = bad(node.output)
             if found is not None:
                 return found
             if depth < 64:  # the depth ONNX's checker allows is far below this
@@ -340,9 +344,10 @@ def _read_graph(proto: onnx.ModelProto, name: str | None) -> Graph:
         tensors[vi.name] = vi_tensor(vi)
     weights: dict[str, Weight] = {}
     for init in proto.graph.initializer:  # the original proto: its arrays are loaded already
-        weights[init.name] = Weight(init.name, tuple(int(d) for d in init.dims), onnx_dtype_name(init.data_type),
+        iname = init.name  # each protobuf field read builds a new Python object: read it once
+        w = weights[iname] = Weight(iname, tuple(map(int, init.dims)), onnx_dtype_name(init.data_type),
                                     loader=(lambda t=init: numpy_helper.to_array(t)))
-        tensors[init.name] = Tensor(init.name, weights[init.name].shape, weights[init.name].dtype)
+        tensors[iname] = Tensor(iname, w.shape, w.dtype)
     initializer_names = set(weights)
     nodes: list[Node] = []
     seen: set[str] = set()
