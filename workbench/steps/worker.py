@@ -327,6 +327,22 @@ def _serve(req_fd: int, resp_fd: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         _write_msg(resp_fd, payload)
+        del raw, answer, payload
+        fn = args = kwargs = None  # the call's inputs (calibration data, models) go too
+        _release_memory()
+
+
+def _release_memory() -> None:
+    """Between calls: free the last call's garbage and hand glibc's freed heap back to the system, so an
+    idle worker beside the kernel holds what it imported, not the peak of its largest call."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: its allocator keeps the pages
+        pass
 
 
 if __name__ == "__main__":
