@@ -64,6 +64,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ctypes
+import gc
 import hashlib
 import itertools
 import logging
@@ -680,6 +682,22 @@ def task_options(threads: int | None, cluster: dict[str, Any], exclusive: bool) 
     return opts
 
 
+def _release_after(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a Ray worker, then stop the step worker subprocess the call may have started there
+    (``workbench.steps.worker``) and hand the task's freed heap back to the system: Ray keeps its workers
+    alive between tasks, and an idle one holding a step worker and the last trial's heap takes hundreds of
+    MB (on a 2 GB Binder machine, the difference between fitting and not)."""
+    from workbench.steps import worker
+
+    try:
+        return fn(*args)
+    finally:
+        worker.shutdown()
+        gc.collect()
+        with contextlib.suppress(OSError, AttributeError):  # glibc only: elsewhere the allocator keeps it
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def ray_map(ray: Any, fn: Callable[..., Any], calls: Sequence[tuple[tuple[Any, ...], int | None]], *,
             exclusive: bool = False, submitted: Callable[[int], None] | None = None,
             stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, Any]]:
@@ -688,7 +706,7 @@ def ray_map(ray: Any, fn: Callable[..., Any], calls: Sequence[tuple[tuple[Any, .
     be placed or its worker died. Interrupted (the generator closed) or stopped (``stop()`` true, asked
     every 0.25 s), the tasks still pending are cancelled."""
     cluster = _cluster(ray)
-    remote = ray.remote(fn)
+    remote, name = ray.remote(_release_after), getattr(fn, "__name__", "task")  # the task keeps fn's name
     pending: dict[Any, int] = {}
     try:
         for i, (args, threads) in enumerate(calls):
@@ -697,7 +715,7 @@ def ray_map(ray: Any, fn: Callable[..., Any], calls: Sequence[tuple[tuple[Any, .
             except WorkbenchError as err:
                 yield i, err
                 continue
-            pending[remote.options(**opts).remote(*args)] = i
+            pending[remote.options(name=name, **opts).remote(fn, *args)] = i
             if submitted is not None:
                 submitted(i)
         while pending:
