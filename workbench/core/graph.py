@@ -273,20 +273,20 @@ class Graph:
         for n in self.nodes:
             for t in n.outputs:
                 self.producer[t] = n.name
-        for n in self.nodes:
-            for t in n.inputs:
-                if t in self.producer:
-                    self.consumers[t].append(n.name)
+        # consumers and edges in one pass over the inputs (after every producer is known)
+        producer, consumers = self.producer, self.consumers
         seen: set[tuple[str, str, str]] = set()  # plain tuples: hashing frozen dataclasses is slow
         self.edges: list[Edge] = []
         for n in self.nodes:
+            name = n.name
             for t in n.inputs:
-                src = self.producer.get(t)
+                src = producer.get(t)
                 if src is not None:
-                    key = (src, n.name, t)
+                    consumers[t].append(name)
+                    key = (src, name, t)
                     if key not in seen:
                         seen.add(key)
-                        self.edges.append(Edge(src, n.name, t))
+                        self.edges.append(Edge(src, name, t))
         self._compute_costs()
 
     # -- construction ----------------------------------------------------------------------------
