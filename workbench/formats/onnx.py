@@ -335,10 +335,11 @@ def _read_graph(proto: onnx.ModelProto, name: str | None) -> Graph:
     def vi_tensor(vi: Any) -> Tensor:
         tt = vi.type.tensor_type
         shape: Shape | None = None
-        if tt.HasField("shape"):
-            shape = tuple(int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
-                          for d in tt.shape.dim)
-        return Tensor(vi.name, shape, onnx_dtype_name(tt.elem_type) if tt.elem_type else None)
+        if tt.HasField("shape"):  # dim_value is an int already; a list comprehension beats a generator
+            shape = tuple([d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                           for d in tt.shape.dim])
+        elem = tt.elem_type
+        return Tensor(vi.name, shape, onnx_dtype_name(elem) if elem else None)
 
     for vi in [*g.input, *g.output, *g.value_info]:
         tensors[vi.name] = vi_tensor(vi)
