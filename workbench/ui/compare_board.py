@@ -29,7 +29,7 @@ import traitlets
 from workbench.analysis.board import KINDS, board_payload
 from workbench.core.errors import WorkbenchError
 from workbench.ui import assets
-from workbench.ui.download import file_payload
+from workbench.ui.download import file_payload, send_file
 from workbench.ui.show_code import code_trait
 
 _FIX_KINDS = "pass BenchReport (wb.benchmark), Comparison (wb.compare), TuneResult (wb.autotune) or SweepResult (wb.sweep)"
@@ -104,15 +104,7 @@ class CompareBoard(anywidget.AnyWidget):
         what = content.get("what")
         if what not in ("html", "json"):
             return  # the browser chooses between the two files, nothing else
-        try:
-            name, data, mime = file_payload(self.report_file() if what == "html" else self.json_file())
-        except WorkbenchError as err:
-            self.send({"kind": "error", "error": str(err)})
-            return
-        except Exception as err:  # noqa: BLE001 - shown beside the button; the kernel carries on
-            self.send({"kind": "error", "error": f"{type(err).__name__}: {err}".splitlines()[0][:300]})
-            return
-        self.send({"kind": "file", "name": name, "mime": mime}, buffers=[data])
+        send_file(self, lambda: file_payload(self.report_file() if what == "html" else self.json_file()))
 
     # -- files ---------------------------------------------------------------------------------------
     def _file_stem(self) -> str:

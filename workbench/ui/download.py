@@ -93,15 +93,22 @@ class DownloadButton(anywidget.AnyWidget):
     def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if not isinstance(content, dict) or content.get("kind") != "request":
             return  # nothing else is accepted from the browser
-        try:
-            name, data, mime = self.payload()
-        except WorkbenchError as err:
-            self.send({"kind": "error", "error": str(err)})
-            return
-        except Exception as err:  # noqa: BLE001 - shown beside the button; the kernel carries on
-            self.send({"kind": "error", "error": f"{type(err).__name__}: {err}".splitlines()[0][:300]})
-            return
-        self.send({"kind": "file", "name": name, "mime": mime}, buffers=[data])
+        send_file(self, self.payload)
+
+
+def send_file(widget: Any, payload: Callable[[], tuple[str, bytes, str]]) -> None:
+    """Send the browser half of ``widget`` the file ``payload()`` makes (a ``file`` message with its bytes as
+    the buffer), or the error that stopped it (an ``error`` message: a ``WorkbenchError``'s text, else one
+    line); the kernel carries on either way."""
+    try:
+        name, data, mime = payload()
+    except WorkbenchError as err:
+        widget.send({"kind": "error", "error": str(err)})
+        return
+    except Exception as err:  # noqa: BLE001 - shown beside the button; the kernel carries on
+        widget.send({"kind": "error", "error": f"{type(err).__name__}: {err}".splitlines()[0][:300]})
+        return
+    widget.send({"kind": "file", "name": name, "mime": mime}, buffers=[data])
 
 
 class CodeBox(widgets.Accordion):

@@ -196,13 +196,10 @@ class FastestRuntime(widgets.VBox):
 
     def code(self) -> str:
         """The Python that runs the same search (runs as is)."""
-        load = self.picker.code().rstrip()
-        if self.model is None or "m = None" in load:
-            return load + "\n"
-        body = "\n".join(line for line in load.splitlines() if line and line != "import workbench as wb")
-        return ("import workbench as wb\n"
-                "from workbench.ui.fastest_runtime import ranking\n\n"
-                f"{body}\n"
+        if self.model is None:
+            return self.picker.code().rstrip() + "\n"
+        return self.picker.script(
+                "from workbench.ui.fastest_runtime import ranking\n",
                 f"result = wb.autotune(m, max_metric_drop={self.budget.value!r}, space={self.space()!r},\n"
                 f"                     duration_s={self.duration_s!r}, confirm=2)\n"
                 "print(ranking(result))\n")

@@ -125,13 +125,10 @@ class ModelExplorer(widgets.VBox):
 
     def code(self) -> str:
         """The Python that loads the model and makes the same views (runs as is)."""
-        load = self.picker.code().rstrip()
-        if self.model is None or "m = None" in load:
-            return load + "\n"
-        body = "\n".join(line for line in load.splitlines() if line and line != "import workbench as wb")
-        return ("import workbench as wb\n"
-                "from workbench.ui.model_explorer import io_table, op_table\n\n"
-                f"{body}\n"
+        if self.model is None:
+            return self.picker.code().rstrip() + "\n"
+        return self.picker.script(
+                "from workbench.ui.model_explorer import io_table, op_table\n",
                 "print(m.describe())\n"
                 "print(io_table(m))\n"
                 "print(op_table(m.graph()))\n"

@@ -370,6 +370,15 @@ class ModelPicker(anywidget.AnyWidget):
                                           f"pick a zoo model ({', '.join(self._zoo)}) or upload a model file"))
         return self._pick_path(text, trust=trust)
 
+    def script(self, imports: str, then: str) -> str:
+        """A script that loads the current model as ``m`` (``code()``) and goes on with ``then``; ``imports``
+        (lines after ``import workbench as wb``) go first. With no model to load, just ``code()``."""
+        load = self.code().rstrip()
+        if self._loaded is None or self._loaded[0] == "model":
+            return load + "\n"
+        body = "\n".join(line for line in load.splitlines() if line and line != "import workbench as wb")
+        return f"import workbench as wb\n{imports}\n{body}\n{then}"
+
     def code(self) -> str:
         """The Python that loads the current model (the uploaded file's real path included)."""
         if self._loaded is None or self._loaded[0] == "model":
