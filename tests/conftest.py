@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
@@ -69,13 +70,25 @@ def browser():
         b.close()
 
 
+@contextlib.contextmanager
+def browser_page(browser, width: int = 1400, height: int = 1000, permissions: tuple[str, ...] = ()):
+    """A page of its own context at ``width`` × ``height`` with ``permissions`` granted; ``page.errors``
+    collects the page's JavaScript errors. The context closes with the block."""
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    if permissions:
+        ctx.grant_permissions(list(permissions))
+    try:
+        pg = ctx.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.errors = errors
+        yield pg
+    finally:
+        ctx.close()
+
+
 @pytest.fixture()
 def page(browser):
     """A fresh page; ``page.errors`` collects the page's JavaScript errors."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.errors = errors
-    yield pg
-    ctx.close()
+    with browser_page(browser) as pg:
+        yield pg

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import browser_page
 from tests.ui.jupyter_servers import (
     CHROMIUM,
     REPO,
@@ -119,14 +120,8 @@ def lab_server(workdir):
 def story_page(browser):
     """A page at 1000 px wide (the width the compare table must stay readable at) that may use the
     clipboard (Show code's Copy button); ``page.errors`` collects the page's JavaScript errors."""
-    ctx = browser.new_context(viewport={"width": 1000, "height": 900})
-    ctx.grant_permissions(["clipboard-read", "clipboard-write"])
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.errors = errors
-    yield pg
-    ctx.close()
+    with browser_page(browser, 1000, 900, ("clipboard-read", "clipboard-write")) as pg:
+        yield pg
 
 
 @contextmanager
