@@ -154,6 +154,41 @@ def test_notebook_task_view_names_the_running_step_and_cancels(digits_onnx):
     assert foreground.cancel_button.disabled and "Interrupt" in foreground.cancel_button.tooltip
 
 
+def test_a_cancel_click_racing_the_tasks_end_leaves_the_ends_state():
+    """The click runs on the kernel's main thread, the task ends on its own: under load the task can see the
+    cancel and close its view before the click's handler has finished; the view must still end "Cancelled"
+    (it once stayed "Cancelling…"), and a click that arrives after the end changes nothing."""
+    pytest.importorskip("ipywidgets")
+    from workbench.ui.pipeline_view import TaskView
+
+    closed = threading.Event()
+
+    class DescheduledAfterCancel(progress.CancelToken):
+        def cancel(self) -> None:
+            super().cancel()
+            closed.wait(1.0)  # the click's thread stalls right after cancelling: the task ends meanwhile
+
+    token = DescheduledAfterCancel()
+    view = TaskView(token, "benchmark: 4 configurations")
+
+    def task() -> None:
+        while not token.cancelled:
+            time.sleep(0.01)
+        view.close()
+        closed.set()
+
+    worker = threading.Thread(target=task)
+    worker.start()
+    view.cancel_button.click()
+    worker.join(5)
+    assert view.cancel_button.description == "Cancelled" and "cancelled" in view.running.value
+
+    done = TaskView(progress.CancelToken(), "benchmark: 1 configuration")
+    done.close()
+    done.cancel_button.click()  # a click message still in flight when the task finished
+    assert done.cancel_button.description == "Finished" and not done.token.cancelled
+
+
 def test_cached_steps_are_labelled_cached_not_timed(zoo, tmp_path):
     import workbench as wb
     from workbench.steps.workspace import using_workspace

@@ -326,7 +326,10 @@ def _cancel_benchmark_in_a_notebook(page) -> None:
     view.wait_for(timeout=TIMEOUT)
     view.locator("text=running:").wait_for(timeout=TIMEOUT)
     view.get_by_role("button", name="Cancel").click()
-    view.get_by_role("button", name="Cancelled").wait_for(timeout=60_000)
+    try:
+        view.get_by_role("button", name="Cancelled").wait_for(timeout=60_000)
+    except Exception as err:
+        raise AssertionError(f"not cancelled within 60 s; the view reads: {view.inner_text()!r}") from err
     assert "cancelled" in view.inner_text()
     _add_cell_and_run(page, "print('partial', task.partial is not None and task.partial.cancelled, "
                             "len(task.partial or []))")

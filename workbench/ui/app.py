@@ -101,6 +101,10 @@ class Workbench(widgets.VBox):
         self.model: Model | None = None
         self.bench_report: Any = None
         self.bench_task: progress.Task | None = None
+        # the Cancel click (kernel's main thread) and the benchmark's end (its thread) race: the end's
+        # status must win, so both change the tab's status under this lock
+        self._bench_lock = threading.Lock()
+        self._bench_over = True
         self._comparison: tuple[tuple[int, ...], Any] | None = None  # (the results' ids, wb.compare of them)
 
         self.status = widgets.HTML()
@@ -231,6 +235,7 @@ class Workbench(widgets.VBox):
         self.bench_progress.layout.display = ""
         self.bench_progress.value = 0
         self.bench_status.value = _box("timing…")
+        self._bench_over = False
         task = progress.run_in_background(self._bench_work, models, name="benchmark")
         self.bench_task = task
         if not background:
@@ -247,33 +252,37 @@ class Workbench(widgets.VBox):
     def cancel_benchmark(self) -> None:
         """Stop the benchmark (within a fraction of a second, inside the timing loop too); what ran is kept
         and shown."""
-        if self.bench_task is not None:
-            self.bench_task.cancel()
+        with self._bench_lock:
+            if self.bench_task is None or self._bench_over:
+                return
             self.bench_cancel.disabled = True
             self.bench_status.value = _box("cancelling… (the configurations already timed are kept)")
+            self.bench_task.cancel()
 
     def _bench_work(self, models: list[Model]) -> Any:
         def on_event(event: progress.Event) -> None:
             if event.total:
                 self.bench_progress.max = event.total
                 self.bench_progress.value = min(event.done or 0, event.total)
-            if event.status == "running" and event.label:
+            if event.status == "running" and event.label and not progress.cancel_requested():
                 self.bench_status.value = _box(f"timing {event.label} {event.detail}".strip())
 
-        report = None
+        report, status = None, ""
         try:
             report = wb.benchmark(models, duration_s=self.bench_seconds, progress=on_event)
-            self.bench_status.value = ""
         except progress.Cancelled as err:
             report = err.partial
-            self.bench_status.value = _box("cancelled: what ran before is shown" if report is not None
-                                           else "cancelled before a configuration finished", "info")
+            status = _box("cancelled: what ran before is shown" if report is not None
+                          else "cancelled before a configuration finished", "info")
         except Exception as err:  # noqa: BLE001 - shown in the tab; the kernel carries on
-            self.bench_status.value = _box(_error_line(err), "error")
+            status = _box(_error_line(err), "error")
         finally:
-            self.bench_button.disabled = False
-            self.bench_cancel.layout.display = "none"
-            self.bench_progress.layout.display = "none"
+            with self._bench_lock:
+                self._bench_over = True
+                self.bench_status.value = status
+                self.bench_button.disabled = False
+                self.bench_cancel.layout.display = "none"
+                self.bench_progress.layout.display = "none"
         if report is not None:
             self.bench_report = report
             self._show_board(report, self._step_comparison())

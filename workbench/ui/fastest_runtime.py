@@ -110,6 +110,10 @@ class FastestRuntime(widgets.VBox):
         self.result: Any = None
         self.task: progress.Task | None = None
         self._lock = threading.Lock()
+        # the Cancel click (kernel's main thread) and the search's end (its thread) race: the end's message
+        # must win, so "cancelling" is said only under this lock and only while the search is not over
+        self._ui_lock = threading.Lock()
+        self._over = True
         self._token: progress.CancelToken | None = None
         if ticked is None:
             direct = set(registry.runtimes_for("onnx"))
@@ -171,6 +175,7 @@ class FastestRuntime(widgets.VBox):
         if not self._lock.acquire(blocking=False):
             raise WorkbenchError("a search is already running", "wait for it, or press Cancel")
         self._token = progress.CancelToken()
+        self._over = False
         self.run_button.disabled, self.cancel_button.disabled = True, False
         self.table.value, self.board.children = "", []
         self._say(f"searching {len(space['backends'])} runtime(s) × {len(space['precisions'])} precision(s) "
@@ -184,9 +189,11 @@ class FastestRuntime(widgets.VBox):
 
     def cancel(self) -> None:
         """Stop the running search at its next safe point (the trials measured so far are shown)."""
-        if self._token is not None:
-            self._token.cancel()
+        with self._ui_lock:
+            if self._token is None or self._over:
+                return
             self._say("cancelling after the running configuration …")
+            self._token.cancel()
 
     def ranking(self) -> Any:
         """The last result's ranking (``ranking(self.result)``); an empty frame before any run."""
@@ -227,6 +234,8 @@ class FastestRuntime(widgets.VBox):
             self._say(str(err), error=True)
             raise
         finally:
+            with self._ui_lock:
+                self._over = True
             self.run_button.disabled, self.cancel_button.disabled = False, True
             self._lock.release()
         self.result = result
@@ -234,6 +243,8 @@ class FastestRuntime(widgets.VBox):
         return result
 
     def _on_event(self, event: progress.Event) -> None:
+        if progress.cancel_requested():
+            return  # "cancelling" stays until the end's message
         count = f" ({event.done}/{event.total})" if event.total else ""
         self._say(f"{html.escape(event.label or event.status)}{count} {html.escape(event.detail)}")
 

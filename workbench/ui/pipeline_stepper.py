@@ -295,12 +295,14 @@ class PipelineStepper(anywidget.AnyWidget):
 
     def cancel(self) -> None:
         """Stop the run at its next safe point (between steps, and inside a step where the engine checks)."""
-        if self._pipeline is not None:
-            self._pipeline.cancel()
-        if self.task is not None:
-            self.task.cancel()
-        if self.running:
+        with self._lock:  # the run's end (its thread) takes it too: its "finished" is never overwritten
+            if not self.running:
+                return
             self.status = "cancelling…"
+            if self._pipeline is not None:
+                self._pipeline.cancel()
+            if self.task is not None:
+                self.task.cancel()
 
     # -- running -------------------------------------------------------------------------------------
     def _work(self, pipeline: Any) -> Any:
@@ -331,8 +333,9 @@ class PipelineStepper(anywidget.AnyWidget):
         cached = sum(r["status"] == "cached" for r in rows)  # also counted by their verdict above
         if cached:
             parts.append(f"{cached} of them from the cache")
-        self.status = "finished: " + (", ".join(parts) if parts else "nothing ran")
-        self.running = False
+        with self._lock:
+            self.status = "finished: " + (", ".join(parts) if parts else "nothing ran")
+            self.running = False
         for callback in list(self._callbacks):
             try:
                 callback(dict(self.results))

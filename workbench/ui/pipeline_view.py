@@ -13,6 +13,7 @@ JupyterLab, Notebook 7 and Voilà alike.
 
 from __future__ import annotations
 
+import threading
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,8 @@ class PipelineView:
             self.cancel_button.tooltip = ("the kernel is busy with this cell and cannot take a click: Interrupt the "
                                           "kernel to stop, or run with background=True for this button")
         self.cancel_button.on_click(lambda _b: self._cancel())
+        self._ui_lock = threading.Lock()  # a click and the run's end race: the end's "Finished" must win
+        self._closed = False
         title = widgets.HTML(f"<b>Pipeline</b> on <code>{escape(run.input.name)}</code>")
         self.widget = widgets.VBox([widgets.HBox([title, self.cancel_button]), *rows])
         self.widget.add_class("workbench-pipeline")
@@ -76,9 +79,12 @@ class PipelineView:
             self.update(event.payload)
 
     def _cancel(self) -> None:
-        self.pipeline.cancel()
-        self.cancel_button.disabled = True
-        self.cancel_button.description = "Cancelling…"
+        with self._ui_lock:
+            if self._closed:
+                return
+            self.cancel_button.disabled = True
+            self.cancel_button.description = "Cancelling…"
+            self.pipeline.cancel()
 
     def display(self) -> None:
         from IPython.display import display
@@ -104,8 +110,10 @@ class PipelineView:
         self.status[rec.index].value = text
 
     def close(self) -> None:
-        self.cancel_button.disabled = True
-        self.cancel_button.description = "Finished"
+        with self._ui_lock:
+            self._closed = True
+            self.cancel_button.disabled = True
+            self.cancel_button.description = "Finished"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -134,6 +142,10 @@ class TaskView:
         else:
             self.cancel_button.tooltip = "stop at the next safe point (within a second); finished results are kept"
         self.cancel_button.on_click(lambda _b: self.cancel())
+        # The click is handled on the kernel's main thread while the task ends on its own: without the lock a
+        # late "Cancelling…" could overwrite the end's "Cancelled" (a view stuck cancelling, seen under load).
+        self._ui_lock = threading.Lock()
+        self._closed = False
         self.widget = widgets.VBox([widgets.HBox([self.title, self.cancel_button]), self.running,
                                     widgets.HBox([self.bar, self.count]), self.last])
         self.widget.add_class("workbench-task")
@@ -164,17 +176,21 @@ class TaskView:
                                f"{escape(event.detail[:200])}</span>")
 
     def cancel(self) -> None:
-        if self.token is not None:
-            self.token.cancel()
+        with self._ui_lock:
+            if self.token is None or self._closed:
+                return
             self.cancel_button.disabled = True
             self.cancel_button.description = "Cancelling…"
+            self.token.cancel()
 
     def close(self) -> None:
-        cancelled = self.stopped or (self.token is not None and self.token.cancelled)
-        self.cancel_button.disabled = True
-        self.cancel_button.description = "Cancelled" if cancelled else "Finished"
-        self.running.value = "cancelled: the finished results are kept" if cancelled else "finished"
-        self.bar.bar_style = "warning" if cancelled else "success"
+        with self._ui_lock:
+            self._closed = True
+            cancelled = self.stopped or (self.token is not None and self.token.cancelled)
+            self.cancel_button.disabled = True
+            self.cancel_button.description = "Cancelled" if cancelled else "Finished"
+            self.running.value = "cancelled: the finished results are kept" if cancelled else "finished"
+            self.bar.bar_style = "warning" if cancelled else "success"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
