@@ -13,7 +13,8 @@ worker both map count once); the peak of the summed RSS, which counts shared pag
 errs high, is printed too. Artifacts go to a temporary folder; the notebooks are not modified.
 
 Prints one JSON line per notebook (``notebook``, ``peak_mb`` (PSS), ``peak_rss_mb``, ``seconds``, ``ok``,
-``error``, ``stderr_lines``) and, unless ``--no-readme``, rewrites the table between the
+``error``, ``stderr_lines``, ``at_peak``: the largest processes at the peak, ``top_cells``: the cells (index
+among all cells) with the largest peaks) and, unless ``--no-readme``, rewrites the table between the
 ``<!-- notebook-memory:start -->`` and ``<!-- notebook-memory:end -->`` markers of README.md
 (rows of notebooks not run this time are kept; updated after each notebook). Exits 1 when a notebook failed or exceeds ``--limit-mb``.
 """
@@ -54,6 +55,8 @@ class TreeSampler(threading.Thread):
         self.peak = 0
         self.peak_rss = 0
         self.at_peak: list[tuple[str, int]] = []  # (process, PSS bytes) when the peak was reached
+        self.cell: int | None = None  # the cell executing now (set by the client's hook)
+        self.cell_peaks: dict[int, int] = {}  # cell index -> the largest sum while it ran
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -84,6 +87,8 @@ class TreeSampler(threading.Thread):
                 break
             if total > self.peak:
                 self.peak, self.at_peak = total, sorted(parts, key=lambda x: -x[1])
+            if self.cell is not None:
+                self.cell_peaks[self.cell] = max(self.cell_peaks.get(self.cell, 0), total)
             self.peak_rss = max(self.peak_rss, rss)
 
     def stop(self) -> int:
@@ -137,6 +142,11 @@ def measure(path: Path, *, full: bool, timeout: int, show_stderr: bool) -> dict[
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     sampler = TreeSampler(lambda: _kernel_pid(client))
+
+    def on_cell_execute(cell: object, cell_index: int, **_: object) -> None:
+        sampler.cell = cell_index
+
+    client.on_cell_execute = on_cell_execute
     sampler.start()
     start = time.perf_counter()
     error = None
@@ -155,6 +165,8 @@ def measure(path: Path, *, full: bool, timeout: int, show_stderr: bool) -> dict[
     return {"notebook": str(path.relative_to(ROOT)), "peak_mb": round(peak / 2**20),
             "peak_rss_mb": round(sampler.peak_rss / 2**20), "ok": error is None,
             "at_peak": [f"{name} {round(b / 2**20)} MB" for name, b in sampler.at_peak[:5]],
+            "top_cells": [f"cell {i}: {round(b / 2**20)} MB" for i, b in
+                          sorted(sampler.cell_peaks.items(), key=lambda x: -x[1])[:4]],
             "seconds": round(time.perf_counter() - start, 1), "error": error,
             "stderr_lines": sum(len(t.splitlines()) for _, t in streams), "quick": not full}
 
