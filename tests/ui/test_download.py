@@ -82,7 +82,10 @@ def test_a_visitor_sees_no_server_folders_in_show_code(monkeypatch, tmp_path: Pa
     monkeypatch.setenv("WORKBENCH_PUBLISHED", "1")
     shown = for_visitor(code)
     assert str(tmp_path) not in shown and str(settings.project_root()) not in shown
-    assert 'wb.load("workbench-artifacts/uploads/u1/a.onnx")' in shown and 'root = "./x"' in shown
+    # the uploaded file as the visitor named it (as the picker's code names it); other artifacts by folder
+    assert 'wb.load("a.onnx")' in shown and 'root = "./x"' in shown
+    step = for_visitor(f'q = wb.load("{tmp_path}/art/steps/q.onnx")')
+    assert step == 'q = wb.load("workbench-artifacts/steps/q.onnx")'
     # the synced trait of every view passes through it
     p = ModelPicker(published=True)
     p.code_text = code

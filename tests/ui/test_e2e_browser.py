@@ -197,9 +197,10 @@ def run_code(code: str, root: Path, timeout: float = 300) -> dict:
     format, model name, validation passed, rel_l2), its GraphViews (name -> graph_nodes, height) and its
     CompareBoards (name -> board: their rows' label, runtime and status).
 
-    A published app's code names no server folder: its artifacts folder is ``workbench-artifacts/``. The
-    visitor's folder then holds the files the code names there (the file they uploaded, the artifacts
-    the app lets them download), as a visitor who kept them would have them."""
+    A published app's code names no server folder: its artifacts folder is ``workbench-artifacts/`` and an
+    uploaded file goes by the name the visitor gave it. The visitor's folder then holds the files the code
+    names (the file they uploaded, the artifacts the app lets them download), as a visitor who kept them
+    would have them."""
     n = len(list(root.glob("replay-*"))) + len(list(root.glob("visitor-*")))
     cwd = root
     named = set(re.findall(r"['\"]workbench-artifacts/([^'\"]+)['\"]", code))
@@ -213,6 +214,9 @@ def run_code(code: str, root: Path, timeout: float = 300) -> dict:
             folder.mkdir(parents=True, exist_ok=True)
             for f in src.parent.glob(f"{src.stem}.*"):  # with a format's other files (.xml and .bin)
                 shutil.copy(f, folder / f.name)
+        for bare in set(re.findall(r"['\"]([^'\"/\\]+\.\w+)['\"]", code)):  # the file they uploaded, as they named it
+            if (root / bare).is_file():
+                shutil.copy(root / bare, cwd / bare)
     env = kernel_env(root)
     env["WORKBENCH_ARTIFACTS"] = str(cwd / f"replay-{n}")
     proc = subprocess.run([sys.executable, "-c", code + "\n" + PROBE], cwd=cwd, env=env,

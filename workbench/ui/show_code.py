@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pprint
+import re
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,10 @@ def for_visitor(code: str) -> str:
 
     if not settings.published() or not code:
         return code
+    # a file the visitor uploaded is named as they named it, as the picker's own code does (the file on their
+    # machine, next to the script): ``<artifacts>/uploads/<its folder>/model.onnx`` -> ``model.onnx``
+    uploads = re.escape(str(settings.artifacts_dir() / "uploads")) + r"[/\\][^/\\'\"\s]+[/\\]"
+    code = re.sub(uploads, "", code)
     swaps = [(str(settings.artifacts_dir()), "workbench-artifacts"), (str(settings.project_root()), "."),
              (str(Path.home()), "~")]
     for real, shown in sorted(swaps, key=lambda s: -len(s[0])):  # the longest (innermost) folder first
