@@ -48,6 +48,7 @@ from workbench.core import registry
 from workbench.core import settings as env_settings  # `settings` is the benchmark's own dict here
 from workbench.core.data import batch_feeds, batch_of, feeds_for
 from workbench.core.errors import WorkbenchError
+from workbench.core.hardware import cpu_info
 from workbench.core.precision import precision_of
 from workbench.core.results import plain, result_type, to_json
 
@@ -78,20 +79,7 @@ def _static_environment() -> dict[str, Any]:
 
     import psutil
 
-    model, flags = platform.processor() or platform.machine(), []
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name":
-                    model = value.strip()
-                elif key in ("flags", "Features"):
-                    flags = value.split()
-                if model and flags:
-                    break
-    except OSError:
-        pass
+    model, flags = cpu_info()
     versions = {}
     runtimes = [d for cls in registry.runtimes().values() for d in cls.distributions]
     for lib in dict.fromkeys([*runtimes, *LIBRARIES]):
