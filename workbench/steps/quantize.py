@@ -79,7 +79,8 @@ def quantize(
             (index arithmetic, nodes no float data reaches, is always kept float), ``layer_schemes``
             (``{node: "per_channel" | "int16" | "smooth_quant" | "float"}``) and ``smooth_quant`` (SmoothQuant's
             alpha for every MatMul/Gemm; ``steps/onnxruntime_schemes.py``);
-            onnxruntime dynamic: ``weight_type``, ``per_channel`` (True);
+            onnxruntime dynamic: ``weight_type``, ``per_channel`` (True), ``reduce_range`` (7-bit weights;
+            True on x86 CPUs without VNNI, where ONNX Runtime's 16-bit sums of uint8 x int8 products saturate);
             onnxruntime int4: ``block_size`` (32), ``symmetric`` (True);
             nncf ptq: ``preset`` (``"performance"`` | ``"mixed"``), ``transformer`` (False),
             ``fast_bias_correction`` (True), ``ignored_scope`` (op names kept float); nncf weights:
