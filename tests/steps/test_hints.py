@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.core.errors import BackendUnavailable
+from workbench.core.hardware import int8_sums_saturate
 from workbench.steps import hints
 from workbench.steps.validate import Validation
 
@@ -50,6 +51,24 @@ def test_a_cnns_int8_failure_suggests_per_channel_weights(zoo):
     assert out[0].options == {"per_channel": True} and "accuracy dropped 0.2000" in out[0].text
     assert "per_channel=True" in out[0].code
     assert any(h.options == {"calibrate": "percentile"} for h in out)
+    # 7-bit weights where ONNX Runtime's 8-bit sums saturate (x86 without VNNI), and only there
+    assert any(h.options == {"reduce_range": True} for h in out) == int8_sums_saturate()
+    tried = hints.failure_hints("quantize", "onnxruntime", {"method": "static", "reduce_range": True},
+                                result=_failed(m, {"accuracy": 0.2}), model=m)
+    assert all(h.options != {"reduce_range": True} for h in tried)
+
+
+def test_dynamic_int8_takes_7_bit_weights_where_8_bit_sums_saturate(monkeypatch):
+    from workbench.core import hardware
+    from workbench.steps.onnxruntime import DYNAMIC_OPTIONS
+
+    assert DYNAMIC_OPTIONS["reduce_range"] is hardware.int8_sums_saturate()
+    avx2 = frozenset({"avx", "avx2", "fma"})
+    monkeypatch.setattr(hardware.platform, "machine", lambda: "x86_64")
+    for flags, saturates in ((avx2, True), (avx2 | {"avx512_vnni"}, False), (avx2 | {"avx_vnni"}, False),
+                             (avx2 | {"amx_int8"}, False), (frozenset({"neon", "asimd"}), False)):
+        monkeypatch.setattr(hardware, "cpu_info", lambda flags=flags: ("cpu", flags))
+        assert hardware.int8_sums_saturate() is saturates, flags
 
 
 def test_errors_get_their_install_line_or_another_exporter():

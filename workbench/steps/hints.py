@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.core import registry
+from workbench.core.hardware import int8_sums_saturate
 from workbench.core.model import Model
 from workbench.steps.export import TORCHSCRIPT_EXPORTER
 
@@ -186,6 +187,11 @@ def _quantize_hints(tool: str, options: dict[str, Any], result: Model | None, mo
             out.append(Hint("Min-max calibration lets rare large activations stretch the range: a percentile "
                             "calibration clips them.", _call("quantize", tool, {**options, "calibrate": "percentile"}),
                             {"calibrate": "percentile"}))
+        if not options.get("reduce_range") and int8_sums_saturate():
+            # measured here (AMD EPYC, AVX2 without VNNI): digits-cnn static INT8 rel. L2 0.097 -> 0.019
+            out.append(Hint("This CPU has no VNNI: ONNX Runtime adds its uint8 x int8 products in 16 bits, "
+                            "which saturate for large weights; 7-bit weights keep the sums in range.",
+                            _call("quantize", tool, {**options, "reduce_range": True}), {"reduce_range": True}))
         out.append(Hint("Keep the layers that hurt most in higher precision: layer_schemes={node: 'int16' | "
                         "'per_channel' | 'smooth_quant' | 'float'} per layer, or let the accuracy-aware search "
                         "choose the fewest such layers for a budget.",
