@@ -187,8 +187,8 @@ def _quantize_hints(tool: str, options: dict[str, Any], result: Model | None, mo
             out.append(Hint("Min-max calibration lets rare large activations stretch the range: a percentile "
                             "calibration clips them.", _call("quantize", tool, {**options, "calibrate": "percentile"}),
                             {"calibrate": "percentile"}))
-        if not options.get("reduce_range") and int8_sums_saturate():
-            # measured here (AMD EPYC, AVX2 without VNNI): digits-cnn static INT8 rel. L2 0.097 -> 0.019
+        if int8_sums_saturate() and options.get("reduce_range") is False:  # the default there is True
+            # measured on an AVX2 CPU without VNNI: per-channel INT8 of a depthwise block rel. L2 0.288 -> 0.021
             out.append(Hint("This CPU has no VNNI: ONNX Runtime adds its uint8 x int8 products in 16 bits, "
                             "which saturate for large weights; 7-bit weights keep the sums in range.",
                             _call("quantize", tool, {**options, "reduce_range": True}), {"reduce_range": True}))

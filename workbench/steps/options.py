@@ -159,8 +159,8 @@ KNOWN: dict[str, Info] = {
     "activation_type": Info("choice", _INT8_TYPES, help="activations' INT8 type (uint8: x86's fast path)"),
     "weight_type": Info("choice", _INT8_TYPES, help="weights' INT8 type"),
     "preprocess": Info("bool", help="ONNX Runtime's pre-processing (shape inference, graph optimization) first"),
-    "reduce_range": Info("bool", help="7-bit weights (for x86 CPUs without VNNI, to avoid saturation; "
-                                       "dynamic INT8's default there)"),
+    "reduce_range": Info("bool", help="7-bit weights (on by default on x86 CPUs without VNNI, "
+                                       "where 8-bit weights' sums saturate)"),
     "op_types": Info("names", help="op types to quantize (none: read from the graph; 'all': every op)"),
     "nodes_to_exclude": Info("names", help="nodes kept float", none_label="none"),
     "smooth_quant": Info("float", minimum=0.05, maximum=0.95,

@@ -74,13 +74,13 @@ def quantize(
         **options: the method's options:
             onnxruntime static: ``calibrate`` (``"minmax"``), ``per_channel`` (True), ``percentile``
             (99.999), ``activation_type`` (``"uint8"``) / ``weight_type`` (``"int8"``), ``preprocess``
-            (True), ``reduce_range``, ``op_types`` (default: read from the graph, ``steps/quant_scope.py``:
+            (True), ``reduce_range`` (7-bit weights; True on x86 CPUs without VNNI, where ONNX Runtime's
+            16-bit sums of uint8 x int8 products saturate), ``op_types`` (default: read from the graph, ``steps/quant_scope.py``:
             a transformer's weight ops only, every op otherwise; ``"all"``: every op), ``nodes_to_exclude``
             (index arithmetic, nodes no float data reaches, is always kept float), ``layer_schemes``
             (``{node: "per_channel" | "int16" | "smooth_quant" | "float"}``) and ``smooth_quant`` (SmoothQuant's
             alpha for every MatMul/Gemm; ``steps/onnxruntime_schemes.py``);
-            onnxruntime dynamic: ``weight_type``, ``per_channel`` (True), ``reduce_range`` (7-bit weights;
-            True on x86 CPUs without VNNI, where ONNX Runtime's 16-bit sums of uint8 x int8 products saturate);
+            onnxruntime dynamic: ``weight_type``, ``per_channel`` (True), ``reduce_range`` (as for static);
             onnxruntime int4: ``block_size`` (32), ``symmetric`` (True);
             nncf ptq: ``preset`` (``"performance"`` | ``"mixed"``), ``transformer`` (False),
             ``fast_bias_correction`` (True), ``ignored_scope`` (op names kept float); nncf weights:
