@@ -4,6 +4,7 @@ depthwise layers ranked and lit up on the graph, accept the fix and see it PASS 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,9 @@ def test_voila_app_int8_fails_the_budget_debugger_lights_the_layers_and_the_fix_
         panel.get_by_role("button", name="Run INT8").click()
         failed = panel.locator(".wb-qd-bad", has_text="FAILS the budget")
         failed.wait_for(timeout=TIMEOUT)
-        assert "accuracy: FP32 0.97" in failed.inner_text()
+        # digits-mobilenet is trained here on first use, so its FP32 accuracy varies a little by CPU
+        fp32, int8 = map(float, re.search(r"accuracy: FP32 ([\d.]+), INT8 ([\d.]+)", failed.inner_text()).groups())
+        assert fp32 > 0.95 and fp32 - int8 > 0.01, failed.inner_text()
 
         panel.get_by_role("button", name="Open the debugger").click()
         table = panel.locator("table.wb-qd-table")
