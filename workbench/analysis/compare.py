@@ -8,7 +8,7 @@ and each output passes or fails against a tolerance:
 
 * by default the **precision** of the candidate decides (``workbench/core/tolerances.py``), by the one
   rule of ``workbench.core.precision.precision_of``: the model's lineage, its stored graph, and the
-  runtime's own precision (OpenVINO computes in bf16 by default on CPUs with AVX-512 BF16, as here);
+  runtime's own precision (OpenVINO computes in bf16 by default on CPUs with AVX-512 BF16 or AMX);
 * or Polygraphy's checks (``Check``), per output or for all.
 
 The models are ``Model`` objects (the facade, ``workbench.api``, turns names and paths into Models).

@@ -10,7 +10,7 @@ import functools
 import platform
 
 #: x86 instructions that multiply uint8 by int8 into 32-bit sums (AVX-512 VNNI, AVX-VNNI, AMX)
-INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,6 +38,6 @@ def int8_sums_saturate() -> bool:
     """True on an x86 CPU without VNNI/AMX: ONNX Runtime's uint8 x int8 kernels then add pairs of
     products in 16 bits (``VPMADDUBSW``), which saturate for large weights; 7-bit weights
     (``reduce_range=True``) keep the sums in range. False where the flags are unknown."""
-    machine = platform.machine().lower()
     flags = cpu_info()[1]
-    return machine in ("x86_64", "amd64", "i686", "x86") and "avx2" in flags and not flags & set(INT8_DOT_FLAGS)
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+    return x86 and "avx2" in flags and flags.isdisjoint(INT8_DOT_FLAGS)

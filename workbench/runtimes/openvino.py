@@ -30,7 +30,7 @@ class OpenVINORunner(Runner):
         device: ``"CPU"`` (default), ``"GPU"``, ``"AUTO"``, …
         hint: performance hint ``"LATENCY"`` (default) | ``"THROUGHPUT"`` | ``"CUMULATIVE_THROUGHPUT"``.
         precision: inference precision ``"fp32" | "bf16" | "fp16"``; default: the device's own choice,
-            which on CPUs with AVX-512 BF16 or AMX (as on this machine) is **bf16**, not fp32.
+            which on CPUs with AVX-512 BF16 or AMX is **bf16**, not fp32 (fp32 on the others).
         threads: ``INFERENCE_NUM_THREADS``; streams: ``NUM_STREAMS``; cache_dir: compiled-model cache.
         config: any other OpenVINO properties, passed to ``compile_model``.
     """
