@@ -65,6 +65,8 @@ describe("rows", () => {
     expect(timeText(row({ status: "cached", final: true, cached: true, seconds: null, verdict: "PASS" }))).toBe("cached");
     expect(timeText(row({ status: "done", final: true, seconds: 2.345 }))).toBe("2.3 s");
     expect(timeText(row({ status: "done", final: true, seconds: 42.6 }))).toBe("43 s");
+    expect(timeText(row({ status: "done", final: true, seconds: 9.96 }))).toBe("10 s");
+    expect(timeText(row({ status: "done", final: true, seconds: 9.94 }))).toBe("9.9 s");
     expect(timeText(row({ status: "running" }))).toBe("");
     expect(timeText(row({ status: "failed", final: true, seconds: 0.01 }))).toBe("");
   });

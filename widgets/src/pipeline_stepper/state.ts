@@ -68,7 +68,8 @@ export function badge(row: StepperRow): Badge {
 export function timeText(row: StepperRow): string {
   if (row.cached) return "cached";
   if (row.seconds === null || (row.status !== "done" && row.seconds < 0.05)) return "";  // refused at once: no time
-  return row.seconds < 10 ? `${row.seconds.toFixed(1)} s` : `${Math.round(row.seconds)} s`;
+  const tenths = Math.round(row.seconds * 10) / 10;  // 9.96 s is "10 s", not "10.0 s"
+  return tenths < 10 ? `${tenths.toFixed(1)} s` : `${Math.round(row.seconds)} s`;
 }
 
 /** The figures of a row as one line: "rel. L2 1.2e-07 · cosine 1.000000 · accuracy 0.9800". */
